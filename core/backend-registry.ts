@@ -1,0 +1,204 @@
+import { formatAddress, parseAddress } from './address.js';
+import type { ServiceHooks } from './hooks.js';
+import type { Backend, BackendSpec } from './types.js';
+
+/** Thrown by registry calls on bad input; `status` suits an HTTP answer. */
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409,
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+export interface RemoveOptions {
+  /**
+   * How long existing sessions may continue before they are closed (ms). Undefined uses the
+   * service's `drain_timeout`; 0 closes them at once.
+   */
+  drainTimeout?: number;
+}
+
+/** Called by the registry to close a backend's remaining sessions when a drain times out. */
+export type DrainCloser = (backend: Backend) => void;
+
+/**
+ * The live set of backends of one service. Mutations fire the registry hooks, so balancers,
+ * pools and health checks follow changes made from config, the admin API or plugins.
+ */
+export class BackendRegistry {
+  readonly #byAddress = new Map<string, Backend>();
+  /** Backends in state `up`, in insertion order. Replaced (never mutated) on change. */
+  #up: Backend[] = [];
+  /** Backends removed from the registry that still have sessions; revived if re-added. */
+  readonly #departed = new Map<string, Backend>();
+  readonly #drainTimers = new Map<Backend, NodeJS.Timeout>();
+
+  constructor(
+    private readonly hooks: ServiceHooks,
+    private readonly defaultDrainTimeout: number,
+    private readonly closeSessions: DrainCloser,
+  ) {}
+
+  /** Backends that take new sessions, before plugin filters. Do not mutate. */
+  get up(): readonly Backend[] {
+    return this.#up;
+  }
+
+  /** Every registered backend (up and draining), in insertion order. */
+  list(): Backend[] {
+    return [...this.#byAddress.values()];
+  }
+
+  get(address: string): Backend | undefined {
+    return this.#byAddress.get(canonicalAddress(address));
+  }
+
+  get size(): number {
+    return this.#byAddress.size;
+  }
+
+  /** Adds a backend; throws `RegistryError` (400 bad spec, 409 exists). */
+  add(spec: BackendSpec): Backend {
+    const parsed = parseAddress(spec.address);
+    if (typeof parsed === 'string') throw new RegistryError(`backend address: ${parsed}`, 400);
+    const weight = spec.weight ?? 1;
+    if (!Number.isInteger(weight) || weight < 1 || weight > 256)
+      throw new RegistryError('backend weight must be an integer from 1 to 256', 400);
+    const address = formatAddress(parsed.host, parsed.port);
+    if (this.#byAddress.has(address)) throw new RegistryError(`backend ${address} already exists`, 409);
+
+    let backend = this.#departed.get(address);
+    if (backend) {
+      // Same address back while old sessions still run: keep one object so `active` stays exact.
+      this.#departed.delete(address);
+      this.#cancelDrain(backend);
+      backend.weight = weight;
+      backend.spec = { ...spec, address };
+      backend.state = 'up';
+    } else {
+      backend = {
+        address,
+        host: parsed.host,
+        port: parsed.port,
+        weight,
+        state: 'up',
+        spec: { ...spec, address },
+        active: 0,
+        total: 0,
+        connectFailures: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+      };
+    }
+    this.#byAddress.set(address, backend);
+    this.#rebuildUp();
+    this.hooks.backendAdded.call(backend);
+    return backend;
+  }
+
+  /**
+   * Removes a backend: no new sessions; existing sessions finish, or are closed once the drain
+   * timeout passes. Throws `RegistryError` 404 when unknown.
+   */
+  remove(address: string, options: RemoveOptions = {}): Backend {
+    const backend = this.#require(address);
+    this.#byAddress.delete(backend.address);
+    backend.state = 'removed';
+    this.#rebuildUp();
+    if (backend.active > 0) {
+      this.#departed.set(backend.address, backend);
+      this.#scheduleDrain(backend, options.drainTimeout ?? this.defaultDrainTimeout);
+    }
+    this.hooks.backendRemoved.call(backend);
+    return backend;
+  }
+
+  /** Sets the weight (1..256). */
+  setWeight(address: string, weight: number): Backend {
+    if (!Number.isInteger(weight) || weight < 1 || weight > 256)
+      throw new RegistryError('weight must be an integer from 1 to 256', 400);
+    const backend = this.#require(address);
+    if (backend.weight !== weight) {
+      backend.weight = weight;
+      this.#rebuildUp();
+      this.hooks.backendChanged.call(backend);
+    }
+    return backend;
+  }
+
+  /**
+   * Drain (`true`): the backend stays registered but takes no new sessions; existing sessions
+   * are closed after `drainTimeout` if given. Undrain (`false`): it takes sessions again.
+   */
+  setDraining(address: string, draining: boolean, options: RemoveOptions = {}): Backend {
+    const backend = this.#require(address);
+    const next = draining ? 'draining' : 'up';
+    if (backend.state === next) return backend;
+    backend.state = next;
+    this.#cancelDrain(backend);
+    if (draining && options.drainTimeout !== undefined) this.#scheduleDrain(backend, options.drainTimeout);
+    this.#rebuildUp();
+    this.hooks.backendChanged.call(backend);
+    return backend;
+  }
+
+  /** The core calls this when a session leaves a backend. */
+  released(backend: Backend): void {
+    if (backend.active === 0 && backend.state === 'removed') {
+      this.#departed.delete(backend.address);
+      this.#cancelDrain(backend);
+    }
+  }
+
+  /** Stops drain timers (service stop). */
+  dispose(): void {
+    for (const timer of this.#drainTimers.values()) clearTimeout(timer);
+    this.#drainTimers.clear();
+  }
+
+  #require(address: string): Backend {
+    const canonical = canonicalAddress(address);
+    if (canonical.startsWith('invalid:'))
+      throw new RegistryError(`backend address: ${canonical.slice(8)}`, 400);
+    const backend = this.#byAddress.get(canonical);
+    if (!backend) throw new RegistryError(`no backend ${canonical}`, 404);
+    return backend;
+  }
+
+  #rebuildUp(): void {
+    const up: Backend[] = [];
+    for (const b of this.#byAddress.values()) if (b.state === 'up') up.push(b);
+    this.#up = up;
+  }
+
+  #scheduleDrain(backend: Backend, timeout: number): void {
+    this.#cancelDrain(backend);
+    if (backend.active === 0) return;
+    if (timeout <= 0) {
+      this.closeSessions(backend);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#drainTimers.delete(backend);
+      this.closeSessions(backend);
+    }, timeout);
+    timer.unref();
+    this.#drainTimers.set(backend, timer);
+  }
+
+  #cancelDrain(backend: Backend): void {
+    const timer = this.#drainTimers.get(backend);
+    if (timer) {
+      clearTimeout(timer);
+      this.#drainTimers.delete(backend);
+    }
+  }
+}
+
+function canonicalAddress(address: string): string {
+  const parsed = parseAddress(address);
+  return typeof parsed === 'string' ? `invalid:${parsed}` : formatAddress(parsed.host, parsed.port);
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { logLevels } from './config/core-schema.js';
+import { ConfigError, formatIssue } from './config/errors.js';
+import { loadConfigFile } from './config/load.js';
+import { createLogger } from './logger.js';
+import { Runtime } from './runtime.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+/** Exit codes: 0 ok, 1 runtime failure (e.g. cannot bind), 2 invalid config. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('switchyard')
+    .description('A plugin-based TCP (layer-4) proxy and load balancer')
+    .version(pkg.version, '-v, --version')
+    .option('-c, --config <file>', 'config file', 'config.yaml')
+    .addOption(new Option('-l, --log-level <level>', 'log level (overrides the config)').choices(logLevels))
+    .option('--pretty', 'human-readable logs (default on a terminal)')
+    .option('--no-pretty', 'JSON logs even on a terminal')
+    .action(async (opts: { config: string; logLevel?: string; pretty?: boolean }) => {
+      await run(opts);
+    });
+  program
+    .command('validate')
+    .description('check a config file and exit: 0 valid, 2 invalid')
+    .option('-c, --config <file>', 'config file', 'config.yaml')
+    .action(async (opts: { config: string }) => {
+      const config = await loadOrExit(opts.config);
+      const services = config.services.map(
+        (s) => `${s.name} (${s.listen.join(', ')} → ${s.backends.length} backends)`,
+      );
+      process.stdout.write(`${opts.config}: valid; services: ${services.join('; ')}\n`);
+    });
+  await program.parseAsync(argv);
+}
+
+async function loadOrExit(file: string) {
+  try {
+    return await loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+      process.stderr.write(`${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} in ${file}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function run(opts: { config: string; logLevel?: string; pretty?: boolean }): Promise<void> {
+  const config = await loadOrExit(opts.config);
+  const log = createLogger({ level: opts.logLevel ?? config.log_level ?? 'info', pretty: opts.pretty });
+  let runtime: Runtime;
+  try {
+    runtime = await Runtime.create(config, log);
+    await runtime.start();
+  } catch (err) {
+    log.fatal({ err }, (err as Error).message);
+    log.flush?.();
+    setTimeout(() => process.exit(1), 50);
+    return;
+  }
+  log.info(
+    {
+      version: pkg.version,
+      services: [...runtime.services.values()].map((s) => ({
+        name: s.name,
+        listen: s.addresses(),
+        backends: s.backends.list().map((b) => (b.weight === 1 ? b.address : `${b.address}*${b.weight}`)),
+        plugins: s.config.plugins.map((p) => p.name),
+      })),
+      plugins: config.plugins.map((p) => p.name),
+    },
+    'switchyard started',
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'stopping: no new connections, draining sessions');
+    runtime.stop().then(
+      () => {
+        log.info('stopped');
+        log.flush?.();
+        setTimeout(() => process.exit(0), 20);
+      },
+      (err) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // A bug in a plugin must not take every user's connections down with it.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (kept running)'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (kept running)'));
+}

@@ -1,0 +1,60 @@
+import type { JsonSchema, Plugin } from '../plugin.js';
+import { processProperties, serviceProperties } from './core-schema.js';
+
+/** The balancer used when a service lists none. */
+export const DEFAULT_BALANCER = 'round-robin';
+
+const EMPTY_OPTIONS: JsonSchema = { type: 'object', additionalProperties: false, properties: {} };
+
+/** The schema of a `plugins:` map holding the given plugins' options. */
+function pluginsSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema {
+  const properties: Record<string, JsonSchema> = {};
+  for (const [name, plugin] of plugins) {
+    const own = plugin.schema ?? EMPTY_OPTIONS;
+    properties[name] = {
+      ...own,
+      description:
+        (own.description as string | undefined) ?? plugin.description ?? `Options of the ${name} plugin.`,
+      default: own.default ?? {},
+    };
+  }
+  return {
+    type: 'object',
+    description: 'Plugins to enable, keyed by name; the value is the plugin options ({} for defaults).',
+    additionalProperties: false,
+    properties,
+    default: {},
+  };
+}
+
+/**
+ * The whole config schema: core keys plus one entry per plugin. Used by the loader with the
+ * plugins a config names, and by `npm run schema` with every built-in to write config.schema.json.
+ */
+export function composeSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema {
+  const plugin = pluginsSchema(plugins);
+  const service = {
+    type: 'object',
+    additionalProperties: false,
+    required: ['listen'],
+    properties: { ...serviceProperties, plugins: plugin },
+  };
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'Switchyard config',
+    description: 'One service (listen/backends/plugins at the top) or several under "services".',
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      ...processProperties,
+      ...serviceProperties,
+      plugins: plugin,
+      services: {
+        type: 'object',
+        description: 'Named services, each with its own listeners, backends and plugins.',
+        minProperties: 1,
+        additionalProperties: service,
+      },
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { DURATION_PATTERN } from '../duration.js';
+
+/** JSON Schema pieces of the core config. Plugins' option schemas are composed in at load time. */
+
+const duration = (def: string, description: string) => ({
+  description: `${description} A number of milliseconds or text such as "250ms", "5s", "1m", "1h".`,
+  type: ['integer', 'string'],
+  minimum: 0,
+  pattern: DURATION_PATTERN,
+  default: def,
+  'x-duration': true,
+});
+
+export const backendSchema = {
+  type: 'object',
+  description: 'One upstream server.',
+  required: ['address'],
+  additionalProperties: false,
+  properties: {
+    address: {
+      type: 'string',
+      description: '"host:port"; IPv6 as "[::1]:9001".',
+      minLength: 3,
+      maxLength: 300,
+    },
+    weight: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 256,
+      default: 1,
+      description: 'Relative share of new sessions.',
+    },
+    tls: { type: 'boolean', default: false, description: 'Dial over TLS (tls-upstream plugin).' },
+    insecure_skip_verify: {
+      type: 'boolean',
+      default: false,
+      description: 'Do not verify the backend certificate (tls-upstream plugin).',
+    },
+    ca: {
+      type: 'string',
+      description: 'CA bundle file to verify the backend certificate (tls-upstream plugin).',
+    },
+    servername: { type: 'string', description: 'SNI name sent to the backend (tls-upstream plugin).' },
+    cert: {
+      type: 'string',
+      description: 'Client certificate file for mTLS to the backend (tls-upstream plugin).',
+    },
+    key: { type: 'string', description: 'Client key file for mTLS to the backend (tls-upstream plugin).' },
+  },
+} as const;
+
+/** Keys of one service; the root accepts them directly (single service) or under `services.<name>`. */
+export const serviceProperties = {
+  listen: {
+    description: 'Listener address "host:port" (IPv6 as "[::]:8080"), or a list of them.',
+    anyOf: [
+      { type: 'string', minLength: 2 },
+      { type: 'array', minItems: 1, items: { type: 'string', minLength: 2 } },
+    ],
+  },
+  backends: {
+    type: 'array',
+    description: 'Upstream servers. May be empty when backends are added at run time.',
+    items: backendSchema,
+    default: [],
+  },
+  connect_timeout: duration('5s', 'Time allowed for one connect attempt (0 = OS default).'),
+  idle_timeout: duration('1h', 'Close a session after this long without a byte either way (0 = never).'),
+  retries: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 10,
+    default: 3,
+    description: 'Connect attempts after the first, each on another backend when one is left.',
+  },
+  drain_timeout: duration(
+    '30s',
+    'How long sessions may finish on graceful stop or after their backend is removed, before they are closed.',
+  ),
+  max_connections: {
+    type: 'integer',
+    minimum: 0,
+    default: 0,
+    description: 'Concurrent client connections per listener; more are closed at accept (0 = no limit).',
+  },
+} as const;
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const processProperties = {
+  $schema: { type: 'string', description: 'Editor hint; ignored.' },
+  log_level: { type: 'string', enum: logLevels, description: 'Overrides the default log level (info).' },
+} as const;

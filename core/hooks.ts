@@ -1,0 +1,127 @@
+import type { Server, Socket } from 'node:net';
+import {
+  AsyncParallelHook,
+  AsyncSeriesBailHook,
+  AsyncSeriesHook,
+  SyncBailHook,
+  SyncHook,
+  SyncWaterfallHook,
+} from 'tapable';
+import type { Backend, ListenerInfo, Rejection, Session } from './types.js';
+
+/** Creates the server for one listener; `onConnection` must get every client socket. */
+export type ServerFactory = (listener: ListenerInfo, onConnection: (socket: Socket) => void) => Server;
+
+/**
+ * What a `connect` tap returns: an upstream socket it created (or took from a pool).
+ * `readyEvent` is the event the core waits for before piping (`connect` for a fresh TCP socket,
+ * `secureConnect` for TLS), or `null` when the socket is connected already.
+ */
+export interface Dialed {
+  socket: Socket;
+  readyEvent: 'connect' | 'secureConnect' | null;
+}
+
+/** Why `unavailable` was called. */
+export interface UnavailableInfo {
+  /** Backends in the registry that are `up`, before any candidate filter. */
+  up: number;
+  /** Backends left after the candidate filters (0 here unless the balancer picked none). */
+  candidates: number;
+}
+
+/**
+ * The hooks of one service, in pipeline order. Taps happen once, when a plugin is applied:
+ * tapable recompiles a hook on every tap, so tapping per connection is forbidden.
+ * Per-connection hooks are synchronous except `unavailable`, which only runs on the slow path.
+ */
+export interface ServiceHooks {
+  /**
+   * listen — once per listener at start, before it binds.
+   * Waterfall over the server factory: return a factory that wraps or replaces the previous one
+   * (TLS termination, PROXY protocol). Next: `accept` for each connection.
+   */
+  readonly listen: SyncWaterfallHook<[ServerFactory, ListenerInfo]>;
+  /**
+   * accept — once per client connection, before anything is read from it.
+   * Bail: return a `Rejection` to refuse the session (closed, counted, `closed` still runs);
+   * return undefined to let it through. Next: `candidates`.
+   */
+  readonly accept: SyncBailHook<[Session], Rejection | undefined | void>;
+  /**
+   * candidates — per connect attempt. Waterfall over the backends in state `up` (minus, on a
+   * retry, those this session already failed on while others remain). Return the same array or
+   * a filtered copy — never mutate the one received. Next: `select`.
+   */
+  readonly candidates: SyncWaterfallHook<[Backend[], Session]>;
+  /**
+   * select — per connect attempt, after `candidates`. Exactly one balancer plugin taps it.
+   * Bail: return one of the candidates. An empty candidate list or no answer leads to
+   * `unavailable`. Next: `connect`.
+   */
+  readonly select: SyncBailHook<[Backend[], Session], Backend | undefined | void>;
+  /**
+   * unavailable — when no backend could be selected. Async (only on this slow path; skipped
+   * when nothing taps it). Bail: return `'retry'` to run `candidates`/`select` again (a
+   * queue plugin resolves once a slot frees), a `Rejection` to refuse with that reason, or
+   * undefined to refuse with reason `no-backend`.
+   */
+  readonly unavailable: AsyncSeriesBailHook<
+    [Session, UnavailableInfo],
+    'retry' | Rejection | undefined | void
+  >;
+  /**
+   * connect — per connect attempt, after `select` (`session.backend` is set). Bail: return a
+   * `Dialed` to supply the upstream socket (pool, TLS); undefined lets the core dial TCP.
+   * Next: `established`, or `connectFailed`.
+   */
+  readonly connect: SyncBailHook<[Session, Backend], Dialed | undefined | void>;
+  /**
+   * connectFailed — a connect attempt failed (refused, timeout, reset, TLS handshake). The
+   * core retries on another backend afterwards while attempts remain. Next: `candidates`
+   * (retry) or `closed`.
+   */
+  readonly connectFailed: SyncHook<[Session, Backend, Error]>;
+  /**
+   * established — the upstream is ready; piping starts right after the taps return.
+   * Next: `closed`.
+   */
+  readonly established: SyncHook<[Session]>;
+  /**
+   * closed — once per session, after both sockets are closed; `closeReason`, bytes and
+   * `endedAt` are final. Runs for refused sessions too (`session.backend` may be null).
+   */
+  readonly closed: SyncHook<[Session]>;
+  /** backendAdded — a backend joined the registry (config load or at run time). */
+  readonly backendAdded: SyncHook<[Backend]>;
+  /** backendRemoved — a backend left the registry; its sessions may still be running. */
+  readonly backendRemoved: SyncHook<[Backend]>;
+  /** backendChanged — weight or state of a backend changed (e.g. `up` ↔ `draining`). */
+  readonly backendChanged: SyncHook<[Backend]>;
+  /** start — after all plugins are applied, before listeners bind. Start timers and servers here. */
+  readonly start: AsyncParallelHook<[]>;
+  /** stop — after listeners closed and sessions drained. Stop timers, close servers, in tap order. */
+  readonly stop: AsyncSeriesHook<[]>;
+}
+
+export function createServiceHooks(): ServiceHooks {
+  return Object.freeze({
+    listen: new SyncWaterfallHook<[ServerFactory, ListenerInfo]>(['factory', 'listener']),
+    accept: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
+    candidates: new SyncWaterfallHook<[Backend[], Session]>(['backends', 'session']),
+    select: new SyncBailHook<[Backend[], Session], Backend | undefined | void>(['candidates', 'session']),
+    unavailable: new AsyncSeriesBailHook<[Session, UnavailableInfo], 'retry' | Rejection | undefined | void>([
+      'session',
+      'info',
+    ]),
+    connect: new SyncBailHook<[Session, Backend], Dialed | undefined | void>(['session', 'backend']),
+    connectFailed: new SyncHook<[Session, Backend, Error]>(['session', 'backend', 'error']),
+    established: new SyncHook<[Session]>(['session']),
+    closed: new SyncHook<[Session]>(['session']),
+    backendAdded: new SyncHook<[Backend]>(['backend']),
+    backendRemoved: new SyncHook<[Backend]>(['backend']),
+    backendChanged: new SyncHook<[Backend]>(['backend']),
+    start: new AsyncParallelHook<[]>([]),
+    stop: new AsyncSeriesHook<[]>([]),
+  });
+}

@@ -1,0 +1,407 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { BackendRegistry } from './backend-registry.js';
+import type { ServiceHooks } from './hooks.js';
+import { kSession, SessionImpl, type SessionSocket } from './session.js';
+import type { Backend, ListenerInfo, Rejection, ServiceRef } from './types.js';
+
+/** The per-service timing and retry settings the pipeline reads on every session. */
+export interface PipelineSettings {
+  /** ms; 0 = no limit (the OS decides). */
+  connectTimeout: number;
+  /** ms of inactivity in both directions before the session is closed; 0 = never. */
+  idleTimeout: number;
+  /** Connect attempts per session: 1 + retries. */
+  maxAttempts: number;
+}
+
+/** Counters of one service since start. Plain numbers: cheap to bump, read by metrics. */
+export interface PipelineCounters {
+  accepted: number;
+  rejected: number;
+  noBackend: number;
+  connectFailures: number;
+  retries: number;
+  established: number;
+  closed: number;
+}
+
+/**
+ * accept → select → acquire → pipe → release for one service. Socket listeners are shared
+ * module-level functions that find their session through `socket[kSession]`, so a session
+ * costs no closures; hooks are called only when something taps them.
+ */
+export class Pipeline {
+  readonly sessions = new Map<number, SessionImpl>();
+  readonly counters: PipelineCounters = {
+    accepted: 0,
+    rejected: 0,
+    noBackend: 0,
+    connectFailures: 0,
+    retries: 0,
+    established: 0,
+    closed: 0,
+  };
+  /** Set by the service during stop: new connections are closed at once. */
+  stopping = false;
+  /** Resolves waiters when the session table empties (graceful stop). */
+  #emptyWaiters: Array<() => void> = [];
+  readonly #debug: boolean;
+
+  constructor(
+    readonly service: ServiceRef,
+    readonly hooks: ServiceHooks,
+    readonly registry: BackendRegistry,
+    readonly settings: PipelineSettings,
+    readonly log: Logger,
+  ) {
+    this.#debug = log.isLevelEnabled('debug');
+  }
+
+  /** Entry point for every client socket of every listener of the service. */
+  accept(client: Socket, listener: ListenerInfo): void {
+    if (this.stopping) {
+      client.destroy();
+      return;
+    }
+    client.pause();
+    const session = new SessionImpl(this, listener, client);
+    (client as SessionSocket)[kSession] = session;
+    client.on('error', onClientError);
+    client.on('close', onClientClose);
+    this.sessions.set(session.id, session);
+    this.counters.accepted++;
+    if (this.#debug) this.log.debug({ session: session.id, client: session.remoteAddress }, 'accepted');
+
+    if (this.hooks.accept.isUsed()) {
+      const rejection = this.hooks.accept.call(session);
+      if (rejection) {
+        this.refuse(session, rejection);
+        return;
+      }
+    }
+    this.dial(session);
+  }
+
+  /** select + acquire: one connect attempt on a backend picked by the plugins. */
+  dial(session: SessionImpl): void {
+    if (session.clientClosed) return;
+    const up = this.registry.up as Backend[];
+    let candidates = up;
+    if (session.tried !== null) candidates = withoutTried(up, session.tried);
+    if (this.hooks.candidates.isUsed()) candidates = this.hooks.candidates.call(candidates, session);
+    const backend = candidates.length > 0 ? this.hooks.select.call(candidates, session) : undefined;
+    if (!backend) {
+      this.unavailable(session, up.length, candidates.length);
+      return;
+    }
+
+    session.backend = backend;
+    session.attempts++;
+    backend.active++;
+    session.counted = true;
+
+    let upstream: Socket;
+    let readyEvent: 'connect' | 'secureConnect' | null = 'connect';
+    const dialed = this.hooks.connect.isUsed() ? this.hooks.connect.call(session, backend) : undefined;
+    if (dialed) {
+      upstream = dialed.socket;
+      readyEvent = dialed.readyEvent;
+    } else {
+      upstream = netConnect({ host: backend.host, port: backend.port, allowHalfOpen: true, noDelay: true });
+    }
+    session.upstream = upstream;
+    (upstream as SessionSocket)[kSession] = session;
+    upstream.on('error', onUpstreamError);
+    upstream.on('close', onUpstreamClose);
+    if (readyEvent === null) {
+      this.established(session);
+    } else {
+      if (this.settings.connectTimeout > 0) {
+        upstream.setTimeout(this.settings.connectTimeout);
+        upstream.on('timeout', onUpstreamConnectTimeout);
+      }
+      upstream.once(readyEvent, onUpstreamReady);
+    }
+  }
+
+  /** The upstream is ready: start piping both ways. */
+  established(session: SessionImpl): void {
+    const { client } = session;
+    const upstream = session.upstream!;
+    session.connectedAt = Date.now();
+    session.backend!.total++;
+    this.counters.established++;
+    if (this.settings.connectTimeout > 0) {
+      upstream.setTimeout(0);
+      upstream.removeListener('timeout', onUpstreamConnectTimeout);
+    }
+    if (this.settings.idleTimeout > 0) {
+      // Every byte either way is a read or a write on the client socket, so one timer covers both.
+      client.setTimeout(this.settings.idleTimeout);
+      client.on('timeout', onClientIdle);
+    }
+    if (this.hooks.established.isUsed()) this.hooks.established.call(session);
+    if (this.#debug)
+      this.log.debug({ session: session.id, backend: session.backend!.address }, 'established');
+    client.on('data', onClientData);
+    client.on('end', onClientEnd);
+    client.on('drain', onClientDrain);
+    upstream.on('data', onUpstreamData);
+    upstream.on('end', onUpstreamEnd);
+    upstream.on('drain', onUpstreamDrain);
+    client.resume();
+    upstream.resume();
+  }
+
+  /** A connect attempt failed: tell plugins, then retry elsewhere or give up. */
+  connectFailed(session: SessionImpl, upstream: Socket, error: Error): void {
+    const backend = session.backend!;
+    upstream.destroy();
+    session.upstream = null;
+    this.uncount(session);
+    backend.connectFailures++;
+    this.counters.connectFailures++;
+    if (session.tried === null) session.tried = [backend];
+    else session.tried.push(backend);
+    if (this.hooks.connectFailed.isUsed()) this.hooks.connectFailed.call(session, backend, error);
+    if (this.#debug)
+      this.log.debug({ session: session.id, backend: backend.address, err: error.message }, 'connect failed');
+    if (session.clientClosed) {
+      this.release(session);
+      return;
+    }
+    if (session.attempts < this.settings.maxAttempts && !this.stopping) {
+      this.counters.retries++;
+      this.dial(session);
+    } else {
+      session.close('connect-failed', (error as NodeJS.ErrnoException).code ?? error.message);
+    }
+  }
+
+  /** No backend selected: let plugins queue or refuse, else refuse with `no-backend`. */
+  unavailable(session: SessionImpl, up: number, candidates: number): void {
+    if (!this.hooks.unavailable.isUsed()) {
+      this.noBackend(session, up);
+      return;
+    }
+    this.hooks.unavailable.promise(session, { up, candidates }).then(
+      (answer) => {
+        if (session.clientClosed) return;
+        if (answer === 'retry') this.dial(session);
+        else if (answer) this.refuse(session, answer);
+        else this.noBackend(session, up);
+      },
+      (err: Error) => {
+        this.log.error({ err, session: session.id }, 'an unavailable hook failed');
+        this.noBackend(session, up);
+      },
+    );
+  }
+
+  noBackend(session: SessionImpl, up: number): void {
+    this.counters.noBackend++;
+    if (session.tried !== null) {
+      session.close('connect-failed', 'no other backend to retry');
+      return;
+    }
+    this.log.debug({ session: session.id, up }, 'no backend available');
+    session.close('no-backend');
+  }
+
+  refuse(session: SessionImpl, rejection: Rejection): void {
+    this.counters.rejected++;
+    if (rejection.reset === true) {
+      session.closeReason = 'rejected';
+      session.closeDetail = rejection.reason;
+      session.client.resetAndDestroy();
+    } else {
+      session.close('rejected', rejection.reason);
+    }
+  }
+
+  uncount(session: SessionImpl): void {
+    if (session.counted) {
+      session.counted = false;
+      const backend = session.backend!;
+      backend.active--;
+      this.registry.released(backend);
+    }
+  }
+
+  /** Both sockets are closed: account, run `closed`, forget the session. */
+  release(session: SessionImpl): void {
+    if (session.released) return;
+    session.released = true;
+    session.endedAt = Date.now();
+    session.bytesIn = session.client.bytesRead;
+    session.bytesOut = session.client.bytesWritten;
+    if (session.closeReason === null) session.closeReason = 'client-closed';
+    const backend = session.backend;
+    if (backend !== null && session.connectedAt > 0) {
+      backend.bytesIn += session.bytesIn;
+      backend.bytesOut += session.bytesOut;
+    }
+    this.uncount(session);
+    this.sessions.delete(session.id);
+    this.counters.closed++;
+    if (this.hooks.closed.isUsed()) {
+      try {
+        this.hooks.closed.call(session);
+      } catch (err) {
+        this.log.error({ err, session: session.id }, 'a closed hook threw');
+      }
+    }
+    if (this.#debug) this.log.debug(session.toJSON(), 'closed');
+    if (this.sessions.size === 0 && this.#emptyWaiters.length > 0) {
+      const waiters = this.#emptyWaiters;
+      this.#emptyWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** Resolves when no session is left. */
+  whenEmpty(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
+  }
+
+  /** Closes every session of a backend (drain timeout or force). Returns how many. */
+  closeBackendSessions(backend: Backend, reason: 'drained' | 'killed' = 'drained'): number {
+    let n = 0;
+    for (const session of this.sessions.values()) {
+      if (session.backend === backend && session.counted) {
+        session.close(reason);
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
+function withoutTried(up: Backend[], tried: Backend[]): Backend[] {
+  const rest = up.filter((b) => !tried.includes(b));
+  // With every backend tried once, allow them again rather than fail while retries remain.
+  return rest.length > 0 ? rest : up;
+}
+
+function sessionOf(socket: Socket): SessionImpl {
+  return (socket as SessionSocket)[kSession]!;
+}
+
+function pipelineOf(session: SessionImpl): Pipeline {
+  return session.pipeline;
+}
+
+// ---- client socket listeners (this = client socket) ----
+
+function onClientData(this: Socket, chunk: Buffer): void {
+  if (!sessionOf(this).upstream!.write(chunk)) this.pause();
+}
+
+function onClientDrain(this: Socket): void {
+  const upstream = sessionOf(this).upstream;
+  if (upstream !== null && !upstream.destroyed) upstream.resume();
+}
+
+function onClientEnd(this: Socket): void {
+  const session = sessionOf(this);
+  if (session.closeReason === null) session.closeReason = 'client-closed';
+  // Half-close: the backend gets a FIN after everything written so far, and may still answer.
+  session.upstream?.end();
+}
+
+function onClientError(this: Socket, err: NodeJS.ErrnoException): void {
+  const session = sessionOf(this);
+  if (session.closeReason === null) {
+    session.closeReason = err.code === 'ECONNRESET' ? 'client-reset' : 'client-error';
+    session.closeDetail = err.code ?? err.message;
+  }
+}
+
+function onClientIdle(this: Socket): void {
+  sessionOf(this).close('idle-timeout');
+}
+
+function onClientClose(this: Socket, hadError: boolean): void {
+  const session = sessionOf(this);
+  session.clientClosed = true;
+  const upstream = session.upstream;
+  if (upstream === null || upstream.destroyed) {
+    pipelineOf(session).release(session);
+    return;
+  }
+  if (session.connectedAt === 0) {
+    // Client gone while dialling: abandon the attempt.
+    if (session.closeReason === null) session.closeReason = 'client-closed';
+    upstream.destroy();
+  } else if (hadError) {
+    upstream.resetAndDestroy();
+  } else {
+    // Both directions of the client are done; let the upstream flush what it still holds.
+    upstream.end();
+  }
+}
+
+// ---- upstream socket listeners (this = upstream socket) ----
+
+function onUpstreamReady(this: Socket): void {
+  const session = sessionOf(this);
+  if (session.upstream !== this || session.clientClosed) return;
+  pipelineOf(session).established(session);
+}
+
+function onUpstreamConnectTimeout(this: Socket): void {
+  const session = sessionOf(this);
+  if (session.upstream !== this || session.connectedAt !== 0) return;
+  const err: NodeJS.ErrnoException = new Error('connect timeout');
+  err.code = 'ETIMEDOUT';
+  pipelineOf(session).connectFailed(session, this, err);
+}
+
+function onUpstreamData(this: Socket, chunk: Buffer): void {
+  if (!sessionOf(this).client.write(chunk)) this.pause();
+}
+
+function onUpstreamDrain(this: Socket): void {
+  const client = sessionOf(this).client;
+  if (!client.destroyed) client.resume();
+}
+
+function onUpstreamEnd(this: Socket): void {
+  const session = sessionOf(this);
+  if (session.closeReason === null) session.closeReason = 'backend-closed';
+  session.client.end();
+}
+
+function onUpstreamError(this: Socket, err: NodeJS.ErrnoException): void {
+  const session = sessionOf(this);
+  if (session.upstream !== this) return;
+  if (session.connectedAt === 0) {
+    pipelineOf(session).connectFailed(session, this, err);
+    return;
+  }
+  if (session.closeReason === null) {
+    session.closeReason = err.code === 'ECONNRESET' ? 'backend-reset' : 'backend-error';
+    session.closeDetail = err.code ?? err.message;
+  }
+}
+
+function onUpstreamClose(this: Socket, hadError: boolean): void {
+  const session = sessionOf(this);
+  if (session.upstream !== this) return; // an abandoned connect attempt
+  if (session.connectedAt === 0) {
+    // Closed before ready without an error event (e.g. TLS socket ended during handshake).
+    if (!session.clientClosed) {
+      const err: NodeJS.ErrnoException = new Error('upstream closed before it was ready');
+      err.code = 'ECONNRESET';
+      pipelineOf(session).connectFailed(session, this, err);
+      return;
+    }
+  } else if (!session.clientClosed) {
+    if (hadError) session.client.resetAndDestroy();
+    else session.client.end();
+    return;
+  }
+  if (session.clientClosed) pipelineOf(session).release(session);
+}

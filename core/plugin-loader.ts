@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { checkPluginShape, type Plugin, PluginError } from './plugin.js';
+
+const BUILTIN_NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+/** Where a built-in plugin's entry lives (compiled `.js`, or `.ts` when run from source). */
+export function builtinPluginEntry(name: string): URL | undefined {
+  if (!BUILTIN_NAME.test(name)) return undefined;
+  for (const ext of ['js', 'ts']) {
+    const url = new URL(`../plugins/${name}/index.${ext}`, import.meta.url);
+    if (existsSync(url)) return url;
+  }
+  return undefined;
+}
+
+const cache = new Map<string, Plugin>();
+
+/**
+ * Loads a plugin by built-in short name, by path (relative to `baseDir`, the config file's
+ * folder) or by package name. Throws `PluginError` with a message fit for a config error.
+ */
+export async function loadPlugin(name: string, baseDir: string): Promise<Plugin> {
+  const key = `${baseDir}\0${name}`;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  let url: string | undefined = builtinPluginEntry(name)?.href;
+  if (!url) {
+    if (name.startsWith('.') || isAbsolute(name)) {
+      const file = resolve(baseDir, name);
+      if (!existsSync(file)) throw new PluginError(`plugin file ${file} does not exist`, 'PLUGIN_NOT_FOUND');
+      url = pathToFileURL(file).href;
+    } else if (/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+(\/[A-Za-z0-9._/-]+)?$/.test(name)) {
+      try {
+        url = pathToFileURL(createRequire(join(baseDir, 'config.js')).resolve(name)).href;
+      } catch {
+        url = name; // ESM-only packages: let import() resolve it from here
+      }
+    } else {
+      throw new PluginError(`"${name}" is not a plugin name, path or package name`, 'PLUGIN_NOT_FOUND');
+    }
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(url);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && url === name)
+      throw new PluginError(
+        `unknown plugin "${name}" (not built in, and no package of that name is installed)`,
+        'PLUGIN_NOT_FOUND',
+      );
+    throw new PluginError(`plugin "${name}" failed to load: ${e.message}`, 'PLUGIN_INVALID');
+  }
+  const plugin = (mod.default ?? mod.plugin) as Plugin;
+  const problem = checkPluginShape(plugin);
+  if (problem) throw new PluginError(`plugin "${name}": ${problem}`, 'PLUGIN_INVALID');
+  cache.set(key, plugin);
+  return plugin;
+}

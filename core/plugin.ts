@@ -1,0 +1,70 @@
+import type { Runtime } from './runtime.js';
+import type { Service } from './service.js';
+
+/** A JSON Schema object (draft 2020-12 subset that ajv understands). */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * `balancer`: taps `select`; exactly one per service (round-robin when none is listed).
+ * `generic`: anything else.
+ */
+export type PluginKind = 'balancer' | 'generic';
+
+interface PluginBase {
+  /** Short name used as the key under `plugins:` in the config. */
+  name: string;
+  version?: string;
+  kind?: PluginKind;
+  /** JSON Schema of the plugin's options; defaults apply. Omitted: the plugin takes no options. */
+  schema?: JsonSchema;
+  /** Names of plugins that must be enabled too (in the same service, or process-wide). */
+  dependencies?: string[];
+  /** One line for `--help` style listings and docs. */
+  description?: string;
+}
+
+/**
+ * A plugin applied to one service (most plugins: balancers, health checks, limits). `apply`
+ * runs once per service that lists it, before the service starts; tap hooks here — never later.
+ */
+export interface ServicePlugin<Options = any> extends PluginBase {
+  scope?: 'service';
+  apply(service: Service, options: Options): void | Promise<void>;
+}
+
+/**
+ * A plugin applied once to the process (admin API, metrics). It sees every service through
+ * `runtime.services`. In a single-service config it is listed under the same `plugins:` key.
+ */
+export interface ProcessPlugin<Options = any> extends PluginBase {
+  scope: 'process';
+  apply(runtime: Runtime, options: Options): void | Promise<void>;
+}
+
+export type Plugin<Options = any> = ServicePlugin<Options> | ProcessPlugin<Options>;
+
+/** Coded errors for plugin definition problems. */
+export class PluginError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'PLUGIN_NOT_FOUND' | 'PLUGIN_INVALID' | 'PLUGIN_DEPENDENCY' | 'PLUGIN_CONFLICT',
+  ) {
+    super(message);
+    this.name = 'PluginError';
+  }
+}
+
+/** Checks the shape of a loaded plugin; returns a message when it is not a plugin. */
+export function checkPluginShape(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'does not export a plugin object';
+  const p = value as Record<string, unknown>;
+  if (typeof p.name !== 'string' || p.name === '') return 'plugin has no name';
+  if (typeof p.apply !== 'function') return `plugin "${p.name}" has no apply() function`;
+  if (p.scope !== undefined && p.scope !== 'service' && p.scope !== 'process')
+    return `plugin "${p.name}" has an unknown scope "${String(p.scope)}"`;
+  if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')
+    return `plugin "${p.name}" has an unknown kind "${String(p.kind)}"`;
+  if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))
+    return `plugin "${p.name}" has a schema that is not an object`;
+  return undefined;
+}

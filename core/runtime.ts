@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
+import type { PluginUse, SwitchyardConfig } from './config/load.js';
+import type { ProcessPlugin, ServicePlugin } from './plugin.js';
+import { Service } from './service.js';
+
+/** Process-wide hooks, for process-scope plugins (admin API, metrics). */
+export interface RuntimeHooks {
+  /** start — after every plugin is applied, before services start. Start servers here. */
+  readonly start: AsyncParallelHook<[]>;
+  /** stop — after every service has stopped (sessions drained). */
+  readonly stop: AsyncSeriesHook<[]>;
+}
+
+/**
+ * Everything one process runs: its services and process-scope plugins, plus a small registry
+ * of named values plugins share without importing each other (`provide` / `use`).
+ */
+export class Runtime {
+  readonly hooks: RuntimeHooks = Object.freeze({
+    start: new AsyncParallelHook<[]>([]),
+    stop: new AsyncSeriesHook<[]>([]),
+  });
+  /** Services by name, in config order. */
+  readonly services = new Map<string, Service>();
+  readonly #provided = new Map<string, unknown>();
+  #started = false;
+
+  private constructor(
+    readonly config: SwitchyardConfig,
+    readonly log: Logger,
+  ) {}
+
+  /** Builds services and applies every plugin (service-scope first, then process-scope). */
+  static async create(config: SwitchyardConfig, log: Logger): Promise<Runtime> {
+    const runtime = new Runtime(config, log);
+    for (const sc of config.services) runtime.services.set(sc.name, new Service(sc, runtime, log));
+    for (const service of runtime.services.values()) {
+      for (const use of service.config.plugins)
+        await applyPlugin(use, (p) => (p as ServicePlugin).apply(service, use.options));
+    }
+    for (const use of config.plugins)
+      await applyPlugin(use, (p) => (p as ProcessPlugin).apply(runtime, use.options));
+    return runtime;
+  }
+
+  /** The first service: the default for APIs that take an optional service name. */
+  get defaultService(): Service {
+    return this.services.values().next().value as Service;
+  }
+
+  /** Finds a service by name; undefined name means the default one. */
+  service(name?: string): Service | undefined {
+    return name === undefined ? this.defaultService : this.services.get(name);
+  }
+
+  /** Shares a value under a name (e.g. the admin API's route registry). Names are unique. */
+  provide<T>(name: string, value: T): void {
+    if (this.#provided.has(name)) throw new Error(`"${name}" is provided already`);
+    this.#provided.set(name, value);
+  }
+
+  /** A value provided by another plugin, or undefined. Call from a start hook or later, when every plugin has been applied. */
+  use<T>(name: string): T | undefined {
+    return this.#provided.get(name) as T | undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('runtime started already');
+    this.#started = true;
+    await this.hooks.start.promise();
+    const started: Service[] = [];
+    try {
+      for (const service of this.services.values()) {
+        await service.start();
+        started.push(service);
+      }
+    } catch (err) {
+      await Promise.all(started.map((s) => s.stop(0)));
+      await this.hooks.stop.promise();
+      throw err;
+    }
+  }
+
+  /** Graceful stop of every service in parallel, then process plugins. */
+  async stop(drainTimeout?: number): Promise<void> {
+    await Promise.all([...this.services.values()].map((s) => s.stop(drainTimeout)));
+    await this.hooks.stop.promise();
+  }
+}
+
+async function applyPlugin(
+  use: PluginUse,
+  apply: (p: PluginUse['plugin']) => void | Promise<void>,
+): Promise<void> {
+  try {
+    await apply(use.plugin);
+  } catch (err) {
+    throw new Error(`plugin "${use.name}" failed to apply: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,163 @@
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { formatAddress, parseListenAddress } from './address.js';
+import { BackendRegistry } from './backend-registry.js';
+import type { ServiceConfig } from './config/load.js';
+import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
+import { Pipeline, type PipelineCounters } from './pipeline.js';
+import type { Runtime } from './runtime.js';
+import type { CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
+
+/** The default listener: plain TCP, paused until a backend is connected, half-close kept. */
+export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
+  createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+
+interface BoundListener {
+  info: ListenerInfo;
+  server: Server;
+}
+
+/**
+ * One proxied service: its listeners, backend registry, plugins' hooks and session table.
+ * Plugins receive it in `apply(service, options)`.
+ */
+export class Service implements ServiceRef {
+  readonly hooks: ServiceHooks = createServiceHooks();
+  readonly backends: BackendRegistry;
+  readonly name: string;
+  readonly log: Logger;
+  readonly #pipeline: Pipeline;
+  readonly #listeners: BoundListener[] = [];
+  #dropped = 0;
+  #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  constructor(
+    readonly config: ServiceConfig,
+    readonly runtime: Runtime,
+    logger: Logger,
+  ) {
+    this.name = config.name;
+    this.log = logger.child({ service: config.name });
+    this.backends = new BackendRegistry(this.hooks, config.drain_timeout, (b) =>
+      this.#pipeline.closeBackendSessions(b, 'drained'),
+    );
+    this.#pipeline = new Pipeline(
+      this,
+      this.hooks,
+      this.backends,
+      {
+        connectTimeout: config.connect_timeout,
+        idleTimeout: config.idle_timeout,
+        maxAttempts: config.retries + 1,
+      },
+      this.log,
+    );
+  }
+
+  /** Live sessions by id. Read-only view; close sessions with `closeSessions`. */
+  get sessions(): ReadonlyMap<number, Session> {
+    return this.#pipeline.sessions;
+  }
+
+  /** Counters since start (accepted, rejected, retries, ...), plus connections dropped at `max_connections`. */
+  get counters(): Readonly<PipelineCounters> & { dropped: number } {
+    return { ...this.#pipeline.counters, dropped: this.#dropped };
+  }
+
+  /** The bound address of each listener (useful with port 0). */
+  addresses(): string[] {
+    return this.#listeners.map(({ server }) => {
+      const a = server.address() as AddressInfo;
+      return formatAddress(a.address, a.port);
+    });
+  }
+
+  get state(): 'new' | 'running' | 'stopping' | 'stopped' {
+    return this.#state;
+  }
+
+  /** Closes the sessions matching `filter` (all when omitted) at once. Returns how many. */
+  closeSessions(reason: CloseReason = 'killed', filter?: (s: Session) => boolean): number {
+    let n = 0;
+    for (const session of this.#pipeline.sessions.values()) {
+      if (filter === undefined || filter(session)) {
+        (session as Session & { close(r: CloseReason): void }).close(reason);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Runs plugins' `start`, adds configured backends, then binds every listener. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`service ${this.name} was started already`);
+    this.#state = 'running';
+    await this.hooks.start.promise();
+    for (const spec of this.config.backends) this.backends.add(spec);
+    try {
+      for (const [index, address] of this.config.listen.entries()) await this.#bind(address, index);
+    } catch (err) {
+      for (const { server } of this.#listeners) server.close();
+      this.#listeners.length = 0;
+      this.#state = 'stopped';
+      throw err;
+    }
+  }
+
+  /**
+   * Graceful stop: stop accepting, let sessions finish for up to `drainTimeout` ms (default
+   * the service's `drain_timeout`), close the rest, then run plugins' `stop`.
+   */
+  async stop(drainTimeout = this.config.drain_timeout): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    this.#state = 'stopping';
+    this.#pipeline.stopping = true;
+    await Promise.all(
+      this.#listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+    if (this.#pipeline.sessions.size > 0) {
+      this.log.info({ sessions: this.#pipeline.sessions.size, drainTimeout }, 'draining sessions');
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainTimeout);
+      });
+      await Promise.race([this.#pipeline.whenEmpty(), timedOut]);
+      clearTimeout(timer);
+      const left = this.closeSessions('shutdown');
+      if (left > 0) {
+        this.log.warn({ closed: left }, 'drain timeout: closed remaining sessions');
+        await this.#pipeline.whenEmpty();
+      }
+    }
+    this.backends.dispose();
+    await this.hooks.stop.promise();
+    this.#state = 'stopped';
+  }
+
+  async #bind(address: string, index: number): Promise<void> {
+    const parsed = parseListenAddress(address);
+    if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
+    const info: ListenerInfo = { address, host: parsed.host, port: parsed.port, index };
+    const factory = this.hooks.listen.call(tcpServerFactory, info);
+    const pipeline = this.#pipeline;
+    const server = factory(info, (socket: Socket) => pipeline.accept(socket, info));
+    if (this.config.max_connections > 0) {
+      server.maxConnections = this.config.max_connections;
+      server.on('drop', () => {
+        this.#dropped++;
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new Error(`cannot listen on ${address}: ${err.code ?? err.message}`));
+      };
+      server.once('error', onError);
+      server.listen({ host: parsed.host, port: parsed.port, backlog: 511 }, () => {
+        server.removeListener('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err, listener: address }, 'listener error'));
+    this.#listeners.push({ info, server });
+  }
+}

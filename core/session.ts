@@ -1,0 +1,78 @@
+import type { Socket } from 'node:net';
+import type { Pipeline } from './pipeline.js';
+import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
+
+/** Links a socket to its session so shared listener functions need no per-connection closure. */
+export const kSession: unique symbol = Symbol('switchyard.session');
+
+export type SessionSocket = Socket & { [kSession]?: SessionImpl };
+
+let nextId = 1;
+
+/** The core's session; a class so every session has one hidden shape on the hot path. */
+export class SessionImpl implements Session {
+  readonly id: number;
+  upstream: Socket | null = null;
+  backend: Backend | null = null;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly startedAt: number;
+  connectedAt = 0;
+  endedAt = 0;
+  attempts = 0;
+  tried: Backend[] | null = null;
+  bytesIn = 0;
+  bytesOut = 0;
+  closeReason: CloseReason | null = null;
+  closeDetail: string | null = null;
+  data: Record<string, unknown> = {};
+
+  /** Internal: the client socket has emitted 'close'. */
+  clientClosed = false;
+  /** Internal: `backend.active` counts this session. */
+  counted = false;
+  /** Internal: released (closed hook ran). */
+  released = false;
+
+  readonly service: ServiceRef;
+
+  constructor(
+    /** Internal: the pipeline that owns this session. */
+    readonly pipeline: Pipeline,
+    readonly listener: ListenerInfo,
+    readonly client: Socket,
+  ) {
+    this.service = pipeline.service;
+    this.id = nextId++;
+    this.remoteAddress = client.remoteAddress ?? '';
+    this.remotePort = client.remotePort ?? 0;
+    this.startedAt = Date.now();
+  }
+
+  /** Close both sides now; the first reason given wins. */
+  close(reason: CloseReason, detail: string | null = null): void {
+    if (this.closeReason === null) {
+      this.closeReason = reason;
+      this.closeDetail = detail;
+    }
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  /** A plain object for logs and the admin API. */
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      service: this.service.name,
+      listener: this.listener.address,
+      client: `${this.remoteAddress}:${this.remotePort}`,
+      backend: this.backend?.address ?? null,
+      startedAt: new Date(this.startedAt).toISOString(),
+      connected: this.connectedAt > 0,
+      attempts: this.attempts,
+      bytesIn: this.connectedAt > 0 ? this.client.bytesRead : this.bytesIn,
+      bytesOut: this.connectedAt > 0 ? this.client.bytesWritten : this.bytesOut,
+      closeReason: this.closeReason,
+    };
+  }
+}

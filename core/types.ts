@@ -1,0 +1,128 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+
+/** A `host:port` pair as parsed from config or the admin API. IPv6 hosts are stored without brackets. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** What a user writes for one backend (config file or admin API). */
+export interface BackendSpec {
+  /** `host:port`, IPv6 as `[::1]:9001`. */
+  address: string;
+  /** Relative share of new sessions, 1..256. Default 1. */
+  weight?: number;
+  /** Dial this backend over TLS (used by the tls-upstream plugin). */
+  tls?: boolean;
+  /** Skip certificate verification when dialling over TLS. Default false. */
+  insecure_skip_verify?: boolean;
+  /** Extra per-backend options read by plugins (ca, servername, ...). */
+  [option: string]: unknown;
+}
+
+/**
+ * Lifecycle of a backend in the registry.
+ * - `up`: takes new sessions (subject to plugins' candidate filters).
+ * - `draining`: no new sessions, existing ones continue (removed, or drained by an operator).
+ * - `removed`: gone from the registry; the object lives on while its sessions finish.
+ */
+export type BackendState = 'up' | 'draining' | 'removed';
+
+/** A backend of a service. One object per address for as long as it has sessions. */
+export interface Backend {
+  /** Canonical `host:port` (IPv6 in brackets); the key in the registry. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  /** Relative share, 1..256. Changed through the registry so balancers are told. */
+  weight: number;
+  state: BackendState;
+  /** The spec this backend was created from (tls fields and plugin options). */
+  spec: BackendSpec;
+  /** Sessions currently assigned to this backend (connecting or piping). Maintained by the core. */
+  active: number;
+  /** Sessions ever assigned (counted when the upstream connects). */
+  total: number;
+  /** Failed connect attempts ever. */
+  connectFailures: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Why a session ended. Stable strings: logs, metrics and the admin API report them. */
+export type CloseReason =
+  | 'client-closed'
+  | 'backend-closed'
+  | 'client-reset'
+  | 'backend-reset'
+  | 'client-error'
+  | 'backend-error'
+  | 'idle-timeout'
+  | 'connect-failed'
+  | 'no-backend'
+  | 'rejected'
+  | 'shutdown'
+  | 'killed'
+  | 'drained';
+
+/** Returned by an `accept` or `unavailable` tap to refuse a session. */
+export interface Rejection {
+  /** Short machine-readable reason, e.g. `force-disconnect`, `max-connections`. */
+  reason: string;
+  /** Close with a TCP reset instead of a FIN. Default false. */
+  reset?: boolean;
+}
+
+/** The listener a session arrived on. */
+export interface ListenerInfo {
+  /** As configured, e.g. `127.0.0.1:8080`. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  /** Position in the service's `listen` list. */
+  readonly index: number;
+}
+
+/**
+ * One accepted client connection, from accept to release. The same object is the context of
+ * every per-connection hook, so plugins can keep state on `data` without allocating.
+ */
+export interface Session {
+  readonly id: number;
+  readonly service: ServiceRef;
+  readonly listener: ListenerInfo;
+  readonly client: Socket;
+  /** Set once a backend is being dialled. */
+  upstream: Socket | null;
+  /** The backend of the current (or last) connect attempt. */
+  backend: Backend | null;
+  /** Client address as seen by the listener. */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** `Date.now()` at accept. */
+  readonly startedAt: number;
+  /** `Date.now()` when the upstream connected; 0 before. */
+  connectedAt: number;
+  /** `Date.now()` at release; 0 before. */
+  endedAt: number;
+  /** Connect attempts made so far (1 on the first dial). */
+  attempts: number;
+  /** Backends tried and failed by this session, excluded from retries while others remain. */
+  tried: Backend[] | null;
+  /** Bytes from client to backend and from backend to client (final at release). */
+  bytesIn: number;
+  bytesOut: number;
+  /** Set when the session ends. */
+  closeReason: CloseReason | null;
+  /** Detail of the close: rejection reason, error code, ... */
+  closeDetail: string | null;
+  /** Free slot for plugins; key by plugin name. */
+  data: Record<string, unknown>;
+}
+
+/** The minimal view of a service that sessions and contexts carry. */
+export interface ServiceRef {
+  readonly name: string;
+  readonly log: Logger;
+}

@@ -1,0 +1,29 @@
+import { definePlugin } from '../../plugin-sdk/index.js';
+
+/**
+ * Least connections (HAProxy leastconn): the candidate with the fewest active sessions per
+ * unit of weight. Ties rotate, so idle backends share new sessions instead of the first one
+ * taking them all. `backend.active` is kept by the core (connecting sessions count), so counts
+ * stay exact when backends are added, removed, drained or re-added.
+ */
+export default definePlugin({
+  name: 'least-connections',
+  kind: 'balancer',
+  description: 'Fewest active sessions per weight; ties rotate.',
+  schema: { type: 'object', additionalProperties: false, properties: {} },
+  apply(service) {
+    let offset = 0;
+    service.hooks.select.tap('least-connections', (candidates) => {
+      const n = candidates.length;
+      if (n === 1) return candidates[0];
+      if (++offset >= n) offset = 0;
+      let best = candidates[offset]!;
+      for (let k = 1; k < n; k++) {
+        const b = candidates[(offset + k) % n]!;
+        // active/weight compared without division: a.active * b.weight < b.active * a.weight
+        if (b.active * best.weight < best.active * b.weight) best = b;
+      }
+      return best;
+    });
+  },
+});
