@@ -91,6 +91,7 @@ export class BackendRegistry {
         connectFailures: 0,
         bytesIn: 0,
         bytesOut: 0,
+        status: {},
       };
     }
     this.#byAddress.set(address, backend);

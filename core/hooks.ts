@@ -98,6 +98,12 @@ export interface ServiceHooks {
   readonly backendRemoved: SyncHook<[Backend]>;
   /** backendChanged — weight or state of a backend changed (e.g. `up` ↔ `draining`). */
   readonly backendChanged: SyncHook<[Backend]>;
+  /**
+   * backendStatus — a plugin changed `backend.status[source]` (health up/down, breaker
+   * open/closed, ...). Fired by `service.setBackendStatus`, once per actual change.
+   * Lets plugins react to each other (a passing health check closes a breaker).
+   */
+  readonly backendStatus: SyncHook<[Backend, string, string]>;
   /** start — after all plugins are applied, before listeners bind. Start timers and servers here. */
   readonly start: AsyncParallelHook<[]>;
   /** stop — after listeners closed and sessions drained. Stop timers, close servers, in tap order. */
@@ -121,6 +127,7 @@ export function createServiceHooks(): ServiceHooks {
     backendAdded: new SyncHook<[Backend]>(['backend']),
     backendRemoved: new SyncHook<[Backend]>(['backend']),
     backendChanged: new SyncHook<[Backend]>(['backend']),
+    backendStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     start: new AsyncParallelHook<[]>([]),
     stop: new AsyncSeriesHook<[]>([]),
   });

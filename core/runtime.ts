@@ -24,6 +24,7 @@ export class Runtime {
   /** Services by name, in config order. */
   readonly services = new Map<string, Service>();
   readonly #provided = new Map<string, unknown>();
+  readonly #contributions = new Map<string, unknown[]>();
   #started = false;
 
   private constructor(
@@ -63,6 +64,23 @@ export class Runtime {
   /** A value provided by another plugin, or undefined. Call from a start hook or later, when every plugin has been applied. */
   use<T>(name: string): T | undefined {
     return this.#provided.get(name) as T | undefined;
+  }
+
+  /**
+   * Adds a contribution of some kind (e.g. `admin.routes`): many plugins contribute, one
+   * collects with `contributions(kind)` at start. Plugin order in the config does not matter.
+   */
+  contribute<T>(kind: string, value: T): void {
+    let list = this.#contributions.get(kind);
+    if (!list) {
+      list = [];
+      this.#contributions.set(kind, list);
+    }
+    list.push(value);
+  }
+
+  contributions<T>(kind: string): readonly T[] {
+    return (this.#contributions.get(kind) ?? []) as T[];
   }
 
   async start(): Promise<void> {

@@ -6,7 +6,7 @@ import type { ServiceConfig } from './config/load.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
 import { Pipeline, type PipelineCounters } from './pipeline.js';
 import type { Runtime } from './runtime.js';
-import type { CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
+import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
 
 /** The default listener: plain TCP, paused until a backend is connected, half-close kept. */
 export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
@@ -29,6 +29,7 @@ export class Service implements ServiceRef {
   readonly #pipeline: Pipeline;
   readonly #listeners: BoundListener[] = [];
   #dropped = 0;
+  readonly #provided = new Map<string, unknown>();
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(
@@ -74,6 +75,28 @@ export class Service implements ServiceRef {
 
   get state(): 'new' | 'running' | 'stopping' | 'stopped' {
     return this.#state;
+  }
+
+  /**
+   * Sets `backend.status[source] = status` and fires `backendStatus` when it changed.
+   * Returns whether it changed.
+   */
+  setBackendStatus(backend: Backend, source: string, status: string): boolean {
+    if (backend.status[source] === status) return false;
+    backend.status[source] = status;
+    this.hooks.backendStatus.call(backend, source, status);
+    return true;
+  }
+
+  /** Shares a value with other plugins of this service (e.g. a health checker's API). Names are unique. */
+  provide<T>(name: string, value: T): void {
+    if (this.#provided.has(name)) throw new Error(`"${name}" is provided already in service ${this.name}`);
+    this.#provided.set(name, value);
+  }
+
+  /** A value another plugin of this service provided; call from a start hook or later. */
+  use<T>(name: string): T | undefined {
+    return this.#provided.get(name) as T | undefined;
   }
 
   /** Closes the sessions matching `filter` (all when omitted) at once. Returns how many. */

@@ -48,6 +48,12 @@ export interface Backend {
   connectFailures: number;
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Status set by plugins, keyed by plugin name: e.g. `{ "health-check": "down",
+   * "circuit-breaker": "open" }`. Change it through `service.setBackendStatus` so the
+   * `backendStatus` hook fires; the admin API and metrics report it as is.
+   */
+  readonly status: Record<string, string>;
 }
 
 /** Why a session ended. Stable strings: logs, metrics and the admin API report them. */

@@ -41,3 +41,4 @@ export function definePlugin<Options = Record<string, never>>(
 export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> {
   return plugin;
 }
+export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
