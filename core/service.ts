@@ -135,7 +135,8 @@ export class Service implements ServiceRef {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
     this.#pipeline.stopping = true;
-    await Promise.all(
+    // server.close() calls back only once every connection has ended, so wait for that last.
+    const closed = Promise.all(
       this.#listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
     if (this.#pipeline.sessions.size > 0) {
@@ -152,6 +153,7 @@ export class Service implements ServiceRef {
         await this.#pipeline.whenEmpty();
       }
     }
+    await closed;
     this.backends.dispose();
     await this.hooks.stop.promise();
     this.#state = 'stopped';

@@ -11,11 +11,11 @@ function pluginsSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
   for (const [name, plugin] of plugins) {
     const own = plugin.schema ?? EMPTY_OPTIONS;
+    // No `default` here: ajv would then enable every plugin it knows of.
     properties[name] = {
       ...own,
       description:
         (own.description as string | undefined) ?? plugin.description ?? `Options of the ${name} plugin.`,
-      default: own.default ?? {},
     };
   }
   return {

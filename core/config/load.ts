@@ -168,7 +168,7 @@ export async function loadConfigText(
     );
   } else {
     if (data.listen === undefined) src.report([], 'missing required key "listen" (or a "services" map)');
-    else config.services.push(buildService(src, 'default', data, [], loaded));
+    config.services.push(buildService(src, 'default', data, [], loaded));
     config.plugins = buildProcessPlugins(
       src,
       data.plugins as Record<string, unknown> | undefined,
@@ -188,7 +188,7 @@ function buildService(
   at: Array<string | number>,
   loaded: Map<string, Plugin>,
 ): ServiceConfig {
-  const listen = (Array.isArray(raw.listen) ? raw.listen : [raw.listen]) as string[];
+  const listen = (Array.isArray(raw.listen) ? raw.listen : raw.listen === undefined ? [] : [raw.listen]) as string[];
   listen.forEach((address, i) => {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string')

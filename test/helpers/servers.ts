@@ -92,11 +92,12 @@ export function exchange(address: string, payload?: string | Buffer, timeoutMs =
 }
 
 /** Opens a connection and resolves once connected. */
-export async function open(address: string): Promise<Socket> {
+export async function open(address: string, allowHalfOpen = false): Promise<Socket> {
   const colon = address.lastIndexOf(':');
   const socket = connect({
     host: address.slice(0, colon).replace(/^\[|\]$/g, ''),
     port: Number(address.slice(colon + 1)),
+    allowHalfOpen,
   });
   await once(socket, 'connect');
   return socket;

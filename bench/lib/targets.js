@@ -1,0 +1,130 @@
+// What the workloads are aimed at: the backend itself, or a proxy in front of it running as its
+// own process, started the way its users start it.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, start, stop, waitForOutput, waitForPort } from './procs.js';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * A running target. `pid` is the process whose CPU time is charged to the proxy (null for direct).
+ * @typedef {{ port: number, pid: number | null, stop(): Promise<void> }} RunningTarget
+ *
+ * @typedef {object} Target
+ * @property {string} name
+ * @property {string} label
+ * @property {(backendPort: number, dir: string, options?: { cpuProf?: string }) => Promise<RunningTarget>} start
+ */
+
+/** @type {Target} */
+export const direct = {
+  name: 'direct',
+  label: 'direct (no proxy)',
+  start: async (backendPort) => ({ port: backendPort, pid: null, stop: async () => {} }),
+};
+
+/** @type {Target} */
+export const switchyard = {
+  name: 'switchyard',
+  label: 'Switchyard',
+  async start(backendPort, dir, options = {}) {
+    return retryPorts(async (port) => {
+      const file = join(dir, `switchyard-${port}.yaml`);
+      writeFileSync(
+        file,
+        [
+          `listen: 127.0.0.1:${port}`,
+          'backends:',
+          `  - address: 127.0.0.1:${backendPort}`,
+          'log_level: warn',
+          'plugins:',
+          '  round-robin: {}',
+          '',
+        ].join('\n'),
+      );
+      const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
+      const proc = start(process.execPath, [...nodeArgs, 'bin/switchyard.js', '--config', file], { cwd: repo });
+      return { proc, ready: () => waitForPort(port, proc) };
+    });
+  },
+};
+
+/** @type {Target} */
+export const naive = {
+  name: 'naive',
+  label: 'naive Node pipe',
+  async start(backendPort, _dir, options = {}) {
+    const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
+    const script = fileURLToPath(new URL('../naive-proxy.js', import.meta.url));
+    const proc = start(process.execPath, [...nodeArgs, script, String(backendPort)]);
+    try {
+      const port = Number((await waitForOutput(proc, /listening (\d+)/))[1]);
+      return { port, pid: proc.child.pid, stop: () => stop(proc) };
+    } catch (err) {
+      await stop(proc);
+      throw err;
+    }
+  },
+};
+
+/** @type {Target} */
+export const haproxy = {
+  name: 'haproxy',
+  label: 'HAProxy',
+  async start(backendPort, dir) {
+    return retryPorts(async (port) => {
+      const file = join(dir, `haproxy-${port}.cfg`);
+      writeFileSync(file, haproxyConfig(port, backendPort));
+      // -db: foreground, no daemon, no master process: the pid we hold is the one that proxies.
+      const proc = start('haproxy', ['-db', '-f', file]);
+      return { proc, ready: () => waitForPort(port, proc) };
+    });
+  },
+};
+
+/** One thread, kernel splicing where it pays off, timeouts like a production TCP config. */
+export function haproxyConfig(port, backendPort) {
+  return `global
+  nbthread 1
+  maxconn 50000
+  log stderr format raw local0 warning
+
+defaults
+  mode tcp
+  log global
+  option splice-auto
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+  timeout client-fin 30s
+  timeout server-fin 30s
+  maxconn 50000
+
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend upstream
+
+backend upstream
+  server s1 127.0.0.1:${backendPort}
+`;
+}
+
+/** Binds a proxy on a free port, trying another if someone took it in between. */
+async function retryPorts(launch) {
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const { proc, ready } = await launch(port);
+    try {
+      await ready();
+      return { port, pid: proc.child.pid, stop: () => stop(proc) };
+    } catch (err) {
+      lastError = err;
+      await stop(proc);
+    }
+  }
+  throw lastError;
+}
+
+export const allTargets = [direct, switchyard, naive, haproxy];
