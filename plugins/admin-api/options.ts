@@ -1,0 +1,56 @@
+import type { JsonSchema } from '../../plugin-sdk/index.js';
+
+/** Options of the admin-api plugin, after defaults. */
+export interface AdminApiOptions {
+  /** `host:port` of the HTTP server; port 0 picks a free port. */
+  listen: string;
+  /** Bearer token; falls back to `SWITCHYARD_ADMIN_TOKEN`. Mandatory unless `listen` is loopback. */
+  token?: string;
+  /** With a token set, GET/HEAD calls need no token (mutating calls always do). */
+  read_only_open: boolean;
+  /** File that keeps API changes across restarts (see README: "State file"). */
+  state_file?: string;
+  /** Largest request body accepted, in bytes. */
+  body_limit: number;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:9090';
+
+/** The environment variable read when the `token` option is not set. */
+export const TOKEN_ENV = 'SWITCHYARD_ADMIN_TOKEN';
+
+export const optionsSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: {
+      type: 'string',
+      minLength: 2,
+      default: DEFAULT_LISTEN,
+      description: 'host:port of the admin HTTP server (IPv6 as "[::1]:9090"; port 0 = any free port).',
+    },
+    token: {
+      type: 'string',
+      minLength: 1,
+      description: `Bearer token for mutating calls (default: env ${TOKEN_ENV}). Mandatory on a non-loopback listen address.`,
+    },
+    read_only_open: {
+      type: 'boolean',
+      default: true,
+      description: 'With a token set, let GET/HEAD calls through without it.',
+    },
+    state_file: {
+      type: 'string',
+      minLength: 1,
+      description:
+        'JSON file recording the backend lists changed through the API; re-applied on start (relative to the working directory).',
+    },
+    body_limit: {
+      type: 'integer',
+      minimum: 256,
+      maximum: 1048576,
+      default: 16384,
+      description: 'Largest request body accepted, in bytes.',
+    },
+  },
+};

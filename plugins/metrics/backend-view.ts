@@ -1,0 +1,35 @@
+import type { Backend, Service } from '../../plugin-sdk/index.js';
+
+/** One backend as a scrape reports it: its core counters plus the bytes of its open sessions. */
+export interface BackendView {
+  backend: Backend;
+  /** `backend.bytesIn` (closed sessions) + bytes read from the clients of open sessions. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/**
+ * The backends of a service at scrape time: registered ones (up, draining) and removed ones
+ * that still have sessions, so a drain after removal stays visible until it ends.
+ * `backend.bytesIn/bytesOut` only grow when a session closes; adding the live socket counters
+ * makes long sessions show. The sum stays monotonic: the core adds a session's bytes to the
+ * backend and drops it from `service.sessions` in the same tick.
+ */
+export function backendViews(service: Service): BackendView[] {
+  const views = new Map<Backend, BackendView>();
+  for (const backend of service.backends.list()) {
+    views.set(backend, { backend, bytesIn: backend.bytesIn, bytesOut: backend.bytesOut });
+  }
+  for (const session of service.sessions.values()) {
+    const backend = session.backend;
+    if (backend === null || session.connectedAt === 0) continue;
+    let view = views.get(backend);
+    if (view === undefined) {
+      view = { backend, bytesIn: backend.bytesIn, bytesOut: backend.bytesOut };
+      views.set(backend, view);
+    }
+    view.bytesIn += session.client.bytesRead;
+    view.bytesOut += session.client.bytesWritten;
+  }
+  return [...views.values()];
+}

@@ -1,0 +1,37 @@
+import type { Runtime, Service } from '../../plugin-sdk/index.js';
+import { type BackendView, backendViews } from './backend-view.js';
+import type { ServiceStats } from './session-stats.js';
+
+/** One service as one scrape sees it. */
+export interface ServiceSnapshot {
+  service: Service;
+  counters: Service['counters'];
+  backends: BackendView[];
+  stats: ServiceStats;
+}
+
+/**
+ * Returns the state of every service, built once per scrape: prom-client calls every metric's
+ * `collect()` in one synchronous run, so the snapshot is dropped at the next microtask. All
+ * metrics of a scrape then agree with each other, and the session table is walked once.
+ */
+export function snapshotter(runtime: Runtime, stats: ReadonlyMap<Service, ServiceStats>) {
+  let cached: ServiceSnapshot[] | undefined;
+  return (): ServiceSnapshot[] => {
+    if (cached === undefined) {
+      cached = [];
+      for (const service of runtime.services.values()) {
+        cached.push({
+          service,
+          counters: service.counters,
+          backends: backendViews(service),
+          stats: stats.get(service)!,
+        });
+      }
+      queueMicrotask(() => {
+        cached = undefined;
+      });
+    }
+    return cached;
+  };
+}

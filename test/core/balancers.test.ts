@@ -1,0 +1,115 @@
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { exchange, open, readBytes, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
+
+let backends: TestServer[] = [];
+let proxy: TestProxy | undefined;
+const clients: Socket[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy();
+  await proxy?.stop();
+  proxy = undefined;
+  await Promise.all(backends.map((b) => b.close()));
+  backends = [];
+});
+
+async function setup(names: string[], weights: number[], balancer: string): Promise<void> {
+  backends = await Promise.all(names.map(startNamed));
+  proxy = await startProxy(`
+listen: 127.0.0.1:0
+backends:
+${backends.map((b, i) => `  - { address: ${b.address}, weight: ${weights[i]} }`).join('\n')}
+plugins:
+  ${balancer}: {}
+`);
+}
+
+async function pick(): Promise<string> {
+  return (await exchange(proxy!.address, '')).toString().trim();
+}
+
+/** Opens a session and resolves with the backend's name once it greeted. */
+async function hold(): Promise<string> {
+  const c = await open(proxy!.address);
+  clients.push(c);
+  const name = (await readBytes(c, 2)).toString().trim();
+  return name;
+}
+
+describe('round-robin', () => {
+  it('rotates evenly with equal weights', async () => {
+    await setup(['a', 'b', 'c'], [1, 1, 1], 'round-robin');
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) order.push(await pick());
+    expect(order).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+  });
+
+  it('is weighted and smooth: 5,1,1 gives a a b a c a a', async () => {
+    await setup(['a', 'b', 'c'], [5, 1, 1], 'round-robin');
+    const order: string[] = [];
+    for (let i = 0; i < 14; i++) order.push(await pick());
+    expect(order.slice(0, 7)).toEqual(['a', 'a', 'b', 'a', 'c', 'a', 'a']);
+    expect(order.slice(7)).toEqual(order.slice(0, 7));
+  });
+
+  it('follows weight changes and backends added at run time', async () => {
+    await setup(['a', 'b'], [1, 1], 'round-robin');
+    const c = await startNamed('c');
+    backends.push(c);
+    proxy!.service.backends.add({ address: c.address, weight: 2 });
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) {
+      const n = await pick();
+      counts[n] = (counts[n] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ a: 10, b: 10, c: 20 });
+  });
+});
+
+describe('least-connections', () => {
+  it('sends new sessions to the backend with the fewest active ones; ties rotate', async () => {
+    await setup(['a', 'b', 'c'], [1, 1, 1], 'least-connections');
+    const first = [await hold(), await hold(), await hold()];
+    expect(new Set(first)).toEqual(new Set(['a', 'b', 'c']));
+    // Close the session on b: b is now the least loaded.
+    clients[first.indexOf('b')]!.destroy();
+    await waitFor(() => proxy!.service.backends.get(backends[1]!.address)!.active === 0);
+    expect(await hold()).toBe('b');
+  });
+
+  it('compares active sessions per weight', async () => {
+    await setup(['a', 'b'], [3, 1], 'least-connections');
+    const got: string[] = [];
+    for (let i = 0; i < 8; i++) got.push(await hold());
+    expect(got.filter((n) => n === 'a').length).toBe(6);
+    expect(got.filter((n) => n === 'b').length).toBe(2);
+  });
+
+  it('keeps counts right while backends are removed, re-added and added', async () => {
+    await setup(['a', 'b'], [1, 1], 'least-connections');
+    await hold();
+    await hold();
+    const reg = proxy!.service.backends;
+    const bAddr = backends[1]!.address;
+    const b = reg.get(bAddr)!;
+    expect(b.active).toBe(1);
+    reg.remove(bAddr, { drainTimeout: 60_000 });
+    expect(reg.get(bAddr)).toBeUndefined();
+    // Removed: takes nothing new; its session still counts.
+    expect(await hold()).toBe('a');
+    expect(b.active).toBe(1);
+    // Re-added while its old session lives: same object, the count carries over.
+    const again = reg.add({ address: bAddr });
+    expect(again).toBe(b);
+    expect(again.active).toBe(1);
+    expect(await hold()).toBe('b'); // a has 2, b has 1
+    const c = await startNamed('c');
+    backends.push(c);
+    reg.add({ address: c.address });
+    expect(await hold()).toBe('c');
+    for (const s of clients.splice(0)) s.destroy();
+    await waitFor(() => reg.list().every((x) => x.active === 0), 3000, 'counts back to zero');
+  });
+});
