@@ -16,6 +16,7 @@ export async function main(argv: string[]): Promise<void> {
     .name('switchyard')
     .description('A plugin-based TCP (layer-4) proxy and load balancer')
     .version(pkg.version, '-v, --version')
+    .enablePositionalOptions()
     .option('-c, --config <file>', 'config file', 'config.yaml')
     .addOption(new Option('-l, --log-level <level>', 'log level (overrides the config)').choices(logLevels))
     .option('--pretty', 'human-readable logs (default on a terminal)')

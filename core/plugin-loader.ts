@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,7 +16,32 @@ export function builtinPluginEntry(name: string): URL | undefined {
   return undefined;
 }
 
+/** Names of the built-in plugins (folders of plugins/ with an entry file), sorted. */
+export function builtinPluginNames(): string[] {
+  const dir = new URL('../plugins/', import.meta.url);
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && builtinPluginEntry(d.name) !== undefined)
+    .map((d) => d.name)
+    .sort();
+}
+
 const cache = new Map<string, Plugin>();
+
+/** A plugin path may name a file or a package folder (its package.json `main`, else index.js). */
+function resolvePluginPath(path: string): string {
+  if (!existsSync(path)) throw new PluginError(`plugin file ${path} does not exist`, 'PLUGIN_NOT_FOUND');
+  if (!statSync(path).isDirectory()) return path;
+  let main = 'index.js';
+  const manifest = join(path, 'package.json');
+  if (existsSync(manifest)) {
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { main?: string; exports?: unknown };
+    const exp = typeof pkg.exports === 'string' ? pkg.exports : undefined;
+    main = exp ?? pkg.main ?? main;
+  }
+  const entry = join(path, main);
+  if (!existsSync(entry)) throw new PluginError(`plugin folder ${path} has no ${main}`, 'PLUGIN_NOT_FOUND');
+  return entry;
+}
 
 /**
  * Loads a plugin by built-in short name, by path (relative to `baseDir`, the config file's
@@ -29,9 +54,7 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
   let url: string | undefined = builtinPluginEntry(name)?.href;
   if (!url) {
     if (name.startsWith('.') || isAbsolute(name)) {
-      const file = resolve(baseDir, name);
-      if (!existsSync(file)) throw new PluginError(`plugin file ${file} does not exist`, 'PLUGIN_NOT_FOUND');
-      url = pathToFileURL(file).href;
+      url = pathToFileURL(resolvePluginPath(resolve(baseDir, name))).href;
     } else if (/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+(\/[A-Za-z0-9._/-]+)?$/.test(name)) {
       try {
         url = pathToFileURL(createRequire(join(baseDir, 'config.js')).resolve(name)).href;

@@ -99,12 +99,19 @@ export class Service implements ServiceRef {
     return this.#provided.get(name) as T | undefined;
   }
 
-  /** Closes the sessions matching `filter` (all when omitted) at once. Returns how many. */
-  closeSessions(reason: CloseReason = 'killed', filter?: (s: Session) => boolean): number {
+  /**
+   * Closes the sessions matching `filter` (all when omitted) at once. Returns how many.
+   * `detail` becomes the sessions' `closeDetail` (who closed them, e.g. `health-check`).
+   */
+  closeSessions(
+    reason: CloseReason = 'killed',
+    filter?: (s: Session) => boolean,
+    detail: string | null = null,
+  ): number {
     let n = 0;
     for (const session of this.#pipeline.sessions.values()) {
       if (filter === undefined || filter(session)) {
-        (session as Session & { close(r: CloseReason): void }).close(reason);
+        (session as Session & { close(r: CloseReason, d: string | null): void }).close(reason, detail);
         n++;
       }
     }

@@ -117,6 +117,7 @@ export async function loadConfigText(
       if (svc !== null && typeof svc === 'object') written.set(svc, new Set(Object.keys(svc)));
 
   const validate = compileValidator(composeSchema(loaded));
+  const beforeSchema = src.issues.length;
   if (!validate(data)) {
     for (const e of validate.errors ?? []) {
       const path = pointerToPath(e.instancePath);
@@ -141,7 +142,8 @@ export async function loadConfigText(
       }
     }
   }
-  if (src.issues.length > 0) throw new ConfigError(dedupe(src.issues));
+  // Plugin load errors alone still let the semantic checks below run, so all issues come at once.
+  if (src.issues.length > beforeSchema) throw new ConfigError(dedupe(src.issues));
 
   const config: SwitchyardConfig = {
     file,
@@ -188,7 +190,9 @@ function buildService(
   at: Array<string | number>,
   loaded: Map<string, Plugin>,
 ): ServiceConfig {
-  const listen = (Array.isArray(raw.listen) ? raw.listen : raw.listen === undefined ? [] : [raw.listen]) as string[];
+  const listen = (
+    Array.isArray(raw.listen) ? raw.listen : raw.listen === undefined ? [] : [raw.listen]
+  ) as string[];
   listen.forEach((address, i) => {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string')
@@ -227,7 +231,7 @@ function buildService(
     plugins.unshift({ name: DEFAULT_BALANCER, plugin: loaded.get(DEFAULT_BALANCER)!, options: {} });
   for (const use of plugins) {
     for (const dep of use.plugin.dependencies ?? []) {
-      const present = plugins.some((p) => p.name === dep) || rawPlugins[dep] !== undefined || false;
+      const present = plugins.some((p) => p.name === dep || p.plugin.name === dep);
       if (!present)
         src.report(
           [...at, 'plugins', use.name],

@@ -107,7 +107,13 @@ connect_timeout: soon
 `);
     expect(issues).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ file: 'c.yaml', line: 4, col: 13, path: 'backends[0].weight', message: 'must be integer' }),
+        expect.objectContaining({
+          file: 'c.yaml',
+          line: 4,
+          col: 13,
+          path: 'backends[0].weight',
+          message: 'must be integer',
+        }),
         expect.objectContaining({
           line: 6,
           col: 5,

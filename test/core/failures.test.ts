@@ -59,7 +59,12 @@ describe('connect failures', () => {
 
   it('gives up after `retries` and closes the client when every backend refuses', async () => {
     const ports = [await freePort(), await freePort()];
-    proxy = await startProxy(yaml(ports.map((p) => `127.0.0.1:${p}`), 'retries: 2'));
+    proxy = await startProxy(
+      yaml(
+        ports.map((p) => `127.0.0.1:${p}`),
+        'retries: 2',
+      ),
+    );
     let reason: string | null = null;
     let attempts = 0;
     proxy.service.hooks.closed.tap('test', (s) => {

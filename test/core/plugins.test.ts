@@ -1,0 +1,114 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../core/config/errors.js';
+import { loadConfigText } from '../../core/config/load.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { exchange, startEcho, type TestServer, waitFor } from '../helpers/servers.js';
+
+let backend: TestServer | undefined;
+let proxy: TestProxy | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  await proxy?.stop();
+  proxy = undefined;
+  await backend?.close();
+  backend = undefined;
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+const root = resolve(import.meta.dirname, '../..');
+
+async function configIssues(yaml: string, baseDir = root): Promise<string[]> {
+  try {
+    await loadConfigText(yaml, 'c.yaml', { baseDir });
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => `${i.line}:${i.col} ${i.path} ${i.message}`);
+    throw err;
+  }
+  return [];
+}
+
+describe('third-party plugins', () => {
+  it('loads the SDK-only example plugin by path and runs its accept hook', async () => {
+    backend = await startEcho();
+    proxy = await startProxy(
+      `
+listen: 127.0.0.1:0
+backends: [{ address: ${backend.address} }]
+plugins:
+  ./examples/allow-list:
+    allow: [10.0.0.0/8]
+`,
+      root,
+    );
+    // 127.0.0.1 is not allowed: refused before the backend sees anything.
+    const got = await exchange(proxy.address).catch(() => Buffer.alloc(0));
+    expect(got.length).toBe(0);
+    await waitFor(() => proxy!.service.counters.rejected === 1);
+    expect(backend.accepted).toBe(0);
+    expect(proxy.service.use<{ refused(): number }>('allow-list')!.refused()).toBe(1);
+  });
+
+  it('lets allowed clients through', async () => {
+    backend = await startEcho();
+    proxy = await startProxy(
+      `
+listen: 127.0.0.1:0
+backends: [{ address: ${backend.address} }]
+plugins:
+  ./examples/allow-list: { allow: [127.0.0.0/8] }
+`,
+      root,
+    );
+    expect((await exchange(proxy.address, 'in')).toString()).toBe('in');
+  });
+
+  it('validates a third-party plugin’s options with its own schema', async () => {
+    const issues = await configIssues(`listen: 127.0.0.1:0
+plugins:
+  ./examples/allow-list:
+    allow: [not-a-cidr]
+`);
+    expect(issues).toEqual([
+      expect.stringMatching(/^4:13 plugins\["\.\/examples\/allow-list"\]\.allow\[0\] must match/),
+    ]);
+  });
+
+  it('reports a missing plugin file, a non-plugin module and a missing dependency', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-plugins-'));
+    await writeFile(join(dir, 'not-a-plugin.js'), 'export default { hello: 1 };\n');
+    await writeFile(
+      join(dir, 'needs-dep.js'),
+      "export default { name: 'needs-dep', dependencies: ['health-thing'], apply() {} };\n",
+    );
+    const issues = await configIssues(
+      `listen: 127.0.0.1:0
+plugins:
+  ./missing.js: {}
+  ./not-a-plugin.js: {}
+  ./needs-dep.js: {}
+`,
+      dir,
+    );
+    expect(issues).toEqual([
+      expect.stringMatching(/^3:3 .*does not exist/),
+      expect.stringMatching(/^4:3 .*plugin has no name/),
+      expect.stringMatching(/^5:3 .*needs plugin "health-thing"/),
+    ]);
+  });
+
+  it('reports a plugin whose apply throws at start, by name', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-plugins-'));
+    await writeFile(
+      join(dir, 'boom.js'),
+      "export default { name: 'boom', apply() { throw new Error('kaput'); } };\n",
+    );
+    await expect(startProxy('listen: 127.0.0.1:0\nplugins:\n  ./boom.js: {}\n', dir)).rejects.toThrow(
+      'plugin "./boom.js" failed to apply: kaput',
+    );
+  });
+});
