@@ -74,7 +74,13 @@ export class Pipeline {
     if (this.#debug) this.log.debug({ session: session.id, client: session.remoteAddress }, 'accepted');
 
     if (this.hooks.accept.isUsed()) {
-      const rejection = this.hooks.accept.call(session);
+      let rejection: Rejection | undefined | void;
+      try {
+        rejection = this.hooks.accept.call(session);
+      } catch (err) {
+        this.tapFailed(session, err, 'accept');
+        return;
+      }
       if (rejection) {
         this.refuse(session, rejection);
         return;
@@ -83,9 +89,23 @@ export class Pipeline {
     this.dial(session);
   }
 
+  /** A plugin threw on this session's path: fail this session only, never the process. */
+  tapFailed(session: SessionImpl, err: unknown, phase: string): void {
+    this.log.error({ err, session: session.id, phase }, 'a plugin hook threw; closing this session');
+    session.close('internal-error', phase);
+  }
+
   /** select + acquire: one connect attempt on a backend picked by the plugins. */
   dial(session: SessionImpl): void {
     if (session.clientClosed) return;
+    try {
+      this.#dial(session);
+    } catch (err) {
+      this.tapFailed(session, err, 'connect');
+    }
+  }
+
+  #dial(session: SessionImpl): void {
     const up = this.registry.up as Backend[];
     let candidates = up;
     if (session.tried !== null) candidates = withoutTried(up, session.tried);
@@ -141,7 +161,14 @@ export class Pipeline {
       client.setTimeout(this.settings.idleTimeout);
       client.on('timeout', onClientIdle);
     }
-    if (this.hooks.established.isUsed()) this.hooks.established.call(session);
+    if (this.hooks.established.isUsed()) {
+      try {
+        this.hooks.established.call(session);
+      } catch (err) {
+        this.tapFailed(session, err, 'established');
+        return;
+      }
+    }
     if (this.#debug)
       this.log.debug({ session: session.id, backend: session.backend!.address }, 'established');
     client.on('data', onClientData);
@@ -164,7 +191,13 @@ export class Pipeline {
     this.counters.connectFailures++;
     if (session.tried === null) session.tried = [backend];
     else session.tried.push(backend);
-    if (this.hooks.connectFailed.isUsed()) this.hooks.connectFailed.call(session, backend, error);
+    if (this.hooks.connectFailed.isUsed()) {
+      try {
+        this.hooks.connectFailed.call(session, backend, error);
+      } catch (err) {
+        this.log.error({ err, session: session.id }, 'a connectFailed hook threw');
+      }
+    }
     if (this.#debug)
       this.log.debug({ session: session.id, backend: backend.address, err: error.message }, 'connect failed');
     if (session.clientClosed) {

@@ -70,7 +70,8 @@ export type CloseReason =
   | 'rejected'
   | 'shutdown'
   | 'killed'
-  | 'drained';
+  | 'drained'
+  | 'internal-error';
 
 /** Returned by an `accept` or `unavailable` tap to refuse a session. */
 export interface Rejection {

@@ -178,6 +178,7 @@ export async function loadConfigText(
       false,
     );
   }
+  checkProcessDependencies(src, config, multi);
   checkListenConflicts(src, config);
   if (src.issues.length > 0) throw new ConfigError(dedupe(src.issues));
   return config;
@@ -272,6 +273,19 @@ function buildProcessPlugins(
       );
   }
   return uses;
+}
+
+/** A process plugin's dependencies may be process plugins or, in a single-service config, service ones. */
+function checkProcessDependencies(src: YamlSource, config: SwitchyardConfig, multi: boolean): void {
+  const enabled = new Set<string>();
+  for (const use of config.plugins) enabled.add(use.name).add(use.plugin.name);
+  if (!multi) for (const use of config.services[0]?.plugins ?? []) enabled.add(use.name).add(use.plugin.name);
+  for (const use of config.plugins) {
+    for (const dep of use.plugin.dependencies ?? []) {
+      if (!enabled.has(dep))
+        src.report(['plugins', use.name], `plugin "${use.name}" needs plugin "${dep}" enabled too`, true);
+    }
+  }
 }
 
 function checkListenConflicts(src: YamlSource, config: SwitchyardConfig): void {

@@ -112,3 +112,28 @@ plugins:
     );
   });
 });
+
+describe('a throwing plugin hook', () => {
+  it('fails only the session it threw on; the proxy keeps serving', async () => {
+    backend = await startEcho();
+    proxy = await startProxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backend.address} }]\n`);
+    let calls = 0;
+    proxy.service.hooks.accept.tap('flaky', () => {
+      if (++calls === 1) throw new Error('flaky plugin');
+      return undefined;
+    });
+    proxy.service.hooks.candidates.tap('flaky-filter', (list) => {
+      if (calls === 2) throw new Error('flaky filter');
+      return list;
+    });
+    const reasons: string[] = [];
+    proxy.service.hooks.closed.tap('test', (s) => {
+      reasons.push(`${s.closeReason} ${s.closeDetail}`);
+    });
+    await exchange(proxy.address, 'a').catch(() => undefined);
+    await exchange(proxy.address, 'b').catch(() => undefined);
+    expect((await exchange(proxy.address, 'c')).toString()).toBe('c');
+    await waitFor(() => reasons.length === 3);
+    expect(reasons.slice(0, 2)).toEqual(['internal-error accept', 'internal-error connect']);
+  });
+});
