@@ -25,7 +25,13 @@ export class SessionImpl implements Session {
   bytesOut = 0;
   closeReason: CloseReason | null = null;
   closeDetail: string | null = null;
-  data: Record<string, unknown> = {};
+  #data: Record<string, unknown> | null = null;
+
+  /** Allocated on first use: most sessions never need it. */
+  get data(): Record<string, unknown> {
+    if (this.#data === null) this.#data = {};
+    return this.#data;
+  }
 
   /** Internal: the client socket has emitted 'close'. */
   clientClosed = false;

@@ -124,8 +124,8 @@ export interface Session {
   closeReason: CloseReason | null;
   /** Detail of the close: rejection reason, error code, ... */
   closeDetail: string | null;
-  /** Free slot for plugins; key by plugin name. */
-  data: Record<string, unknown>;
+  /** Free slot for plugins; key by plugin name. Allocated on first access. */
+  readonly data: Record<string, unknown>;
 }
 
 /** The minimal view of a service that sessions and contexts carry. */
