@@ -71,6 +71,9 @@ export class Pipeline {
     client.on('close', onClientClose);
     this.sessions.set(session.id, session);
     this.counters.accepted++;
+    // The peer address is a getpeername syscall; `closed` taps (access log) need it after the
+    // socket is gone, so read it now only when someone taps `closed`.
+    if (this.hooks.closed.isUsed()) void session.remoteAddress;
     if (this.#debug) this.log.debug({ session: session.id, client: session.remoteAddress }, 'accepted');
 
     if (this.hooks.accept.isUsed()) {

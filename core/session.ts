@@ -14,8 +14,8 @@ export class SessionImpl implements Session {
   readonly id: number;
   upstream: Socket | null = null;
   backend: Backend | null = null;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+  #remoteAddress: string | undefined = undefined;
+  #remotePort = 0;
   readonly startedAt: number;
   connectedAt = 0;
   endedAt = 0;
@@ -26,6 +26,20 @@ export class SessionImpl implements Session {
   closeReason: CloseReason | null = null;
   closeDetail: string | null = null;
   #data: Record<string, unknown> | null = null;
+
+  /** Read on first use: getpeername is a syscall most sessions never need. */
+  get remoteAddress(): string {
+    if (this.#remoteAddress === undefined) {
+      this.#remoteAddress = this.client.remoteAddress ?? '';
+      this.#remotePort = this.client.remotePort ?? 0;
+    }
+    return this.#remoteAddress;
+  }
+
+  get remotePort(): number {
+    if (this.#remoteAddress === undefined) void this.remoteAddress;
+    return this.#remotePort;
+  }
 
   /** Allocated on first use: most sessions never need it. */
   get data(): Record<string, unknown> {
@@ -50,8 +64,6 @@ export class SessionImpl implements Session {
   ) {
     this.service = pipeline.service;
     this.id = nextId++;
-    this.remoteAddress = client.remoteAddress ?? '';
-    this.remotePort = client.remotePort ?? 0;
     this.startedAt = Date.now();
   }
 

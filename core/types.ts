@@ -104,7 +104,10 @@ export interface Session {
   upstream: Socket | null;
   /** The backend of the current (or last) connect attempt. */
   backend: Backend | null;
-  /** Client address as seen by the listener. */
+  /**
+   * Client address as seen by the listener. Read on first use while the client socket is open;
+   * when anything taps `closed` the core reads it at accept, so it is there in `closed` too.
+   */
   readonly remoteAddress: string;
   readonly remotePort: number;
   /** `Date.now()` at accept. */
