@@ -74,6 +74,7 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
         plugins: s.config.plugins.map((p) => p.name),
       })),
       plugins: config.plugins.map((p) => p.name),
+      sessionLimit: Number.isFinite(runtime.capacity.limit) ? runtime.capacity.limit : null,
     },
     'switchyard started',
   );

@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { BackendRegistry } from './backend-registry.js';
+import type { Capacity } from './capacity.js';
 import type { ServiceHooks } from './hooks.js';
 import { kSession, SessionImpl, type SessionSocket } from './session.js';
 import type { Backend, ListenerInfo, Rejection, ServiceRef } from './types.js';
@@ -20,6 +21,8 @@ export interface PipelineCounters {
   accepted: number;
   rejected: number;
   noBackend: number;
+  /** Refused at accept: the process session budget (open files limit) was reached. */
+  overloaded: number;
   connectFailures: number;
   retries: number;
   established: number;
@@ -37,6 +40,7 @@ export class Pipeline {
     accepted: 0,
     rejected: 0,
     noBackend: 0,
+    overloaded: 0,
     connectFailures: 0,
     retries: 0,
     established: 0,
@@ -54,6 +58,8 @@ export class Pipeline {
     readonly registry: BackendRegistry,
     readonly settings: PipelineSettings,
     readonly log: Logger,
+    /** Shared by every service of the process. */
+    readonly capacity: Capacity,
   ) {
     this.#debug = log.isLevelEnabled('debug');
   }
@@ -64,6 +70,14 @@ export class Pipeline {
       client.destroy();
       return;
     }
+    if (this.capacity.active >= this.capacity.limit) {
+      this.counters.overloaded++;
+      this.capacity.overloaded();
+      client.on('error', ignore);
+      client.resetAndDestroy();
+      return;
+    }
+    this.capacity.active++;
     client.pause();
     const session = new SessionImpl(this, listener, client);
     (client as SessionSocket)[kSession] = session;
@@ -280,6 +294,7 @@ export class Pipeline {
     }
     this.uncount(session);
     this.sessions.delete(session.id);
+    this.capacity.active--;
     this.counters.closed++;
     if (this.hooks.closed.isUsed()) {
       try {
@@ -314,6 +329,8 @@ export class Pipeline {
     return n;
   }
 }
+
+function ignore(): void {}
 
 function withoutTried(up: Backend[], tried: Backend[]): Backend[] {
   const rest = up.filter((b) => !tried.includes(b));

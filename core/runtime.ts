@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
+import { Capacity } from './capacity.js';
 import type { PluginUse, SwitchyardConfig } from './config/load.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
 import { Service } from './service.js';
@@ -27,14 +28,25 @@ export class Runtime {
   readonly #contributions = new Map<string, unknown[]>();
   #started = false;
 
+  /** The process-wide session budget derived from the open files limit. */
+  readonly capacity: Capacity;
+
   private constructor(
     readonly config: SwitchyardConfig,
     readonly log: Logger,
-  ) {}
+    capacity?: Capacity,
+  ) {
+    this.capacity = capacity ?? Capacity.fromFdLimit(log);
+  }
 
   /** Builds services and applies every plugin (service-scope first, then process-scope). */
-  static async create(config: SwitchyardConfig, log: Logger): Promise<Runtime> {
-    const runtime = new Runtime(config, log);
+  static async create(
+    config: SwitchyardConfig,
+    log: Logger,
+    options: { capacity?: Capacity } = {},
+  ): Promise<Runtime> {
+    const runtime = new Runtime(config, log, options.capacity);
+    runtime.#warnAboutLimits();
     for (const sc of config.services) runtime.services.set(sc.name, new Service(sc, runtime, log));
     for (const service of runtime.services.values()) {
       for (const use of service.config.plugins)
@@ -43,6 +55,26 @@ export class Runtime {
     for (const use of config.plugins)
       await applyPlugin(use, (p) => (p as ProcessPlugin).apply(runtime, use.options));
     return runtime;
+  }
+
+  /** Says at start what the open files limit allows, and warns when a configured limit cannot be met. */
+  #warnAboutLimits(): void {
+    const { limit } = this.capacity;
+    if (!Number.isFinite(limit)) return;
+    const configured = this.config.services.reduce(
+      (sum, s) =>
+        sum + (s.max_connections > 0 ? s.max_connections * s.listen.length : Number.POSITIVE_INFINITY),
+      0,
+    );
+    if (Number.isFinite(configured) && configured > limit) {
+      this.log.warn(
+        { maxConnections: configured, sessionLimit: limit },
+        'max_connections is above what the open files limit allows; raise `ulimit -n` (LimitNOFILE) or run more workers',
+      );
+    }
+    if (limit < 1000) {
+      this.log.warn({ sessionLimit: limit }, 'open files limit is low: raise `ulimit -n` (LimitNOFILE)');
+    }
   }
 
   /** The first service: the default for APIs that take an optional service name. */

@@ -52,6 +52,7 @@ export class Service implements ServiceRef {
         maxAttempts: config.retries + 1,
       },
       this.log,
+      runtime.capacity,
     );
   }
 

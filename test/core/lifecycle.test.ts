@@ -150,3 +150,37 @@ backends: [{ address: ${backends[0]!.address} }]
     expect(proxy.service.counters.dropped).toBe(1);
   });
 });
+
+describe('process session budget (open files limit)', () => {
+  it('derives the budget from the fd limit: two descriptors per session, a reserve kept free', async () => {
+    const { Capacity, FD_RESERVE } = await import('../../core/capacity.js');
+    const { pino } = await import('pino');
+    expect(Capacity.fromFdLimit(pino({ level: 'silent' }), 20_000).limit).toBe((20_000 - FD_RESERVE) / 2);
+  });
+
+  it('refuses sessions over the budget at once, counts them, and serves again when below', async () => {
+    backends = [await startEcho()];
+    proxy = await startProxy(
+      `listen: 127.0.0.1:0\nbackends: [{ address: ${backends[0]!.address} }]\n`,
+      undefined,
+      {
+        sessionLimit: 2,
+      },
+    );
+    const a = await open(proxy.address);
+    const b = await open(proxy.address);
+    clients.push(a, b);
+    await waitFor(() => proxy!.service.sessions.size === 2);
+    const [host, port] = proxy.address.split(':');
+    const c = connect({ host, port: Number(port) });
+    clients.push(c);
+    c.on('error', () => {});
+    await once(c, 'close');
+    expect(proxy.service.counters.overloaded).toBe(1);
+    expect(proxy.runtime.capacity.refused).toBe(1);
+    a.destroy();
+    await waitFor(() => proxy!.service.sessions.size === 1);
+    expect((await exchange(proxy.address, 'room again')).toString()).toBe('room again');
+    expect(proxy.runtime.capacity.active).toBe(1);
+  });
+});

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { Capacity } from '../../core/capacity.js';
 import { loadConfigText, type SwitchyardConfig } from '../../core/config/load.js';
 import { Runtime } from '../../core/runtime.js';
 import type { Service } from '../../core/service.js';
@@ -16,10 +17,15 @@ export interface TestProxy {
  * Starts a proxy from YAML text in this process. Write `listen: 127.0.0.1:0` for a free port.
  * Logs are silent unless SWITCHYARD_TEST_LOG is set (e.g. `debug`).
  */
-export async function startProxy(yaml: string, baseDir = process.cwd()): Promise<TestProxy> {
+export async function startProxy(
+  yaml: string,
+  baseDir = process.cwd(),
+  options: { sessionLimit?: number } = {},
+): Promise<TestProxy> {
   const config = await loadConfigText(yaml, 'test.yaml', { baseDir });
   const log = pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' });
-  const runtime = await Runtime.create(config, log);
+  const capacity = options.sessionLimit === undefined ? undefined : new Capacity(options.sessionLimit, log);
+  const runtime = await Runtime.create(config, log, { capacity });
   await runtime.start();
   const service = runtime.defaultService;
   return {
