@@ -174,8 +174,14 @@ describe('process session budget (open files limit)', () => {
     const [host, port] = proxy.address.split(':');
     const c = connect({ host, port: Number(port) });
     clients.push(c);
-    c.on('error', () => {});
-    await once(c, 'close');
+    const refusedWith = new Promise<string | undefined>((resolve) => {
+      let code: string | undefined;
+      c.on('error', (err: NodeJS.ErrnoException) => {
+        code = err.code;
+      });
+      c.on('close', () => resolve(code));
+    });
+    expect(await refusedWith).toBe('ECONNRESET');
     expect(proxy.service.counters.overloaded).toBe(1);
     expect(proxy.runtime.capacity.refused).toBe(1);
     a.destroy();
