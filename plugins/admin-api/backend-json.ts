@@ -1,0 +1,45 @@
+import type { Backend } from '../../plugin-sdk/index.js';
+
+/** A backend as the admin API reports it. */
+export interface BackendJson {
+  address: string;
+  weight: number;
+  state: Backend['state'];
+  active: number;
+  total: number;
+  connectFailures: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Plugin statuses, e.g. `{ "health-check": "down" }`. */
+  status: Record<string, string>;
+  tls: boolean;
+  insecure_skip_verify: boolean;
+}
+
+export function backendJson(b: Backend): BackendJson {
+  return {
+    address: b.address,
+    weight: b.weight,
+    state: b.state,
+    active: b.active,
+    total: b.total,
+    connectFailures: b.connectFailures,
+    bytesIn: b.bytesIn,
+    bytesOut: b.bytesOut,
+    status: { ...b.status },
+    tls: b.spec.tls === true,
+    insecure_skip_verify: b.spec.insecure_skip_verify === true,
+  };
+}
+
+/**
+ * Plugin statuses that mean "takes no sessions" (health check down, breaker open, outlier
+ * ejected). Used by `/readyz` to count usable backends without running the candidate filters.
+ */
+const UNUSABLE = new Set(['down', 'open', 'ejected']);
+
+export function isUsable(b: Backend): boolean {
+  if (b.state !== 'up') return false;
+  for (const key in b.status) if (UNUSABLE.has(b.status[key]!)) return false;
+  return true;
+}

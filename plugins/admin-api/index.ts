@@ -1,0 +1,145 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  ADMIN_ROUTES,
+  type AdminRoute,
+  definePlugin,
+  formatAddress,
+  parseAddress,
+  type Service,
+} from '../../plugin-sdk/index.js';
+import { isLoopbackHost } from './auth.js';
+import { type AdminContext, NotPersisted, Unavailable } from './context.js';
+import { type AdminApiOptions, optionsSchema, TOKEN_ENV } from './options.js';
+import { BackendPersistence } from './persistence.js';
+import { backendRoutes } from './routes/backends.js';
+import { healthRoutes } from './routes/health.js';
+import { legacyRoutes } from './routes/legacy.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { createServer } from './server.js';
+
+/** What admin-api provides to other plugins and tests: `runtime.use<AdminApi>('admin-api')`. */
+export interface AdminApi {
+  /** The bound `host:port` (IPv6 in brackets), or null while not listening. */
+  address(): string | null;
+}
+
+/**
+ * The admin HTTP API (fastify): backends (REST and the original Go proxy's endpoints),
+ * sessions, probes, and the routes other plugins contribute through `ADMIN_ROUTES`.
+ */
+export default definePlugin<AdminApiOptions>({
+  name: 'admin-api',
+  scope: 'process',
+  description: 'Admin HTTP API: backends, sessions, probes and routes contributed by other plugins.',
+  schema: optionsSchema,
+  apply(runtime, options) {
+    const log = runtime.log.child({ plugin: 'admin-api' });
+    const listen = parseListen(options.listen);
+    const persistence =
+      options.state_file === undefined ? undefined : new BackendPersistence(runtime, options.state_file, log);
+    let app: FastifyInstance | undefined;
+    let bound: string | null = null;
+
+    const serviceOf = (request: FastifyRequest): Service => {
+      const name = (request.query as { service?: string } | undefined)?.service;
+      return (name === undefined ? runtime.defaultService : runtime.services.get(name)) as Service;
+    };
+    const ctx: AdminContext = {
+      runtime,
+      log,
+      serviceOf,
+      serviceToChange(request) {
+        const service = serviceOf(request);
+        if (isStarting(service)) throw new Unavailable(`service ${service.name} is starting; retry shortly`);
+        return service;
+      },
+      async changed(request, service, op, backend) {
+        log.info(
+          {
+            service: service.name,
+            backend: backend.address,
+            state: backend.state,
+            weight: backend.weight,
+            op,
+            ip: request.ip,
+          },
+          `backend ${op} via admin API`,
+        );
+        if (persistence === undefined) return;
+        try {
+          await persistence.record(service);
+        } catch (err) {
+          log.error({ err, file: persistence.path }, 'cannot save the state file');
+          throw new NotPersisted(err as Error);
+        }
+      },
+    };
+
+    runtime.provide<AdminApi>('admin-api', { address: () => bound });
+
+    runtime.hooks.start.tapPromise('admin-api', async () => {
+      const token = options.token ?? (process.env[TOKEN_ENV] || undefined);
+      if (token === undefined && !isLoopbackHost(listen.host))
+        throw new Error(
+          `admin-api: listen address ${options.listen} is reachable from other hosts, so a token is mandatory: set the "token" option or ${TOKEN_ENV}`,
+        );
+      if (token !== undefined && token.length < 16)
+        log.warn('the admin token is shorter than 16 characters; use a long random one');
+      await persistence?.restore();
+
+      const routes: AdminRoute[] = [
+        ...healthRoutes(ctx),
+        ...backendRoutes(ctx),
+        ...legacyRoutes(ctx),
+        ...sessionRoutes(ctx),
+        ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
+      ];
+      const server = createServer(
+        { runtime, log, token, readOnlyOpen: options.read_only_open, bodyLimit: options.body_limit },
+        routes,
+      );
+      try {
+        await server.listen({ host: listen.host, port: listen.port });
+      } catch (err) {
+        await server.close();
+        const e = err as NodeJS.ErrnoException;
+        throw new Error(`admin-api cannot listen on ${options.listen}: ${e.code ?? e.message}`);
+      }
+      app = server;
+      const a = server.server.address() as AddressInfo;
+      bound = formatAddress(a.address, a.port);
+      log.info(
+        { address: bound, token: token !== undefined, stateFile: persistence?.path },
+        'admin API listening',
+      );
+    });
+
+    runtime.hooks.stop.tapPromise('admin-api', async () => {
+      const server = app;
+      app = undefined;
+      bound = null;
+      await server?.close();
+      await persistence?.flush();
+    });
+  },
+});
+
+/** Between the admin server's start and the end of the service's own start (backends added, listeners bound). */
+function isStarting(service: Service): boolean {
+  if (service.state === 'new') return true;
+  if (service.state !== 'running') return false;
+  try {
+    return service.addresses().length < service.config.listen.length;
+  } catch {
+    return false;
+  }
+}
+
+/** `listen` as host and port; port 0 (any free port) is allowed here, unlike for backends. */
+function parseListen(text: string): { host: string; port: number } {
+  const zero = /:0$/.test(text);
+  const parsed = parseAddress(zero ? text.replace(/:0$/, ':1') : text);
+  if (typeof parsed === 'string') throw new Error(`admin-api: listen: ${parsed}`);
+  return { host: parsed.host, port: zero ? 0 : parsed.port };
+}

@@ -1,0 +1,145 @@
+import type { Logger } from 'pino';
+import {
+  type Backend,
+  type BackendSpec,
+  formatAddress,
+  parseAddress,
+  type Runtime,
+  type Service,
+} from '../../plugin-sdk/index.js';
+import { type PersistedBackend, type PersistedService, type StateDocument, StateFile } from './state-file.js';
+
+/**
+ * Keeps operator changes across restarts. The file records, per service changed through the
+ * API, the resulting backend list (spec, weight, drained or not). On start that list replaces
+ * the config's list before the service adds its backends; services the file does not mention
+ * keep their config list. Drained backends are drained again as the service adds them.
+ */
+export class BackendPersistence {
+  readonly #file: StateFile;
+  /** Services whose list the file records (loaded from it, or changed through the API). */
+  readonly #managed = new Set<string>();
+  /** Entries of services this config does not have: kept, so renaming a service back loses nothing. */
+  #foreign: Record<string, PersistedService> = {};
+  /** Each service's config list as written, before the file replaced it. */
+  readonly #configLists = new Map<string, BackendSpec[]>();
+  /** Addresses to drain again when the service adds them at start. */
+  readonly #toDrain = new Map<Service, Set<string>>();
+
+  constructor(
+    private readonly runtime: Runtime,
+    path: string,
+    private readonly log: Logger,
+  ) {
+    this.#file = new StateFile(path, () => this.#snapshot());
+    for (const service of runtime.services.values()) {
+      // A late stage: every other plugin sees the backend added as `up` first, then the drain.
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => this.#redrain(service, b));
+    }
+  }
+
+  get path(): string {
+    return this.#file.path;
+  }
+
+  /** Reads the file and swaps in the recorded lists. Call before services start. */
+  async restore(): Promise<void> {
+    for (const s of this.runtime.services.values()) this.#configLists.set(s.name, s.config.backends.slice());
+    const doc = await this.#file.load();
+    if (doc === undefined) return;
+    for (const [name, saved] of Object.entries(doc.services)) {
+      const service = this.runtime.services.get(name);
+      if (!service) {
+        this.#foreign[name] = saved;
+        this.log.warn(
+          { service: name, file: this.path },
+          'state file names a service the config does not have',
+        );
+        continue;
+      }
+      const drain = new Set<string>();
+      const seen = new Set<string>();
+      const specs = saved.backends.map(({ draining, ...spec }) => {
+        const parsed = parseAddress(spec.address);
+        if (typeof parsed === 'string')
+          throw new Error(`state file ${this.path}: service "${name}": ${parsed}; fix or delete the file`);
+        const address = formatAddress(parsed.host, parsed.port);
+        if (seen.has(address))
+          throw new Error(`state file ${this.path}: service "${name}": duplicate backend ${address}`);
+        seen.add(address);
+        if (draining === true) drain.add(address);
+        return spec as BackendSpec;
+      });
+      const configList = this.#configLists.get(name)!;
+      if (
+        saved.config_backends !== undefined &&
+        fingerprint(saved.config_backends) !== fingerprint(configList)
+      )
+        this.log.warn(
+          { service: name, file: this.path },
+          "the config's backends changed since the state file was written; the state file's list is used (delete the file to use the config's)",
+        );
+      service.config.backends = specs;
+      if (drain.size > 0) this.#toDrain.set(service, drain);
+      this.#managed.add(name);
+      this.log.info(
+        { service: name, backends: specs.length, draining: drain.size, file: this.path },
+        'backends restored from the state file',
+      );
+    }
+  }
+
+  /** Records a change made through the API; resolves once it is on disk. */
+  record(service: Service): Promise<void> {
+    this.#managed.add(service.name);
+    return this.#file.save();
+  }
+
+  flush(): Promise<void> {
+    return this.#file.flush();
+  }
+
+  #redrain(service: Service, backend: Backend): void {
+    const pending = this.#toDrain.get(service);
+    if (pending === undefined || !pending.delete(backend.address)) return;
+    if (pending.size === 0) this.#toDrain.delete(service);
+    service.backends.setDraining(backend.address, true);
+  }
+
+  #snapshot(): StateDocument {
+    const services: Record<string, PersistedService> = { ...this.#foreign };
+    for (const name of this.#managed) {
+      const service = this.runtime.services.get(name)!;
+      services[name] = {
+        backends: service.backends.list().map(persisted),
+        config_backends: this.#configLists.get(name) ?? [],
+      };
+    }
+    return { version: 1, updated_at: new Date().toISOString(), services };
+  }
+}
+
+function persisted(b: Backend): PersistedBackend {
+  const entry: PersistedBackend = { ...b.spec, address: b.address, weight: b.weight };
+  if (b.state === 'draining') entry.draining = true;
+  return entry;
+}
+
+/** Text form of a backend list that ignores key order and written-out defaults, to notice config edits. */
+function fingerprint(list: readonly BackendSpec[]): string {
+  return JSON.stringify(
+    list.map((b) => {
+      const parsed = parseAddress(b.address);
+      const norm: Record<string, unknown> = {
+        ...b,
+        address: typeof parsed === 'string' ? b.address : formatAddress(parsed.host, parsed.port),
+        weight: b.weight ?? 1,
+        tls: b.tls === true,
+        insecure_skip_verify: b.insecure_skip_verify === true,
+      };
+      return Object.keys(norm)
+        .sort()
+        .map((k) => [k, norm[k]]);
+    }),
+  );
+}

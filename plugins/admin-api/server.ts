@@ -1,0 +1,130 @@
+import {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+  fastify,
+  LogController,
+} from 'fastify';
+import type { Logger } from 'pino';
+import { type AdminRoute, RegistryError, type Runtime } from '../../plugin-sdk/index.js';
+import { bearerAuth, isMutatingMethod, type RouteAuth } from './auth.js';
+import { describeValidation, validatorCompiler } from './validation.js';
+
+export interface ServerSettings {
+  runtime: Runtime;
+  log: Logger;
+  /** Undefined: no token (loopback only; checked by the caller). */
+  token: string | undefined;
+  readOnlyOpen: boolean;
+  bodyLimit: number;
+}
+
+/** An error whose status and message are meant for the client. */
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The fastify instance: strict JSON parsing, token check, `?service=` check, JSON errors,
+ * then every route (the plugin's own and those other plugins contributed).
+ */
+export function createServer(settings: ServerSettings, routes: readonly AdminRoute[]): FastifyInstance {
+  const { runtime, log, bodyLimit } = settings;
+  const app = fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Changes are logged by the handlers (audit lines); per-request lines would only add noise.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+
+  // Only JSON bodies: other types get 415. Requiring application/json also means a browser page
+  // cannot send a state change without a CORS preflight, which this server never answers.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(new HttpError(400, 'request body is empty; send a JSON object'), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new HttpError(400, `malformed JSON body: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  if (settings.token !== undefined)
+    app.addHook('onRequest', bearerAuth(settings.token, settings.readOnlyOpen));
+
+  app.addHook('preValidation', async (request, reply) => {
+    const name = (request.query as Record<string, unknown> | undefined)?.service;
+    if (name === undefined) return;
+    if (typeof name !== 'string') return reply.code(400).send({ error: 'query.service must be given once' });
+    if (!runtime.services.has(name)) {
+      const known = [...runtime.services.keys()].join(', ');
+      return reply.code(404).send({ error: `unknown service "${name}" (services: ${known})` });
+    }
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` });
+  });
+
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply) => {
+    if (err.validation) {
+      reply.code(400).send({ error: describeValidation(err.validationContext, err.validation) });
+      return;
+    }
+    if (err instanceof RegistryError) {
+      reply.code(err.status).send({ error: err.message });
+      return;
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      reply.code(status).send({ error: clientMessage(err, bodyLimit, request) });
+      return;
+    }
+    // Only errors written for the client (a change that could not be saved, a service still
+    // starting) show their message; anything else is a bug, logged here and hidden.
+    const exposed = (err as { expose?: boolean }).expose === true;
+    if (!exposed) log.error({ err, method: request.method, url: request.url }, 'admin request failed');
+    reply.code(status).send({ error: exposed ? err.message : 'internal error' });
+  });
+
+  for (const route of routes) {
+    const { mutating, ...options } = route;
+    const auth: RouteAuth = {
+      ...(options.config as RouteAuth | undefined),
+      mutating: mutating ?? isMutatingMethod(options.method),
+    };
+    try {
+      app.route({ ...options, config: { ...(options.config as object | undefined), ...auth } });
+    } catch (err) {
+      throw new Error(`admin route ${String(options.method)} ${options.url}: ${(err as Error).message}`);
+    }
+  }
+  return app;
+}
+
+/** fastify's own client errors, reworded to say what to do. */
+function clientMessage(err: FastifyError, bodyLimit: number, request: FastifyRequest): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body is larger than ${bodyLimit} bytes`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `unsupported content type "${request.headers['content-type'] ?? ''}"; send JSON with "Content-Type: application/json"`;
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'request body size does not match Content-Length';
+    default:
+      return err.message;
+  }
+}

@@ -1,0 +1,187 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfigText } from '../../core/config/load.js';
+import { Runtime } from '../../core/runtime.js';
+import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
+import { exchange, startNamed, type TestServer } from '../../test/helpers/servers.js';
+import type { StateDocument } from './state-file.js';
+import { adminClient } from './test-client.js';
+
+describe('admin-api state file', () => {
+  let dir: string;
+  let file: string;
+  let servers: TestServer[] = [];
+  let proxy: TestProxy | undefined;
+  let runtime: Runtime | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-state-'));
+    file = join(dir, 'state.json');
+    servers = await Promise.all(['a', 'b', 'c', 'd'].map(startNamed));
+  });
+  afterEach(async () => {
+    await proxy?.stop();
+    await runtime?.stop(0);
+    proxy = undefined;
+    runtime = undefined;
+    await Promise.all(servers.map((s) => s.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const yaml = (stateFile = file) => `
+services:
+  web:
+    listen: 127.0.0.1:0
+    backends:
+      - address: ${servers[0]!.address}
+      - address: ${servers[1]!.address}
+  other:
+    listen: 127.0.0.1:0
+    backends:
+      - address: ${servers[3]!.address}
+plugins:
+  admin-api: { listen: 127.0.0.1:0, state_file: ${JSON.stringify(stateFile)} }
+`;
+  const addresses = (body: { backends: Array<{ address: string }> }) => body.backends.map((b) => b.address);
+  const readState = async () => JSON.parse(await readFile(file, 'utf8')) as StateDocument;
+
+  it('a restart keeps adds, removes, weights and drains made through the API', async () => {
+    const [a, b, c] = servers.map((s) => s.address);
+    proxy = await startProxy(yaml());
+    let api = adminClient(proxy.runtime);
+    expect((await api('POST', '/backends', { json: { address: c, weight: 3 } })).status).toBe(201);
+    expect((await api('GET', `/remove?address=${b}`)).status).toBe(200);
+    expect((await api('PATCH', `/backends/${a}`, { json: { drain: true } })).status).toBe(200);
+    expect((await api('PATCH', `/backends/${c}`, { json: { weight: 5 } })).status).toBe(200);
+
+    // On disk as soon as the calls returned, without temp files left behind.
+    const saved = await readState();
+    expect(saved.version).toBe(1);
+    expect(saved.services.web!.backends).toEqual([
+      expect.objectContaining({ address: a, weight: 1, draining: true }),
+      { address: c, weight: 5 },
+    ]);
+    expect(saved.services.other).toBeUndefined(); // untouched: keeps following the config
+    expect(await readdir(dir)).toEqual(['state.json']);
+    await proxy.stop();
+
+    proxy = await startProxy(yaml());
+    api = adminClient(proxy.runtime);
+    const web = (await api('GET', '/backends?service=web')).body;
+    expect(web.backends).toEqual([
+      expect.objectContaining({ address: a, state: 'draining', weight: 1 }),
+      expect.objectContaining({ address: c, state: 'up', weight: 5 }),
+    ]);
+    expect(addresses((await api('GET', '/backends?service=other')).body)).toEqual([servers[3]!.address]);
+    // Traffic follows the restored list: a is drained, b is gone.
+    for (let i = 0; i < 3; i++) expect((await exchange(proxy.address, '')).toString()).toBe('c\n');
+
+    // A later change on the other service records it too; web is unchanged.
+    await api('POST', '/backends?service=other', { json: { address: b } });
+    const again = await readState();
+    expect(Object.keys(again.services).sort()).toEqual(['other', 'web']);
+    expect(again.services.web!.backends).toEqual(saved.services.web!.backends);
+  });
+
+  it('many concurrent changes all reach the file', async () => {
+    proxy = await startProxy(yaml());
+    const api = adminClient(proxy.runtime);
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        api('POST', '/backends', { json: { address: `127.0.0.1:${20000 + i}` } }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(30).fill(201));
+    const saved = await readState();
+    expect(saved.services.web!.backends).toHaveLength(32);
+    expect(await readdir(dir)).toEqual(['state.json']);
+  });
+
+  it('without a state file the config wins after a restart', async () => {
+    const plain = yaml().replace(/, state_file: [^}]*/, '');
+    proxy = await startProxy(plain);
+    await adminClient(proxy.runtime)('POST', '/add', { json: { address: servers[2]!.address } });
+    await proxy.stop();
+    proxy = await startProxy(plain);
+    expect(addresses((await adminClient(proxy.runtime)('GET', '/backends')).body)).toHaveLength(2);
+  });
+
+  it('refuses to start on a corrupt state file, naming it', async () => {
+    await writeFile(file, '{"version": 1, "services": {"web": {"backends": [');
+    await expect(startProxy(yaml())).rejects.toThrow(`state file ${file} is not valid JSON`);
+    await writeFile(
+      file,
+      JSON.stringify({ version: 1, services: { web: { backends: [{ address: 'x' }] } } }),
+    );
+    await expect(startProxy(yaml())).rejects.toThrow(/is invalid at "\/services\/web\/backends\/0"/);
+    await writeFile(
+      file,
+      JSON.stringify({ version: 1, services: { web: { backends: [{ address: '1.2.3.4:0', weight: 1 }] } } }),
+    );
+    await expect(startProxy(yaml())).rejects.toThrow(/service "web": port 0 is out of range/);
+    await writeFile(file, JSON.stringify({ version: 2, services: {} }));
+    await expect(startProxy(yaml())).rejects.toThrow(/fix or delete it/);
+  });
+
+  it('a change that cannot be saved is reported, and is live', async () => {
+    const unwritable = join(dir, 'missing-dir', 'state.json');
+    proxy = await startProxy(yaml(unwritable));
+    const api = adminClient(proxy.runtime);
+    const res = await api('POST', '/backends', { json: { address: servers[2]!.address } });
+    expect(res.status).toBe(500);
+    expect(res.body.error).toMatch(
+      /^change applied, but not saved to the state file: cannot write state file .*ENOENT/,
+    );
+    expect(addresses((await api('GET', '/backends')).body)).toContain(servers[2]!.address);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('keeps entries of services the config no longer has, and warns when the config changed', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 1,
+        updated_at: 'x',
+        services: {
+          gone: { backends: [{ address: '10.0.0.1:80', weight: 1 }], config_backends: [] },
+          web: {
+            backends: [{ address: servers[2]!.address, weight: 2 }],
+            config_backends: [{ address: '127.0.0.1:1' }],
+          },
+        },
+      }),
+    );
+    const config = await loadConfigText(yaml(), 'test.yaml');
+    runtime = await Runtime.create(config, pino({ level: 'info' }, sink));
+    await runtime.start();
+    const api = adminClient(runtime);
+    expect((await api('GET', '/backends')).body.backends).toEqual([
+      expect.objectContaining({ address: servers[2]!.address, weight: 2 }),
+    ]);
+    const log = lines.map((l) => JSON.parse(l));
+    expect(log.some((l) => l.service === 'gone' && /does not have/.test(l.msg))).toBe(true);
+    expect(log.some((l) => l.service === 'web' && /config's backends changed/.test(l.msg))).toBe(true);
+
+    await api('PATCH', `/backends/${servers[2]!.address}`, { json: { weight: 4 } });
+    const saved = await readState();
+    expect(saved.services.gone).toEqual({
+      backends: [{ address: '10.0.0.1:80', weight: 1 }],
+      config_backends: [],
+    });
+    // The config list recorded is the config's own, so the warning stops once the file is rewritten.
+    expect(saved.services.web!.config_backends.map((b) => b.address)).toEqual([
+      servers[0]!.address,
+      servers[1]!.address,
+    ]);
+  });
+});
