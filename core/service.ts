@@ -131,6 +131,11 @@ export class Service implements ServiceRef {
       for (const { server } of this.#listeners) server.close();
       this.#listeners.length = 0;
       this.#state = 'stopped';
+      // Plugins started above (timers, pools, checks) must not outlive a failed start.
+      this.backends.dispose();
+      await this.hooks.stop.promise().catch((stopErr: unknown) => {
+        this.log.error({ err: stopErr }, 'a stop hook failed after a failed start');
+      });
       throw err;
     }
   }
