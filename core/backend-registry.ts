@@ -40,6 +40,8 @@ export class BackendRegistry {
     private readonly hooks: ServiceHooks,
     private readonly defaultDrainTimeout: number,
     private readonly closeSessions: DrainCloser,
+    /** Extra checks of a spec by the service (e.g. `tls: true` needs a TLS plugin); returns a message. */
+    private readonly checkSpec: (spec: BackendSpec) => string | undefined = () => undefined,
   ) {}
 
   /** Backends that take new sessions, before plugin filters. Do not mutate. */
@@ -67,6 +69,8 @@ export class BackendRegistry {
     const weight = spec.weight ?? 1;
     if (!Number.isInteger(weight) || weight < 1 || weight > 256)
       throw new RegistryError('backend weight must be an integer from 1 to 256', 400);
+    const problem = this.checkSpec(spec);
+    if (problem !== undefined) throw new RegistryError(problem, 400);
     const address = formatAddress(parsed.host, parsed.port);
     if (this.#byAddress.has(address)) throw new RegistryError(`backend ${address} already exists`, 409);
 

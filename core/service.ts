@@ -12,6 +12,9 @@ import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './
 export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
   createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
 
+/** The plugin that dials TLS backends; it provides itself under this name. */
+export const TLS_UPSTREAM = 'tls-upstream';
+
 interface BoundListener {
   info: ListenerInfo;
   server: Server;
@@ -39,8 +42,15 @@ export class Service implements ServiceRef {
   ) {
     this.name = config.name;
     this.log = logger.child({ service: config.name });
-    this.backends = new BackendRegistry(this.hooks, config.drain_timeout, (b) =>
-      this.#pipeline.closeBackendSessions(b, 'drained'),
+    this.backends = new BackendRegistry(
+      this.hooks,
+      config.drain_timeout,
+      (b) => this.#pipeline.closeBackendSessions(b, 'drained'),
+      // Never dial a backend meant for TLS in plain text because no plugin speaks TLS.
+      (spec) =>
+        spec.tls === true && this.use(TLS_UPSTREAM) === undefined
+          ? `backend ${spec.address} has tls: true, but the ${TLS_UPSTREAM} plugin is not enabled in service ${this.name}`
+          : undefined,
     );
     this.#pipeline = new Pipeline(
       this,

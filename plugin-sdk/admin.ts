@@ -9,7 +9,8 @@ export const ADMIN_ROUTES = 'admin.routes';
 
 /**
  * A fastify route. `mutating` routes need the bearer token when one is configured
- * (default: true for every method but GET and HEAD).
+ * (default: true for every method but GET and HEAD). A route with `config: { public: true }`
+ * never needs a token, even with admin-api `read_only_open: false` (probes, static pages).
  */
 export type AdminRoute = RouteOptions & { mutating?: boolean };
 

@@ -9,6 +9,9 @@ import { ConfigError } from './errors.js';
 import { compileValidator } from './validator.js';
 import { YamlSource } from './yaml-source.js';
 
+/** The plugin that dials TLS backends (same name as core/service.ts uses). */
+const TLS_UPSTREAM = 'tls-upstream';
+
 /** Service keys that, written at the root of a `services:` config, are defaults for every service. */
 const INHERITED = ['connect_timeout', 'idle_timeout', 'retries', 'drain_timeout', 'max_connections'] as const;
 
@@ -240,6 +243,15 @@ function buildService(
           true,
         );
     }
+  }
+  if (!plugins.some((p) => p.plugin.name === TLS_UPSTREAM)) {
+    backends.forEach((b, i) => {
+      if (b.tls === true)
+        src.report(
+          [...at, 'backends', i, 'tls'],
+          `tls: true needs the ${TLS_UPSTREAM} plugin (plugins: { ${TLS_UPSTREAM}: {} })`,
+        );
+    });
   }
   return {
     name,

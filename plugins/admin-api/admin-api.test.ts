@@ -89,8 +89,25 @@ plugins:
     ]);
   });
 
-  it('POST /add keeps the tls flags it is given', async () => {
+  it('POST /add refuses tls: true when no plugin dials TLS, and changes nothing', async () => {
     const api = await start();
+    const res = await api('POST', '/add', { json: { address: '127.0.0.1:8443', tls: true } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toContain('tls-upstream');
+    expect(proxy!.service.backends.get('127.0.0.1:8443')).toBeUndefined();
+  });
+
+  it('POST /add keeps the tls flags it is given', async () => {
+    backends = await Promise.all(['a', 'b', 'c'].map(startNamed));
+    proxy = await startProxy(`
+listen: 127.0.0.1:0
+backends:
+  - address: ${backends[0]!.address}
+plugins:
+  tls-upstream: {}
+  admin-api: { listen: 127.0.0.1:0 }
+`);
+    const api = adminClient(proxy.runtime);
     const res = await api('POST', '/add', {
       json: { address: '127.0.0.1:8443', tls: true, insecure_skip_verify: true },
     });

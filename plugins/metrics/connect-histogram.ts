@@ -1,51 +1,44 @@
-import type { Metric, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { registerScraped } from './scraped-metric.js';
 import type { ServiceSnapshot } from './snapshot.js';
 
-interface Sample {
-  metricName: string;
-  labels: Record<string, string | number>;
-  value: number;
-}
+export const CONNECT_HISTOGRAM = 'switchyard_backend_connect_seconds';
 
 /**
- * `switchyard_backend_connect_seconds`, a histogram per (service, backend) in the shape
- * prom-client's registry formats. It is not a prom-client `Histogram` because
- * `Histogram.observe` costs about 1 µs and several allocations per call (label validation and
- * hashing); the plugin's own per-backend buckets cost ~20 ns per session and nothing at all
- * until a scrape reads them.
+ * `switchyard_backend_connect_seconds`, a histogram per (service, backend). Not a prom-client
+ * `Histogram`: its `observe()` validates and hashes the labels on every call (~1 µs and several
+ * allocations per session); the plugin's own per-backend bucket counts cost a few ns per
+ * session and are turned into series only when Prometheus scrapes.
  */
 export function registerConnectHistogram(
   registry: Registry,
   bounds: readonly number[],
   snapshot: () => ServiceSnapshot[],
 ): void {
-  const name = 'switchyard_backend_connect_seconds';
-  const metric = {
+  const name = CONNECT_HISTOGRAM;
+  const les: Array<number | string> = [...bounds, '+Inf'];
+  registerScraped(registry, {
     name,
     help: 'Time from accepting the client to the backend connection being ready (includes failed attempts on other backends; 1 ms resolution).',
     type: 'histogram',
-    aggregator: 'sum',
-    async get() {
-      const values: Sample[] = [];
+    collect(emit) {
       for (const { service, backends, stats } of snapshot()) {
         for (const { backend } of backends) {
           const h = stats.backends.get(backend)?.connectTimes;
-          const base = { service: service.name, backend: backend.address };
           let cumulative = 0;
-          for (let i = 0; i <= bounds.length; i++) {
+          for (let i = 0; i < les.length; i++) {
             cumulative += h?.counts[i] ?? 0;
-            values.push({
-              metricName: `${name}_bucket`,
-              labels: { ...base, le: i < bounds.length ? bounds[i]! : '+Inf' },
-              value: cumulative,
-            });
+            emit(
+              { service: service.name, backend: backend.address, le: les[i]! },
+              cumulative,
+              `${name}_bucket`,
+            );
           }
-          values.push({ metricName: `${name}_sum`, labels: base, value: h?.sum ?? 0 });
-          values.push({ metricName: `${name}_count`, labels: base, value: h?.count ?? 0 });
+          const base = { service: service.name, backend: backend.address };
+          emit(base, h?.sum ?? 0, `${name}_sum`);
+          emit(base, h?.count ?? 0, `${name}_count`);
         }
       }
-      return { name, help: metric.help, type: metric.type, aggregator: metric.aggregator, values };
     },
-  };
-  registry.registerMetric(metric as unknown as Metric);
+  });
 }

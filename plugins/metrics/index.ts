@@ -16,11 +16,16 @@ export interface MetricsOptions {
   connect_time_buckets: number[];
 }
 
-export const DEFAULT_CONNECT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const COLLECT_ERRORS = 'switchyard_metrics_collect_errors_total';
+const RENDER_LAST = new Set([COLLECT_ERRORS]);
+
+export const DEFAULT_CONNECT_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 /**
  * Prometheus metrics on the admin API. Everything is read from core state when Prometheus
- * scrapes (`collect()` callbacks); on the session path the plugin only fills its connect-time
+ * scrapes (collect on scrape); on the session path the plugin only fills its connect-time
  * buckets and close-reason counters. Labels are bounded: service, backend address, close
  * reason, rejection reason (capped), status source/value — never anything per client.
  */
@@ -41,7 +46,8 @@ export default definePlugin<MetricsOptions>({
       process_metrics: {
         type: 'boolean',
         default: true,
-        description: "Add prom-client's default process and Node.js metrics (CPU, memory, fds, event loop, GC).",
+        description:
+          "Add prom-client's default process and Node.js metrics (CPU, memory, fds, event loop, GC).",
       },
       connect_time_buckets: {
         type: 'array',
@@ -66,7 +72,7 @@ export default definePlugin<MetricsOptions>({
     registerServiceMetrics(registry, snapshot);
     registerConnectHistogram(registry, bounds, snapshot);
     const collectErrors = new Counter({
-      name: 'switchyard_metrics_collect_errors_total',
+      name: COLLECT_ERRORS,
       help: 'Scrapes in which a metric could not be collected (it was left out of that answer).',
       labelNames: ['metric'],
       registers: [registry],
@@ -85,7 +91,7 @@ export default definePlugin<MetricsOptions>({
       method: 'GET',
       url: options.path,
       async handler(_request, reply) {
-        const text = await scrape(registries, onError);
+        const text = await scrape(registries, onError, RENDER_LAST);
         return reply.header('content-type', registry.contentType).send(text);
       },
     };

@@ -1,44 +1,27 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Backend, BackendState, Service } from '../../plugin-sdk/index.js';
 import type { BackendView } from './backend-view.js';
+import { type Labels, registerScraped } from './scraped-metric.js';
 import type { ServiceSnapshot } from './snapshot.js';
 
 type Snapshot = () => ServiceSnapshot[];
-type Labels = Record<string, string>;
 type Kind = 'counter' | 'gauge';
 
 const BACKEND_STATES: readonly BackendState[] = ['up', 'draining', 'removed'];
 
-/** What `backend-limits` may provide; its API is optional here, every call is guarded. */
+/** The part of `service.use('backend-limits')` read here; optional, every call is guarded. */
 interface BackendLimitsView {
   queueLength?: () => number;
-  queued?: number;
 }
 
-/**
- * A metric whose series are rebuilt from core state on every scrape: nothing is counted on the
- * hot path for it. `emit` adds one series per call.
- */
 function scraped(
   registry: Registry,
   kind: Kind,
   name: string,
   help: string,
-  labelNames: string[],
   fill: (emit: (labels: Labels, value: number) => void) => void,
 ): void {
-  const Type = kind === 'counter' ? Counter : Gauge;
-  new Type({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect(this: Counter | Gauge) {
-      this.reset();
-      if (this instanceof Counter) fill((labels, value) => this.inc(labels, value));
-      else fill((labels, value) => (this as Gauge).set(labels, value));
-    },
-  });
+  registerScraped(registry, { name, help, type: kind, collect: fill });
 }
 
 /** A metric with one series per (service, backend). */
@@ -50,7 +33,7 @@ function perBackend(
   help: string,
   value: (view: BackendView) => number,
 ): void {
-  scraped(registry, kind, name, help, ['service', 'backend'], (emit) => {
+  scraped(registry, kind, name, help, (emit) => {
     for (const { service, backends } of snapshot())
       for (const view of backends) emit(backendLabels(service, view.backend), value(view));
   });
@@ -65,7 +48,7 @@ function perService(
   help: string,
   value: (s: ServiceSnapshot) => number | undefined,
 ): void {
-  scraped(registry, kind, name, help, ['service'], (emit) => {
+  scraped(registry, kind, name, help, (emit) => {
     for (const s of snapshot()) {
       const v = value(s);
       if (v !== undefined) emit({ service: s.service.name }, v);
@@ -79,16 +62,30 @@ function backendLabels(service: Service, backend: Backend): Labels {
 
 function queueLength(service: Service): number | undefined {
   const limits = service.use<BackendLimitsView>('backend-limits');
-  const n = limits?.queueLength?.() ?? limits?.queued;
+  const n = limits?.queueLength?.();
   return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
 }
 
 /** Registers every `switchyard_*` metric except the connect histogram. README.md documents each. */
 export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): void {
-  const service = (kind: Kind, name: string, help: string, value: (s: ServiceSnapshot) => number | undefined) =>
-    perService(registry, snapshot, kind, name, help, value);
-  service('gauge', 'switchyard_service_sessions_active', 'Open client sessions.', (s) => s.service.sessions.size);
-  service('counter', 'switchyard_service_accepted_total', 'Client connections accepted.', (s) => s.counters.accepted);
+  const service = (
+    kind: Kind,
+    name: string,
+    help: string,
+    value: (s: ServiceSnapshot) => number | undefined,
+  ) => perService(registry, snapshot, kind, name, help, value);
+  service(
+    'gauge',
+    'switchyard_service_sessions_active',
+    'Open client sessions.',
+    (s) => s.service.sessions.size,
+  );
+  service(
+    'counter',
+    'switchyard_service_accepted_total',
+    'Client connections accepted.',
+    (s) => s.counters.accepted,
+  );
   service(
     'counter',
     'switchyard_service_rejected_total',
@@ -119,7 +116,12 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
     'Sessions connected to a backend.',
     (s) => s.counters.established,
   );
-  service('counter', 'switchyard_service_closed_total', 'Sessions ended, for any reason.', (s) => s.counters.closed);
+  service(
+    'counter',
+    'switchyard_service_closed_total',
+    'Sessions ended, for any reason.',
+    (s) => s.counters.closed,
+  );
   service(
     'counter',
     'switchyard_service_dropped_total',
@@ -138,7 +140,6 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
     'counter',
     'switchyard_service_rejections_total',
     'Rejected sessions by the reason the rejecting plugin gave (at most 32 reasons, then "other").',
-    ['service', 'reason'],
     (emit) => {
       for (const { service, stats } of snapshot())
         for (const [reason, n] of stats.rejections) emit({ service: service.name, reason }, n);
@@ -148,8 +149,7 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
     registry,
     'counter',
     'switchyard_sessions_closed_total',
-    'Sessions ended, by close reason; backend is "" for sessions that never reached one.',
-    ['service', 'backend', 'reason'],
+    'Sessions ended, by close reason; backend is "" for sessions that never reached one (per-backend series appear with their first session).',
     (emit) => {
       for (const { service, backends, stats } of snapshot()) {
         for (const [reason, n] of Object.entries(stats.closedUnconnected))
@@ -157,8 +157,9 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
         for (const { backend } of backends) {
           const closed = stats.backends.get(backend)?.closed;
           if (closed === undefined) continue;
+          // Only reasons that happened: 13 zero series per backend would be a third of a scrape.
           for (const [reason, n] of Object.entries(closed))
-            emit({ service: service.name, backend: backend.address, reason }, n);
+            if (n > 0) emit({ service: service.name, backend: backend.address, reason }, n);
         }
       }
     },
@@ -203,7 +204,6 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
     'gauge',
     'switchyard_backend_state',
     'Registry state of the backend: 1 for the current state (up, draining, removed), 0 for the others.',
-    ['service', 'backend', 'state'],
     (emit) => {
       for (const { service, backends } of snapshot())
         for (const { backend } of backends)
@@ -216,7 +216,6 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
     'gauge',
     'switchyard_backend_status',
     'Status a plugin set on the backend (source = plugin, e.g. health-check up/down, circuit-breaker open/closed); 1 per current status.',
-    ['service', 'backend', 'source', 'status'],
     (emit) => {
       for (const { service, backends } of snapshot())
         for (const { backend } of backends)

@@ -11,9 +11,10 @@ export interface ServiceSnapshot {
 }
 
 /**
- * Returns the state of every service, built once per scrape: prom-client calls every metric's
- * `collect()` in one synchronous run, so the snapshot is dropped at the next microtask. All
- * metrics of a scrape then agree with each other, and the session table is walked once.
+ * Returns the state of every service, built once per scrape: `scrape()` starts every metric's
+ * `get()` in one synchronous run (the registry awaits each only after calling it), so the
+ * snapshot is dropped at the next microtask. All metrics of a scrape then agree with each
+ * other, and the session table is walked once.
  */
 export function snapshotter(runtime: Runtime, stats: ReadonlyMap<Service, ServiceStats>) {
   let cached: ServiceSnapshot[] | undefined;

@@ -192,3 +192,21 @@ plugins:
     expect(issues[0]!.message).toContain('debug');
   });
 });
+
+describe('tls backends', () => {
+  it('rejects tls: true when the tls-upstream plugin is not enabled', async () => {
+    const issues = await issuesOf(`listen: 127.0.0.1:8080
+backends:
+  - address: 127.0.0.1:9001
+    tls: true
+`);
+    expect(issues).toEqual([
+      expect.objectContaining({
+        line: 4,
+        col: 10,
+        path: 'backends[0].tls',
+        message: expect.stringContaining('tls-upstream'),
+      }),
+    ]);
+  });
+});

@@ -1,0 +1,538 @@
+// Switchyard stats page: polls GET /dashboard/state, renders it, and calls the admin API for
+// operator actions. Plain browser JavaScript, no build step. Every value from the server goes
+// into the DOM as text (textContent / text nodes / setAttribute), never as markup.
+
+(() => {
+  const TOKEN_KEY = 'switchyard.adminToken';
+  const STATE_URL = '/dashboard/state';
+  const FORCE_URL = '/force_disconnect';
+  const MAX_ERRORS = 5;
+  const BAD = new Set(['down', 'open', 'ejected', 'failed', 'fail', 'unhealthy', 'dead']);
+  const WARN = new Set(['half-open', 'checking', 'rising', 'falling', 'slow-start', 'degraded', 'unknown']);
+  const GOOD = new Set(['up', 'closed', 'healthy', 'ok']);
+
+  let refresh = 2000;
+  let timer = null;
+  let polling = false;
+  /** An action finished while a poll was running: poll again right after it. */
+  let pollAgain = false;
+  /** Counters of the previous poll, for rates: { now, values: Map<key, {total, bytesIn, bytesOut, accepted}> } */
+  let previous = null;
+
+  const $ = (id) => document.getElementById(id);
+
+  /** Creates an element; children that are strings or numbers become text nodes. */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    if (attrs) {
+      for (const [name, value] of Object.entries(attrs)) {
+        if (value === undefined || value === null || value === false) continue;
+        if (name === 'class') node.className = value;
+        else if (name === 'text') node.textContent = String(value);
+        else node.setAttribute(name, value === true ? '' : String(value));
+      }
+    }
+    for (const child of children) {
+      if (child === undefined || child === null || child === false) continue;
+      node.append(typeof child === 'object' ? child : String(child));
+    }
+    return node;
+  }
+
+  // ---- token -------------------------------------------------------------------------------
+
+  function token() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || '';
+    } catch {
+      return '';
+    }
+  }
+
+  function setToken(value) {
+    try {
+      if (value) sessionStorage.setItem(TOKEN_KEY, value);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch (err) {
+      showError(`cannot keep the token in sessionStorage: ${err.message}`);
+    }
+    showTokenState();
+  }
+
+  function showTokenState() {
+    const has = token() !== '';
+    document.body.classList.toggle('admin', has);
+    $('token-forget').hidden = !has;
+    $('token-state').textContent = has
+      ? 'Token set for this tab: changes are enabled.'
+      : 'Read-only: enter the admin token to drain, remove or force-disconnect.';
+    for (const b of document.querySelectorAll('[data-admin]'))
+      b.hidden = !has || b.dataset.inactive === 'yes';
+  }
+
+  // ---- API ---------------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(method, url, status, message) {
+      super(`${method} ${url}: ${status ? `${status} ` : ''}${message}`);
+      this.status = status;
+    }
+  }
+
+  /** Calls the admin API with the bearer token (when one is set); throws ApiError with the server's message. */
+  async function api(method, url, body) {
+    const headers = { accept: 'application/json' };
+    const t = token();
+    if (t) headers.authorization = `Bearer ${t}`;
+    const init = { method, headers, cache: 'no-store', credentials: 'same-origin' };
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(url, init);
+    } catch (err) {
+      throw new ApiError(method, url, 0, `network error: ${err.message}`);
+    }
+    const text = await res.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!res.ok) throw new ApiError(method, url, res.status, errorMessage(data, text, res.statusText));
+    return data;
+  }
+
+  function errorMessage(data, text, statusText) {
+    if (data && typeof data === 'object') {
+      const message = typeof data.message === 'string' ? data.message : '';
+      const error = typeof data.error === 'string' ? data.error : '';
+      if (message && error) return `${error}: ${message}`;
+      if (message || error) return message || error;
+    }
+    return (text || statusText || 'request failed').slice(0, 300);
+  }
+
+  // ---- errors ------------------------------------------------------------------------------
+
+  function showError(message) {
+    const list = $('errors');
+    const close = el('button', { type: 'button', class: 'dismiss', 'aria-label': 'Dismiss' }, '×');
+    const item = el(
+      'div',
+      { class: 'error' },
+      el('span', { class: 'when' }, clock(Date.now())),
+      ' ',
+      message,
+      close,
+    );
+    close.addEventListener('click', () => item.remove());
+    list.prepend(item);
+    while (list.children.length > MAX_ERRORS) list.lastElementChild.remove();
+  }
+
+  // ---- formatting --------------------------------------------------------------------------
+
+  const intFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+  function int(n) {
+    return typeof n === 'number' && Number.isFinite(n) ? intFmt.format(n) : '–';
+  }
+
+  function bytes(n) {
+    if (typeof n !== 'number' || !Number.isFinite(n)) return '–';
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
+  }
+
+  function rate(n, unit) {
+    if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+    if (unit === 'B') return `${bytes(Math.round(n))}/s`;
+    return n < 10 ? n.toFixed(1) : intFmt.format(Math.round(n));
+  }
+
+  function age(ms) {
+    let s = Math.max(0, Math.floor(ms / 1000));
+    const d = Math.floor(s / 86400);
+    s -= d * 86400;
+    const h = Math.floor(s / 3600);
+    s -= h * 3600;
+    const m = Math.floor(s / 60);
+    s -= m * 60;
+    if (d > 0) return `${d}d${h}h`;
+    if (h > 0) return `${h}h${m}m`;
+    if (m > 0) return `${m}m${s}s`;
+    return `${s}s`;
+  }
+
+  function clock(ms) {
+    return new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
+  }
+
+  function tone(status) {
+    const s = String(status).toLowerCase();
+    if (BAD.has(s)) return 'bad';
+    if (WARN.has(s)) return 'warn';
+    if (GOOD.has(s)) return 'good';
+    return 'other';
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------
+
+  /** Per-second rate of a counter between the previous poll and this one; null when unknown. */
+  function perSecond(key, field, value, now) {
+    if (!previous) return null;
+    const old = previous.values.get(key);
+    const dt = (now - previous.now) / 1000;
+    if (!old || dt <= 0 || typeof old[field] !== 'number' || value < old[field]) return null;
+    return (value - old[field]) / dt;
+  }
+
+  function renderProcess(state) {
+    const p = state.process;
+    $('process').textContent =
+      `pid ${p.pid} · node ${p.node} · up ${age(p.uptime * 1000)} · ` +
+      `${state.services.length} service${state.services.length === 1 ? '' : 's'}`;
+  }
+
+  function summaryTable(svc, now) {
+    const key = `svc\n${svc.name}`;
+    const c = svc.counters;
+    const cells = [
+      ['Sessions', int(svc.sessions), 'sessions'],
+      ['Accepted/s', rate(perSecond(key, 'accepted', c.accepted, now)), 'accept-rate'],
+      ['Accepted', int(c.accepted), 'accepted'],
+      ['Established', int(c.established), 'established'],
+      ['Rejected', int(c.rejected), 'rejected'],
+      ['No backend', int(c.noBackend), 'no-backend'],
+      ['Conn. failures', int(c.connectFailures), 'connect-failures'],
+      ['Retries', int(c.retries), 'retries'],
+      ['Dropped', int(c.dropped), 'dropped'],
+      ['Closed', int(c.closed), 'closed'],
+    ];
+    if (svc.queue !== null && svc.queue !== undefined) cells.push(['Queue', int(svc.queue), 'queue']);
+    return el(
+      'table',
+      { class: 'summary' },
+      el('thead', null, el('tr', null, ...cells.map(([label]) => el('th', { scope: 'col' }, label)))),
+      el(
+        'tbody',
+        null,
+        el('tr', null, ...cells.map(([, value, col]) => el('td', { 'data-col': col }, value))),
+      ),
+    );
+  }
+
+  function statusBadges(status) {
+    const entries = Object.entries(status || {});
+    if (entries.length === 0) return el('span', { class: 'muted' }, '–');
+    const wrap = el('span', { class: 'badges' });
+    for (const [source, value] of entries) {
+      wrap.append(
+        el(
+          'span',
+          { class: 'badge', 'data-tone': tone(value), 'data-source': source },
+          `${source}: ${value}`,
+        ),
+        ' ',
+      );
+    }
+    return wrap;
+  }
+
+  function rowTone(b) {
+    if (b.state !== 'up') return b.state;
+    return Object.values(b.status || {}).some((v) => tone(v) === 'bad') ? 'bad' : 'up';
+  }
+
+  function actions(svc, b) {
+    const common = {
+      type: 'button',
+      'data-admin': true,
+      'data-service': svc.name,
+      'data-address': b.address,
+    };
+    if (b.state === 'removed') return el('td', { class: 'actions' });
+    return el(
+      'td',
+      { class: 'actions' },
+      b.state === 'draining'
+        ? el('button', { ...common, 'data-action': 'undrain', title: 'Take new sessions again' }, 'Undrain')
+        : el(
+            'button',
+            { ...common, 'data-action': 'drain', title: 'No new sessions; open ones continue' },
+            'Drain',
+          ),
+      el(
+        'button',
+        { ...common, 'data-action': 'weight', 'data-weight': b.weight, title: 'Change the weight' },
+        'Weight…',
+      ),
+      el(
+        'button',
+        { ...common, 'data-action': 'remove', class: 'danger', title: 'Remove from the service' },
+        'Remove',
+      ),
+    );
+  }
+
+  function backendRow(svc, b, now) {
+    const key = `be\n${svc.name}\n${b.address}`;
+    const cell = (col, value, cls) => el('td', { 'data-col': col, class: cls }, value);
+    return el(
+      'tr',
+      { 'data-backend': b.address, 'data-state': b.state, 'data-tone': rowTone(b) },
+      el('th', { scope: 'row', class: 'addr' }, b.address),
+      cell('weight', int(b.weight), 'num'),
+      cell('state', b.state),
+      el('td', { 'data-col': 'status' }, statusBadges(b.status)),
+      cell('since', b.changedAt ? age(now - b.changedAt) : '–', 'num'),
+      cell('active', int(b.active), 'num'),
+      cell('session-rate', rate(perSecond(key, 'total', b.total, now)), 'num'),
+      cell('total', int(b.total), 'num'),
+      cell('bytes-in', bytes(b.bytesIn), 'num'),
+      cell('bytes-out', bytes(b.bytesOut), 'num'),
+      cell('in-rate', rate(perSecond(key, 'bytesIn', b.bytesIn, now), 'B'), 'num'),
+      cell('out-rate', rate(perSecond(key, 'bytesOut', b.bytesOut, now), 'B'), 'num'),
+      cell('connect-failures', int(b.connectFailures), 'num'),
+      actions(svc, b),
+    );
+  }
+
+  /** Column titles and their tooltips. */
+  const BACKEND_HEADERS = [
+    ['Backend', 'host:port'],
+    ['Weight', 'Relative share of new sessions (1-256)'],
+    ['State', 'up: takes sessions; draining: no new sessions; removed: gone, sessions finishing'],
+    ['Status', 'Set by plugins: health check, circuit breaker, outlier detection'],
+    ['Since', 'Time since the last change of state, weight or status'],
+    ['Active', 'Sessions on this backend now (connecting or piping)'],
+    ['Sess/s', 'New sessions per second since the previous poll'],
+    ['Total', 'Sessions that connected to this backend'],
+    ['In', 'Bytes from clients to the backend, open sessions included'],
+    ['Out', 'Bytes from the backend to clients, open sessions included'],
+    ['In/s', 'Bytes per second, client to backend, since the previous poll'],
+    ['Out/s', 'Bytes per second, backend to client, since the previous poll'],
+    ['Conn. fail', 'Failed connect attempts (refused, timeout, reset, TLS)'],
+    ['', ''],
+  ];
+
+  /** The service's line under its backends, as HAProxy's "Backend" row: sums of the rows above. */
+  function totalsRow(svc, now) {
+    const sum = (field) => svc.backends.reduce((n, b) => n + b[field], 0);
+    const key = `tot\n${svc.name}`;
+    const cell = (col, value) => el('td', { 'data-col': col, class: 'num' }, value);
+    const total = sum('total');
+    const bytesIn = sum('bytesIn');
+    const bytesOut = sum('bytesOut');
+    return el(
+      'tr',
+      { class: 'totals' },
+      el('th', { scope: 'row' }, 'Total'),
+      cell('weight', int(sum('weight'))),
+      el('td'),
+      el('td'),
+      el('td'),
+      cell('active', int(sum('active'))),
+      cell('session-rate', rate(perSecond(key, 'total', total, now))),
+      cell('total', int(total)),
+      cell('bytes-in', bytes(bytesIn)),
+      cell('bytes-out', bytes(bytesOut)),
+      cell('in-rate', rate(perSecond(key, 'bytesIn', bytesIn, now), 'B')),
+      cell('out-rate', rate(perSecond(key, 'bytesOut', bytesOut, now), 'B')),
+      cell('connect-failures', int(sum('connectFailures'))),
+      el('td', { class: 'actions' }),
+    );
+  }
+
+  function serviceSection(svc, now) {
+    const rows = svc.backends.map((b) => backendRow(svc, b, now));
+    const body =
+      rows.length > 0
+        ? el('tbody', null, ...rows)
+        : el(
+            'tbody',
+            null,
+            el('tr', null, el('td', { colspan: BACKEND_HEADERS.length, class: 'muted' }, 'No backends.')),
+          );
+    return el(
+      'section',
+      { class: 'service', 'data-service': svc.name },
+      el(
+        'h2',
+        null,
+        svc.name,
+        ' ',
+        el('span', { class: 'muted listen' }, svc.listen.join(', ')),
+        svc.state !== 'running' ? el('span', { class: 'badge', 'data-tone': 'warn' }, svc.state) : null,
+      ),
+      summaryTable(svc, now),
+      el(
+        'table',
+        { class: 'backends' },
+        el(
+          'thead',
+          null,
+          el(
+            'tr',
+            null,
+            ...BACKEND_HEADERS.map(([h, title]) => el('th', { scope: 'col', title: title || null }, h)),
+          ),
+        ),
+        body,
+        rows.length > 0 ? el('tfoot', null, totalsRow(svc, now)) : null,
+      ),
+    );
+  }
+
+  function remember(state) {
+    const values = new Map();
+    for (const svc of state.services) {
+      values.set(`svc\n${svc.name}`, { accepted: svc.counters.accepted });
+      const sum = (field) => svc.backends.reduce((n, b) => n + b[field], 0);
+      values.set(`tot\n${svc.name}`, {
+        total: sum('total'),
+        bytesIn: sum('bytesIn'),
+        bytesOut: sum('bytesOut'),
+      });
+      for (const b of svc.backends)
+        values.set(`be\n${svc.name}\n${b.address}`, {
+          total: b.total,
+          bytesIn: b.bytesIn,
+          bytesOut: b.bytesOut,
+        });
+    }
+    previous = { now: state.now, values };
+  }
+
+  function render(state) {
+    renderProcess(state);
+    $('services').replaceChildren(...state.services.map((svc) => serviceSection(svc, state.now)));
+    remember(state);
+    showTokenState();
+  }
+
+  function renderForce(force) {
+    const box = $('force');
+    if (force === null) {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    const enabled = force.enabled === true;
+    $('force-state').textContent = enabled ? 'ON (new connections refused)' : 'off';
+    $('force-state').dataset.tone = enabled ? 'bad' : 'good';
+    const parts = [];
+    if (force.since) parts.push(`since ${clock(Date.parse(force.since))}`);
+    if (enabled && typeof force.closed === 'number')
+      parts.push(`${int(force.closed)} sessions closed when switched on`);
+    $('force-detail').textContent = parts.length > 0 ? `(${parts.join(', ')})` : '';
+    $('force-on').dataset.inactive = enabled ? 'yes' : 'no';
+    $('force-off').dataset.inactive = enabled ? 'no' : 'yes';
+  }
+
+  function freshness(ok, detail) {
+    const f = $('freshness');
+    f.dataset.fresh = ok ? 'yes' : 'no';
+    f.textContent = ok ? `live · updated ${clock(Date.now())}` : `not updating: ${detail}`;
+  }
+
+  // ---- polling -----------------------------------------------------------------------------
+
+  async function poll() {
+    if (polling) {
+      pollAgain = true;
+      return;
+    }
+    polling = true;
+    pollAgain = false;
+    clearTimeout(timer);
+    try {
+      const state = await api('GET', STATE_URL);
+      if (typeof state.refresh === 'number' && state.refresh >= 250) refresh = state.refresh;
+      renderForce(state.forceDisconnect ?? null);
+      render(state);
+      freshness(true);
+    } catch (err) {
+      freshness(false, err.message);
+    } finally {
+      polling = false;
+      timer = setTimeout(poll, pollAgain ? 0 : refresh);
+    }
+  }
+
+  // ---- actions -----------------------------------------------------------------------------
+
+  function backendUrl(service, address) {
+    return `/backends/${encodeURIComponent(address)}?service=${encodeURIComponent(service)}`;
+  }
+
+  async function act(button, method, url, body) {
+    button.disabled = true;
+    try {
+      await api(method, url, body);
+    } catch (err) {
+      showError(err.message);
+    } finally {
+      button.disabled = false;
+      poll();
+    }
+  }
+
+  function onBackendAction(event) {
+    const button = event.target.closest('button[data-action]');
+    if (!button) return;
+    const { action, service, address } = button.dataset;
+    const url = backendUrl(service, address);
+    if (action === 'drain' || action === 'undrain') {
+      act(button, 'PATCH', url, { drain: action === 'drain' });
+    } else if (action === 'remove') {
+      if (window.confirm(`Remove backend ${address} from service ${service}? Its open sessions may finish.`))
+        act(button, 'DELETE', url);
+    } else if (action === 'weight') {
+      const answer = window.prompt(`New weight for ${address} (1 to 256)`, button.dataset.weight);
+      if (answer === null) return;
+      const weight = Number(answer.trim());
+      if (!Number.isInteger(weight) || weight < 1 || weight > 256) {
+        showError(`weight must be an integer from 1 to 256, not "${answer}"`);
+        return;
+      }
+      act(button, 'PATCH', url, { weight });
+    }
+  }
+
+  function start() {
+    $('token-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const input = $('token');
+      const value = input.value.trim();
+      input.value = '';
+      setToken(value);
+      poll();
+    });
+    $('token-forget').addEventListener('click', () => {
+      setToken('');
+      poll();
+    });
+    $('force-on').addEventListener('click', (e) =>
+      act(e.currentTarget, 'POST', FORCE_URL, { enabled: true }),
+    );
+    $('force-off').addEventListener('click', (e) =>
+      act(e.currentTarget, 'POST', FORCE_URL, { enabled: false }),
+    );
+    $('services').addEventListener('click', onBackendAction);
+    showTokenState();
+    poll();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

@@ -1,0 +1,138 @@
+import type { Backend, BackendState, Runtime, Service } from '../../plugin-sdk/index.js';
+
+/** One backend row of the page. Bytes include the open sessions, so long sessions show. */
+export interface BackendRow {
+  address: string;
+  weight: number;
+  state: BackendState;
+  /** Plugin statuses as set through `service.setBackendStatus`, e.g. `{ "health-check": "down" }`. */
+  status: Record<string, string>;
+  active: number;
+  total: number;
+  connectFailures: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** `Date.now()` of the last state, weight or status change seen by the dashboard; null if none since start. */
+  changedAt: number | null;
+}
+
+export interface ServiceRow {
+  name: string;
+  listen: string[];
+  state: Service['state'];
+  sessions: number;
+  counters: Service['counters'];
+  /** Sessions waiting for a slot (backend-limits plugin), or null without it. */
+  queue: number | null;
+  backends: BackendRow[];
+}
+
+/** What `GET /dashboard/state` answers. */
+export interface DashboardState {
+  /** Server time, so the page computes rates and ages without trusting the browser clock. */
+  now: number;
+  /** How often the page polls, in ms. */
+  refresh: number;
+  process: { pid: number; node: string; uptime: number };
+  /** The force-disconnect switch, or null when that plugin is not enabled. */
+  forceDisconnect: ForceDisconnectView | null;
+  services: ServiceRow[];
+}
+
+/** What `runtime.use('force-disconnect').state()` answers (the same as `GET /force_disconnect`). */
+export interface ForceDisconnectView {
+  enabled: boolean;
+  /** Sessions closed by the last switch-on. */
+  closed: number;
+  /** ISO time of the last change. */
+  since: string;
+}
+
+/** The part of `service.use('backend-limits')` read here; optional, every call is guarded. */
+interface BackendLimitsView {
+  queueLength?: () => number;
+}
+
+/**
+ * Remembers when each backend last changed (state, weight, plugin status), for the page's
+ * "since" column. Taps registry hooks only: nothing runs per session.
+ */
+export function trackChanges(service: Service): WeakMap<Backend, number> {
+  const changedAt = new WeakMap<Backend, number>();
+  const mark = (backend: Backend) => {
+    changedAt.set(backend, Date.now());
+  };
+  service.hooks.backendAdded.tap('dashboard', mark);
+  service.hooks.backendChanged.tap('dashboard', mark);
+  service.hooks.backendRemoved.tap('dashboard', mark);
+  service.hooks.backendStatus.tap('dashboard', mark);
+  return changedAt;
+}
+
+function queueLength(service: Service): number | null {
+  try {
+    const n = service.use<BackendLimitsView>('backend-limits')?.queueLength?.();
+    return typeof n === 'number' && Number.isFinite(n) ? n : null;
+  } catch {
+    return null; // another plugin's bug must not take the page down
+  }
+}
+
+function serviceRow(service: Service, changedAt: WeakMap<Backend, number> | undefined): ServiceRow {
+  const rows = new Map<Backend, BackendRow>();
+  const row = (b: Backend): BackendRow => ({
+    address: b.address,
+    weight: b.weight,
+    state: b.state,
+    status: { ...b.status },
+    active: b.active,
+    total: b.total,
+    connectFailures: b.connectFailures,
+    bytesIn: b.bytesIn,
+    bytesOut: b.bytesOut,
+    changedAt: changedAt?.get(b) ?? null,
+  });
+  for (const b of service.backends.list()) rows.set(b, row(b));
+  // Open sessions: their bytes so far, and removed backends that are still draining.
+  for (const session of service.sessions.values()) {
+    const b = session.backend;
+    if (b === null || session.connectedAt === 0) continue;
+    let r = rows.get(b);
+    if (r === undefined) {
+      r = row(b);
+      rows.set(b, r);
+    }
+    r.bytesIn += session.client.bytesRead;
+    r.bytesOut += session.client.bytesWritten;
+  }
+  let listen: string[];
+  try {
+    listen = service.addresses();
+  } catch {
+    listen = service.config.listen;
+  }
+  return {
+    name: service.name,
+    listen,
+    state: service.state,
+    sessions: service.sessions.size,
+    counters: service.counters,
+    queue: queueLength(service),
+    backends: [...rows.values()],
+  };
+}
+
+export function dashboardState(
+  runtime: Runtime,
+  refresh: number,
+  changes: ReadonlyMap<Service, WeakMap<Backend, number>>,
+): DashboardState {
+  return {
+    now: Date.now(),
+    refresh,
+    process: { pid: process.pid, node: process.version, uptime: Math.round(process.uptime()) },
+    forceDisconnect:
+      runtime.use<{ state?: () => ForceDisconnectView }>('force-disconnect')?.state?.() ?? null,
+    services: [...runtime.services.values()].map((s) => serviceRow(s, changes.get(s))),
+  };
+}
