@@ -239,6 +239,7 @@ backends:
   - address: ${tls.address}
     tls: true
 plugins:
+  tls-upstream: {}
   connection-pool: {}
 `);
     await waitFor(() => statsOf().idle === 2, WAIT, 'prefill');
