@@ -124,6 +124,12 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
   );
   service(
     'counter',
+    'switchyard_service_overloaded_total',
+    'Connections refused at accept because the process session budget (open files limit) was reached.',
+    (s) => s.counters.overloaded,
+  );
+  service(
+    'counter',
     'switchyard_service_dropped_total',
     'Connections closed by the listener at max_connections, before they became sessions.',
     (s) => s.counters.dropped,
