@@ -100,7 +100,9 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
     );
   };
   // Without a listener SIGHUP would kill the proxy; plugins (tls-listener) reload on it.
-  process.on('SIGHUP', () => log.info('SIGHUP received (certificates reload; the config itself is read at start only)'));
+  process.on('SIGHUP', () =>
+    log.info('SIGHUP received (certificates reload; the config itself is read at start only)'),
+  );
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   // A bug in a plugin must not take every user's connections down with it.

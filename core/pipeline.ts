@@ -51,6 +51,7 @@ export class Pipeline {
   /** Resolves waiters when the session table empties (graceful stop). */
   #emptyWaiters: Array<() => void> = [];
   readonly #debug: boolean;
+  #idleSweep: NodeJS.Timeout | null = null;
 
   constructor(
     readonly service: ServiceRef,
@@ -154,10 +155,10 @@ export class Pipeline {
     if (readyEvent === null) {
       this.established(session);
     } else {
-      if (this.settings.connectTimeout > 0) {
-        upstream.setTimeout(this.settings.connectTimeout);
-        upstream.on('timeout', onUpstreamConnectTimeout);
-      }
+      // A plain timer, not socket.setTimeout: that one would stay on the socket after the
+      // connect and be refreshed on every chunk for the whole session.
+      if (this.settings.connectTimeout > 0)
+        session.connectTimer = setTimeout(onConnectTimeout, this.settings.connectTimeout, session);
       upstream.once(readyEvent, onUpstreamReady);
     }
   }
@@ -169,14 +170,10 @@ export class Pipeline {
     session.connectedAt = Date.now();
     session.backend!.total++;
     this.counters.established++;
-    if (this.settings.connectTimeout > 0) {
-      upstream.setTimeout(0);
-      upstream.removeListener('timeout', onUpstreamConnectTimeout);
-    }
+    clearConnectTimer(session);
     if (this.settings.idleTimeout > 0) {
-      // Every byte either way is a read or a write on the client socket, so one timer covers both.
-      client.setTimeout(this.settings.idleTimeout);
-      client.on('timeout', onClientIdle);
+      session.idleSince = session.connectedAt;
+      if (this.#idleSweep === null) this.#startIdleSweep();
     }
     if (this.hooks.established.isUsed()) {
       try {
@@ -198,8 +195,39 @@ export class Pipeline {
     upstream.resume();
   }
 
+  /**
+   * Idle timeout without a timer per socket (which Node refreshes on every chunk): a sweep
+   * compares the bytes read on both sockets with the previous sweep. A session is closed after
+   * `idleTimeout` without a byte either way, never earlier, at most two sweep intervals later.
+   */
+  #startIdleSweep(): void {
+    const idle = this.settings.idleTimeout;
+    const interval = Math.min(1000, Math.max(10, Math.floor(idle / 4)));
+    this.#idleSweep = setInterval(() => {
+      const now = Date.now();
+      for (const session of this.sessions.values()) {
+        if (session.connectedAt === 0 || session.upstream === null) continue;
+        const mark = session.client.bytesRead + session.upstream.bytesRead;
+        if (mark !== session.idleMark) {
+          session.idleMark = mark;
+          session.idleSince = now;
+        } else if (now - session.idleSince >= idle) {
+          session.close('idle-timeout');
+        }
+      }
+    }, interval);
+    this.#idleSweep.unref();
+  }
+
+  /** Stops the pipeline's own timers (service stop). */
+  dispose(): void {
+    if (this.#idleSweep !== null) clearInterval(this.#idleSweep);
+    this.#idleSweep = null;
+  }
+
   /** A connect attempt failed: tell plugins, then retry elsewhere or give up. */
   connectFailed(session: SessionImpl, upstream: Socket, error: Error): void {
+    clearConnectTimer(session);
     const backend = session.backend!;
     upstream.destroy();
     session.upstream = null;
@@ -283,6 +311,7 @@ export class Pipeline {
   release(session: SessionImpl): void {
     if (session.released) return;
     session.released = true;
+    clearConnectTimer(session);
     session.endedAt = Date.now();
     session.bytesIn = session.client.bytesRead;
     session.bytesOut = session.client.bytesWritten;
@@ -372,10 +401,6 @@ function onClientError(this: Socket, err: NodeJS.ErrnoException): void {
   }
 }
 
-function onClientIdle(this: Socket): void {
-  sessionOf(this).close('idle-timeout');
-}
-
 function onClientClose(this: Socket, hadError: boolean): void {
   const session = sessionOf(this);
   session.clientClosed = true;
@@ -404,12 +429,20 @@ function onUpstreamReady(this: Socket): void {
   pipelineOf(session).established(session);
 }
 
-function onUpstreamConnectTimeout(this: Socket): void {
-  const session = sessionOf(this);
-  if (session.upstream !== this || session.connectedAt !== 0) return;
+function onConnectTimeout(session: SessionImpl): void {
+  session.connectTimer = null;
+  const upstream = session.upstream;
+  if (upstream === null || session.connectedAt !== 0 || session.released) return;
   const err: NodeJS.ErrnoException = new Error('connect timeout');
   err.code = 'ETIMEDOUT';
-  pipelineOf(session).connectFailed(session, this, err);
+  pipelineOf(session).connectFailed(session, upstream, err);
+}
+
+function clearConnectTimer(session: SessionImpl): void {
+  if (session.connectTimer !== null) {
+    clearTimeout(session.connectTimer);
+    session.connectTimer = null;
+  }
 }
 
 function onUpstreamData(this: Socket, chunk: Buffer): void {

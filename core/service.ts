@@ -177,6 +177,7 @@ export class Service implements ServiceRef {
       }
     }
     await closed;
+    this.#pipeline.dispose();
     this.backends.dispose();
     await this.hooks.stop.promise();
     this.#state = 'stopped';

@@ -53,6 +53,11 @@ export class SessionImpl implements Session {
   counted = false;
   /** Internal: released (closed hook ran). */
   released = false;
+  /** Internal: the pending connect attempt's timer. */
+  connectTimer: NodeJS.Timeout | null = null;
+  /** Internal: idle sweep bookkeeping (bytes read on both sockets at the last change, and when). */
+  idleMark = 0;
+  idleSince = 0;
 
   readonly service: ServiceRef;
 
