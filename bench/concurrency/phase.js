@@ -1,0 +1,312 @@
+// One phase of the concurrency benchmark: start a proxy, ramp load clients up to a target number
+// of held connections, let it settle, measure the proxy's memory, echo one byte through every
+// held connection, then tear everything of the phase down. Every wait is bounded by its own
+// timeout and by the run's deadline.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { hasExited, kill, request, spawnNode, tail } from './children.js';
+import { fmt } from './format.js';
+import { residentKiB } from './memory.js';
+import { probe, startNaive, startSwitchyard } from './proxies.js';
+
+const clientScript = fileURLToPath(new URL('load-client.js', import.meta.url));
+/** Connections a client may have in the middle of a handshake: keeps a ramp from bursting. */
+const MAX_PENDING_PER_CLIENT = 200;
+const ECHO_WINDOW_PER_CLIENT = 500;
+/** Connections closed and reopened to check a full proxy takes new ones again. */
+const RECOVER_COUNT = 100;
+
+/**
+ * @typedef {object} PhaseOptions
+ * @property {string} name
+ * @property {'switchyard' | 'naive'} kind
+ * @property {number} target connections to open
+ * @property {number} clients load-client processes
+ * @property {number} rate new connections per second, all clients together
+ * @property {string[]} hosts listener addresses (all loopback)
+ * @property {{ ports: number[], connections: () => Promise<number> }} backends
+ * @property {string} dir scratch directory
+ * @property {string | undefined} idleTimeout Switchyard idle_timeout (core default when undefined)
+ * @property {boolean} recover after the plateau, close some connections and open new ones
+ * @property {number} deadline epoch ms by which the whole run must end
+ * @property {(line: string) => void} say
+ */
+
+/** @param {PhaseOptions} o */
+export async function runPhase(o) {
+  const remaining = (ms) => {
+    const left = o.deadline - Date.now();
+    if (left < 2000) throw new Error(`${o.name}: out of time (the whole run is bounded)`);
+    return Math.min(ms, left);
+  };
+  const result = { name: o.name, kind: o.kind, target: o.target };
+  /** @type {import('./proxies.js').Proxy | undefined} */
+  let proxy;
+  /** @type {import('./children.js').Child[]} */
+  const clients = [];
+  try {
+    const start = { hosts: o.hosts, backendPorts: o.backends.ports, timeoutMs: remaining(30_000) };
+    proxy =
+      o.kind === 'switchyard'
+        ? await startSwitchyard({ ...start, dir: o.dir, idleTimeout: o.idleTimeout })
+        : await startNaive(start);
+    const pid = proxy.proc.child.pid;
+    const before = await measure(proxy, pid);
+    result.limit = before.capacity?.limit ?? null;
+    result.before = before.memory;
+
+    for (let i = 0; i < o.clients; i++) clients.push(spawnNode(`load client ${i}`, [clientScript]));
+    await Promise.all(clients.map((c) => waitForMessage(c, 'ready', remaining(15_000))));
+
+    // Two steps, measured after each: the growth between them is the marginal cost of a
+    // connection, free of one-off growth (V8's young generation, pools) that the first step absorbs.
+    const half = Math.floor(o.target / 2);
+    const first = await ramp(o, proxy, clients, half, 'to half', remaining);
+    const mid = await settle(o, proxy, clients, remaining);
+    const halfway = await measure(proxy, pid);
+    result.half = halfway.memory;
+    result.halfSessions = halfway.active;
+    result.halfSettle = mid;
+    const second = await ramp(o, proxy, clients, o.target - half, 'to target', remaining);
+    result.ramp = { ...second, ms: first.ms + second.ms, timedOut: first.timedOut || second.timedOut };
+    result.ramp.rate = Math.round((second.started / result.ramp.ms) * 1000);
+    result.settle = await settle(o, proxy, clients, remaining);
+    const plateau = await measure(proxy, pid);
+    result.plateau = plateau.memory;
+    result.sessions = plateau.active;
+    result.counters = plateau.counters ?? null;
+    result.capacity = plateau.capacity ?? null;
+
+    result.echo = await echoAll(clients, remaining);
+    const after = await measure(proxy, pid);
+    result.afterEcho = after.memory;
+    if (o.recover) result.recover = await recover(o, proxy, clients, remaining);
+    const last = await probe(proxy, { timeoutMs: remaining(10_000) });
+    result.finalCounters = last.counters ?? null;
+    result.finalCapacity = last.capacity ?? null;
+    result.proxyAlive = !hasExited(proxy.proc);
+    return result;
+  } catch (err) {
+    if (proxy && hasExited(proxy.proc)) {
+      const { code, signal } = await proxy.proc.exited;
+      err.message += `\n${proxy.proc.name} exited (${code ?? signal}):\n${tail(proxy.proc.stderr || proxy.proc.stdout)}`;
+    }
+    throw err;
+  } finally {
+    if (proxy) {
+      result.proxyLog = tail(proxy.proc.stdout + proxy.proc.stderr, 5);
+      result.limitLog = limitLogLines(proxy.proc.stdout);
+      await kill(proxy.proc);
+    }
+    await Promise.all(clients.map(kill));
+    await waitForBackendsIdle(o).catch((err) => o.say(`  warning: ${err.message}`));
+  }
+}
+
+/** Memory of the proxy after a full GC: the kernel's view (VmRSS) and V8's. */
+async function measure(proxy, pid) {
+  const p = await probe(proxy, { gc: true, timeoutMs: 30_000 });
+  return { ...p, memory: { ...residentKiB(pid), v8: p.memory, spaces: p.heapSpaces } };
+}
+
+/** Opens `count` more connections, spread over the clients; totals in the reply are cumulative. */
+async function ramp(o, proxy, clients, count, step, remaining) {
+  const targets = proxy.addresses;
+  const perClient = split(count, clients.length);
+  const timeoutMs = remaining(Math.ceil((count / o.rate) * 4000) + 30_000);
+  const startedAt = Date.now();
+  let printing = true;
+  const printer = (async () => {
+    while (printing) {
+      await sleep(1000);
+      if (!printing) break;
+      let sum;
+      let sessions = '?';
+      try {
+        sum = total(await Promise.all(clients.map((c) => request(c, { type: 'stats' }, 'stats', 2000))));
+        sessions = fmt((await probe(proxy, { timeoutMs: 2000 })).active);
+      } catch {
+        continue; // busy: skip this line
+      }
+      o.say(
+        `  [${o.name}, ${step}] ${((Date.now() - startedAt) / 1000).toFixed(1)}s: connected ${fmt(sum.connected)}/${fmt(o.target)}` +
+          ` held ${fmt(sum.held)}, resets ${fmt(sum.resets)}, failed ${fmt(sum.failed)}; proxy sessions ${sessions}`,
+      );
+    }
+  })();
+  try {
+    const replies = await Promise.all(
+      clients.map((c, i) =>
+        request(
+          c,
+          {
+            type: 'ramp',
+            // Each client starts on another listener so the addresses fill evenly.
+            targets: rotate(targets, i),
+            count: perClient[i],
+            rate: o.rate / clients.length,
+            maxPending: MAX_PENDING_PER_CLIENT,
+            timeoutMs,
+          },
+          'ramped',
+          timeoutMs + 15_000,
+        ),
+      ),
+    );
+    return { ...total(replies), ms: Date.now() - startedAt, timedOut: replies.some((r) => r.timedOut) };
+  } finally {
+    printing = false;
+    await printer;
+  }
+}
+
+/**
+ * Waits until the clients' held connections, the proxy's sessions and the backends' connections
+ * agree and have not changed for a second: every held connection is proxied end to end.
+ */
+async function settle(o, proxy, clients, remaining) {
+  const deadline = Date.now() + remaining(30_000);
+  let last = '';
+  let stableSince = Date.now();
+  let view;
+  while (Date.now() < deadline) {
+    const stats = total(
+      await Promise.all(clients.map((c) => request(c, { type: 'stats' }, 'stats', 10_000))),
+    );
+    const sessions = (await probe(proxy)).active;
+    const upstream = await o.backends.connections();
+    view = { held: stats.held, sessions, upstream, resets: stats.resets, failed: stats.failed };
+    const key = JSON.stringify(view);
+    if (key !== last) {
+      last = key;
+      stableSince = Date.now();
+    } else if (Date.now() - stableSince >= 1000 && stats.held === sessions && sessions === upstream) {
+      return { ...view, agreed: true, errors: stats.errors };
+    }
+    await sleep(250);
+  }
+  o.say(`  [${o.name}] warning: did not settle: ${JSON.stringify(view)}`);
+  return { ...view, agreed: false };
+}
+
+async function echoAll(clients, remaining) {
+  const timeoutMs = remaining(60_000);
+  const replies = await Promise.all(
+    clients.map((c) =>
+      request(c, { type: 'echo', window: ECHO_WINDOW_PER_CLIENT, timeoutMs }, 'echoed', timeoutMs + 15_000),
+    ),
+  );
+  return { ...total(replies), ms: Math.max(...replies.map((r) => r.ms)) };
+}
+
+/**
+ * A full proxy must take new connections again as soon as sessions end: close some held ones,
+ * open as many new ones, and echo through every held connection of that client.
+ */
+async function recover(o, proxy, clients, remaining) {
+  const client = clients[0];
+  const before = await request(client, { type: 'stats' }, 'stats', 10_000);
+  await request(client, { type: 'drop', count: RECOVER_COUNT }, 'dropped', 10_000);
+  const deadline = Date.now() + remaining(20_000);
+  let stats = before;
+  while (Date.now() < deadline) {
+    stats = await request(client, { type: 'stats' }, 'stats', 10_000);
+    if (stats.held <= before.held - RECOVER_COUNT) break;
+    await sleep(100);
+  }
+  const freed = before.held - stats.held;
+  const timeoutMs = remaining(20_000);
+  const ramped = await request(
+    client,
+    {
+      type: 'ramp',
+      targets: proxy.addresses,
+      count: RECOVER_COUNT,
+      rate: 500,
+      maxPending: 50,
+      timeoutMs,
+    },
+    'ramped',
+    timeoutMs + 10_000,
+  );
+  const settled = await settle(o, proxy, clients, remaining);
+  const echo = await request(
+    client,
+    { type: 'echo', window: ECHO_WINDOW_PER_CLIENT, timeoutMs: remaining(30_000) },
+    'echoed',
+    remaining(45_000),
+  );
+  return {
+    closed: freed,
+    opened: ramped.connected - stats.connected,
+    resets: ramped.resets - stats.resets,
+    sessions: settled.sessions,
+    echoOk: echo.ok,
+    echoFailed: echo.failed,
+  };
+}
+
+/** Waits for the backends to see every connection of the phase closed, so the next starts clean. */
+async function waitForBackendsIdle(o) {
+  const deadline = Date.now() + Math.max(1000, Math.min(20_000, o.deadline - Date.now()));
+  let n = -1;
+  while (Date.now() < deadline) {
+    n = await o.backends.connections();
+    if (n === 0) return;
+    await sleep(200);
+  }
+  throw new Error(`backends still hold ${n} connections after the phase ${o.name}`);
+}
+
+function waitForMessage(proc, type, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.child.off('message', onMessage);
+      reject(new Error(`${proc.name}: no "${type}" within ${timeoutMs} ms\n${tail(proc.stderr)}`));
+    }, timeoutMs);
+    const onMessage = (msg) => {
+      if (msg?.type !== type) return;
+      clearTimeout(timer);
+      proc.child.off('message', onMessage);
+      resolve(msg);
+    };
+    proc.child.on('message', onMessage);
+  });
+}
+
+/**
+ * The core's 'session limit reached' warnings (at most one per 10 s): how many, and the refusal
+ * count the last one reported.
+ */
+function limitLogLines(stdout) {
+  const lines = stdout.split('\n').filter((l) => l.includes('session limit reached'));
+  let refusedSoFar = null;
+  try {
+    if (lines.length > 0) refusedSoFar = JSON.parse(lines.at(-1)).refusedSoFar ?? null;
+  } catch {}
+  return { lines: lines.length, refusedSoFar };
+}
+
+/** Sums the numeric fields of client replies; error codes are merged. */
+function total(replies) {
+  const sum = { errors: {} };
+  for (const reply of replies) {
+    for (const [key, value] of Object.entries(reply)) {
+      if (typeof value === 'number') sum[key] = (sum[key] ?? 0) + value;
+    }
+    for (const [code, n] of Object.entries(reply.errors ?? {}))
+      sum.errors[code] = (sum.errors[code] ?? 0) + n;
+  }
+  for (const key of ['started', 'connected', 'held', 'resets', 'failed', 'closedByPeer', 'pending'])
+    sum[key] ??= 0;
+  return sum;
+}
+
+function split(n, parts) {
+  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
+}
+
+function rotate(list, by) {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}

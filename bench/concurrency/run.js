@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+// Concurrency benchmark: how many idle proxied connections one Switchyard process holds, what
+// each costs in memory next to a naive Node proxy, and whether a full proxy refuses the excess
+// cleanly. `npm run build` first. See bench/concurrency/README.md.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startBackends } from './backends.js';
+import { withChildren } from './children.js';
+import { fmt } from './format.js';
+import { runPhase } from './phase.js';
+import { perConnection, printSummary } from './report.js';
+
+const USAGE = `usage: node bench/concurrency/run.js [options]
+  --target <n>         connections held by each proxy (default 9500)
+  --over-limit         also aim --over-target connections at Switchyard: the excess must be refused
+  --over-target <n>    (default 10500; the session budget here is 9,900)
+  --no-naive           skip the naive Node proxy
+  --rate <n>           new connections per second, all load clients together (default 1500)
+  --clients <n>        load-client processes (default: one per 3,500 connections, at least 2)
+  --backends <n>       echo backend processes (default 3)
+  --listeners <n>      listener addresses per proxy, 127.0.0.1 .. 127.0.0.<n> (default 4)
+  --idle-timeout <d>   Switchyard idle_timeout (default: the core's, 1h)
+  --budget <s>         the whole run ends within this many seconds (default 280)
+  --json <file>        also write the results as JSON`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      target: { type: 'string', default: '9500' },
+      'over-limit': { type: 'boolean', default: false },
+      'over-target': { type: 'string', default: '10500' },
+      'no-naive': { type: 'boolean', default: false },
+      rate: { type: 'string', default: '1500' },
+      clients: { type: 'string' },
+      backends: { type: 'string', default: '3' },
+      listeners: { type: 'string', default: '4' },
+      'idle-timeout': { type: 'string' },
+      budget: { type: 'string', default: '280' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (name, min, max) => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      console.error(`--${name} must be an integer in ${min}..${max}\n${USAGE}`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const target = int('target', 1, 60_000);
+  const overTarget = int('over-target', 1, 60_000);
+  const most = values['over-limit'] ? Math.max(target, overTarget) : target;
+  return {
+    target,
+    overLimit: values['over-limit'],
+    overTarget,
+    naive: !values['no-naive'],
+    rate: int('rate', 10, 20_000),
+    // A client holds at most ~3,500 sockets: far below its own open files limit.
+    clients: values.clients === undefined ? Math.max(2, Math.ceil(most / 3500)) : int('clients', 1, 32),
+    backends: int('backends', 1, 16),
+    listeners: int('listeners', 1, 16),
+    idleTimeout: values['idle-timeout'],
+    budgetMs: int('budget', 30, 3600) * 1000,
+    json: values.json,
+  };
+}
+
+async function main() {
+  const o = options();
+  const deadline = Date.now() + o.budgetMs;
+  const say = (line) => console.log(line);
+  const hosts = Array.from({ length: o.listeners }, (_, i) => `127.0.0.${i + 1}`);
+  const dir = mkdtempSync(join(os.tmpdir(), 'switchyard-concurrency-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  // Also on Ctrl-C, where withChildren exits the process before any finally runs.
+  process.on('exit', removeDir);
+  const machine = {
+    cores: os.availableParallelism(),
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
+  };
+  say(
+    `concurrency benchmark: ${o.clients} load clients, ${o.backends} echo backends, listeners on ${hosts.join(', ')}, ` +
+      `ramp ${fmt(o.rate)} conn/s; load average ${machine.loadAverageAtStart.join(' ')}`,
+  );
+  const phases = [{ name: 'switchyard', kind: 'switchyard', target: o.target, recover: false }];
+  if (o.naive) phases.push({ name: 'naive', kind: 'naive', target: o.target, recover: false });
+  if (o.overLimit)
+    phases.push({ name: 'switchyard over limit', kind: 'switchyard', target: o.overTarget, recover: true });
+
+  const results = [];
+  /** @type {Error | undefined} */
+  let failure;
+  try {
+    await withChildren(async () => {
+      const backends = await startBackends(o.backends, 15_000);
+      for (const phase of phases) {
+        say(`\n${phase.name}: ${fmt(phase.target)} connections`);
+        try {
+          const result = await runPhase({
+            ...phase,
+            clients: o.clients,
+            rate: o.rate,
+            hosts,
+            backends,
+            dir,
+            idleTimeout: o.idleTimeout,
+            deadline,
+            say,
+          });
+          results.push(result);
+          sayPhase(say, result);
+        } catch (err) {
+          // Report what was measured so far; later phases would only meet the same trouble.
+          failure = err;
+          say(`  ${phase.name} failed: ${err.message}`);
+          break;
+        }
+      }
+    });
+  } finally {
+    removeDir();
+  }
+  if (results.length > 0) printSummary(say, results);
+  if (o.json) {
+    writeFileSync(
+      o.json,
+      `${JSON.stringify({ machine, options: o, results, failure: failure?.message }, null, 2)}\n`,
+    );
+    say(`\nresults written to ${o.json}`);
+  }
+  if (failure) {
+    process.exitCode = 1;
+    return;
+  }
+  const bad = results.filter((r) => r.echo.failed > 0 || r.settle.agreed === false || r.proxyAlive === false);
+  if (bad.length > 0) process.exitCode = 1;
+}
+
+function sayPhase(say, r) {
+  const per = perConnection(r);
+  say(
+    `  held ${fmt(r.settle.held)} (proxy sessions ${fmt(r.sessions)}, backend connections ${fmt(r.settle.upstream)})` +
+      `, ramp ${(r.ramp.ms / 1000).toFixed(1)} s; echo ${fmt(r.echo.ok)} ok, ${fmt(r.echo.failed)} failed` +
+      `; RSS ${mib(r.before.rss)} → ${mib(r.plateau.rss)} MiB = ${per.rss.toFixed(2)} KiB/connection` +
+      ` (${per.rssNoYoung.toFixed(2)} without young-gen growth)`,
+  );
+}
+
+const mib = (kib) => (kib / 1024).toFixed(1);
+
+main().catch((err) => {
+  console.error(`\nconcurrency benchmark failed: ${err.stack ?? err}`);
+  process.exit(1);
+});
