@@ -21,13 +21,17 @@ export function start(cmd, args, options = {}) {
     name: `${cmd} ${args.join(' ')}`,
     stdout: '',
     stderr: '',
+    /** Exited, or failed to spawn at all (e.g. ENOENT: then exitCode stays null). */
+    ended: false,
     /** @type {Promise<{ code: number | null, signal: string | null }>} */
     exited: new Promise((resolve) => {
       child.on('exit', (code, signal) => {
+        proc.ended = true;
         live.delete(child);
         resolve({ code, signal });
       });
       child.on('error', (err) => {
+        proc.ended = true;
         live.delete(child);
         proc.stderr += `\n${err.message}`;
         resolve({ code: -1, signal: null });
@@ -61,7 +65,7 @@ export async function run(cmd, args, timeoutMs, options = {}) {
 
 /** Stops a child: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
 export async function stop(proc, graceMs = 3000) {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  if (proc.ended) return;
   proc.child.kill('SIGTERM');
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
   await proc.exited;
@@ -88,13 +92,15 @@ export async function freePort() {
 export async function waitForPort(port, proc, timeoutMs = 15000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
+    if (proc?.ended) {
       throw new Error(`${proc.name} exited during startup\n${tail(proc.stderr || proc.stdout)}`);
     }
     if (await canConnect(port)) return;
     await sleep(50);
   }
-  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms${proc ? ` (${proc.name})` : ''}`);
+  throw new Error(
+    `nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms${proc ? ` (${proc.name})` : ''}`,
+  );
 }
 
 /** Resolves with the first match of `pattern` in the child's stdout. */
@@ -103,7 +109,7 @@ export async function waitForOutput(proc, pattern, timeoutMs = 15000) {
   while (Date.now() < deadline) {
     const match = pattern.exec(proc.stdout);
     if (match) return match;
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) break;
+    if (proc.ended) break;
     await sleep(20);
   }
   throw new Error(`${proc.name}: no ${pattern} on stdout\n${tail(proc.stderr || proc.stdout)}`);

@@ -1,6 +1,6 @@
 // What the workloads are aimed at: the backend itself, or a proxy in front of it running as its
 // own process, started the way its users start it.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, start, stop, waitForOutput, waitForPort } from './procs.js';
@@ -9,7 +9,7 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * A running target. `pid` is the process whose CPU time is charged to the proxy (null for direct).
- * @typedef {{ port: number, pid: number | null, stop(): Promise<void> }} RunningTarget
+ * @typedef {{ port: number, pid: number | null, stop(graceMs?: number): Promise<void> }} RunningTarget
  *
  * @typedef {object} Target
  * @property {string} name
@@ -44,29 +44,46 @@ export const switchyard = {
         ].join('\n'),
       );
       const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
-      const proc = start(process.execPath, [...nodeArgs, 'bin/switchyard.js', '--config', file], { cwd: repo });
+      const proc = start(process.execPath, [...nodeArgs, 'bin/switchyard.js', '--config', file], {
+        cwd: repo,
+      });
       return { proc, ready: () => waitForPort(port, proc) };
     });
   },
 };
 
 /** @type {Target} */
-export const naive = {
-  name: 'naive',
-  label: 'naive Node pipe',
-  async start(backendPort, _dir, options = {}) {
-    const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
-    const script = fileURLToPath(new URL('../naive-proxy.js', import.meta.url));
-    const proc = start(process.execPath, [...nodeArgs, script, String(backendPort)]);
-    try {
-      const port = Number((await waitForOutput(proc, /listening (\d+)/))[1]);
-      return { port, pid: proc.child.pid, stop: () => stop(proc) };
-    } catch (err) {
-      await stop(proc);
-      throw err;
-    }
-  },
-};
+export const naive = naiveProxy('naive', 'naive Node pipe', {});
+
+/**
+ * The naive proxy with TCP_NODELAY on both sockets, as Switchyard sets it: not run by default;
+ * `--targets switchyard,naive,naive-nodelay` separates the cost of Nagle being off from the
+ * cost of Switchyard's own code.
+ * @type {Target}
+ */
+export const naiveNoDelay = naiveProxy('naive-nodelay', 'naive + TCP_NODELAY', { NAIVE_NODELAY: '1' });
+
+/** @returns {Target} */
+function naiveProxy(name, label, env) {
+  return {
+    name,
+    label,
+    async start(backendPort, _dir, options = {}) {
+      const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
+      const script = fileURLToPath(new URL('../naive-proxy.js', import.meta.url));
+      const proc = start(process.execPath, [...nodeArgs, script, String(backendPort)], {
+        env: { ...process.env, ...env },
+      });
+      try {
+        const port = Number((await waitForOutput(proc, /listening (\d+)/))[1]);
+        return { port, pid: proc.child.pid, stop: (graceMs) => stop(proc, graceMs) };
+      } catch (err) {
+        await stop(proc);
+        throw err;
+      }
+    },
+  };
+}
 
 /** @type {Target} */
 export const haproxy = {
@@ -83,11 +100,16 @@ export const haproxy = {
   },
 };
 
-/** One thread, kernel splicing where it pays off, timeouts like a production TCP config. */
+/**
+ * One thread, kernel splicing where it pays off, timeouts like a production TCP config.
+ * maxconn as high as the fd limit allows: HAProxy refuses to start if it cannot raise it, and
+ * needs 2 fds per connection plus 2 per splice pipe (maxpipes defaults to maxconn / 4).
+ */
 export function haproxyConfig(port, backendPort) {
+  const maxconn = Math.min(50000, Math.floor((hardFdLimit() - 500) / 2.5));
   return `global
   nbthread 1
-  maxconn 50000
+  maxconn ${maxconn}
   log stderr format raw local0 warning
 
 defaults
@@ -99,7 +121,7 @@ defaults
   timeout server 1h
   timeout client-fin 30s
   timeout server-fin 30s
-  maxconn 50000
+  maxconn ${maxconn}
 
 frontend bench
   bind 127.0.0.1:${port}
@@ -110,6 +132,19 @@ backend upstream
 `;
 }
 
+/** The hard RLIMIT_NOFILE of this process (its children inherit it). */
+function hardFdLimit() {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const hard = line?.trim().split(/\s+/)[4];
+    return hard === undefined || hard === 'unlimited' ? 100_000 : Number(hard);
+  } catch {
+    return 20_000;
+  }
+}
+
 /** Binds a proxy on a free port, trying another if someone took it in between. */
 async function retryPorts(launch) {
   let lastError;
@@ -118,7 +153,7 @@ async function retryPorts(launch) {
     const { proc, ready } = await launch(port);
     try {
       await ready();
-      return { port, pid: proc.child.pid, stop: () => stop(proc) };
+      return { port, pid: proc.child.pid, stop: (graceMs) => stop(proc, graceMs) };
     } catch (err) {
       lastError = err;
       await stop(proc);
@@ -127,4 +162,7 @@ async function retryPorts(launch) {
   throw lastError;
 }
 
-export const allTargets = [direct, switchyard, naive, haproxy];
+export const allTargets = [direct, switchyard, naive, haproxy, naiveNoDelay];
+
+/** What runs when `--targets` is not given. */
+export const defaultTargets = [direct, switchyard, naive, haproxy];

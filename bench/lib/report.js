@@ -1,0 +1,133 @@
+// Markdown tables of one benchmark run (what `npm run bench` prints and docs/benchmarks.md quotes).
+
+/** Switchyard's goal from the issue: at least this fraction of the naive proxy on every workload. */
+export const TARGET_RATIO = 0.95;
+
+const proxies = ['switchyard', 'naive', 'haproxy', 'naive-nodelay'];
+
+/** @param {any} results the JSON written to bench/results/ */
+export function markdown(results) {
+  const targets = results.targets.filter((t) => !t.skipped);
+  const stat = results.options.stat;
+  const out = [];
+
+  out.push(`### Throughput (${stat} of ${results.options.rounds} rounds; higher is better)`, '');
+  out.push(
+    row([
+      'workload',
+      ...targets.map((t) => t.label),
+      'Switchyard / naive',
+      'Switchyard / HAProxy',
+      'naive / HAProxy',
+    ]),
+    row(['---', ...targets.map(() => '---:'), '---:', '---:', '---:']),
+  );
+  for (const w of results.workloads) {
+    out.push(
+      row([
+        `${w.label} (${w.unit})`,
+        ...targets.map((t) => formatValue(w.targets[t.name]?.summary?.value, w.unit)),
+        verdict(w.ratios.switchyardToNaive),
+        formatRatio(w.ratios.switchyardToHaproxy),
+        formatRatio(w.ratios.naiveToHaproxy),
+      ]),
+    );
+  }
+
+  const cpuTargets = targets.filter((t) => proxies.includes(t.name));
+  if (cpuTargets.length > 0) {
+    out.push(
+      '',
+      '### CPU time of the proxy process per unit of work (median; lower is better)',
+      '',
+      'Each cell: user + kernel time, then user-mode time alone in parentheses. Kernel time is mostly',
+      'the TCP stack, the same syscalls for every proxy; user time is the proxy’s own code.',
+      '',
+    );
+    out.push(
+      row(['workload', ...cpuTargets.map((t) => t.label), 'Switchyard / naive', 'Switchyard / HAProxy']),
+      row(['---', ...cpuTargets.map(() => '---:'), '---:', '---:']),
+    );
+    for (const w of results.workloads) {
+      out.push(
+        row([
+          `${w.label} (${w.cpuUnit})`,
+          ...cpuTargets.map((t) => {
+            const summary = w.targets[t.name]?.summary;
+            return `${formatNumber(summary?.cpuPerUnit)} (${formatNumber(summary?.cpuUserPerUnit)})`;
+          }),
+          formatRatio(w.ratios.cpuSwitchyardToNaive),
+          formatRatio(w.ratios.cpuSwitchyardToHaproxy),
+        ]),
+      );
+    }
+  }
+
+  out.push('', '### Every round (headline figure; spread = (max − min) / median)', '');
+  out.push(
+    row(['workload', 'target', 'rounds', 'spread', 'proxy RSS after (MiB)']),
+    row(['---', '---', '---', '---:', '---:']),
+  );
+  for (const w of results.workloads) {
+    for (const t of targets) {
+      const cell = w.targets[t.name];
+      if (!cell) continue;
+      const runs = cell.runs.map((r) => formatValue(r.value, w.unit)).join(', ');
+      const errors = cell.errors.length > 0 ? ` (${cell.errors.length} failed)` : '';
+      out.push(
+        row([
+          w.name,
+          t.label,
+          runs + errors || 'none',
+          cell.summary.spread === null ? '' : `${Math.round(cell.summary.spread * 100)}%`,
+          formatNumber(cell.rssMiB),
+        ]),
+      );
+    }
+  }
+
+  const skipped = results.targets.filter((t) => t.skipped);
+  const failures = results.workloads.flatMap((w) =>
+    Object.entries(w.targets).flatMap(([t, c]) => c.errors.map((e) => `${w.name} × ${t}: ${firstLine(e)}`)),
+  );
+  const problems = results.problems ?? [];
+  if (skipped.length > 0 || failures.length > 0 || problems.length > 0) {
+    out.push('', '### Notes', '');
+    for (const p of problems) out.push(`- ${firstLine(p)}`);
+    for (const t of skipped) out.push(`- ${t.label} skipped: ${t.skipped}`);
+    for (const f of failures) out.push(`- failed: ${f}`);
+  }
+  return out.join('\n');
+}
+
+function row(cells) {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function verdict(r) {
+  if (r === null || r === undefined) return '–';
+  return `${formatRatio(r)} ${r >= TARGET_RATIO ? '✅' : '❌'}`;
+}
+
+export function formatRatio(r) {
+  return r === null || r === undefined ? '–' : `${r.toFixed(2)}×`;
+}
+
+export function formatValue(v, unit) {
+  if (v === null || v === undefined) return '–';
+  if (unit === 'Gbit/s') return v.toFixed(2);
+  return v >= 1000 ? `${(v / 1000).toFixed(1)}k` : v.toFixed(0);
+}
+
+export function formatNumber(v) {
+  if (v === null || v === undefined) return '–';
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** An error in one line: its first line, plus its last one (often the child's own message). */
+function firstLine(text) {
+  const lines = String(text).trim().split('\n');
+  return lines.length > 1 ? `${lines[0]} — ${lines.at(-1)}` : lines[0];
+}
