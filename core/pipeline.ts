@@ -14,6 +14,8 @@ export interface PipelineSettings {
   idleTimeout: number;
   /** Connect attempts per session: 1 + retries. */
   maxAttempts: number;
+  /** TCP_NODELAY on upstream sockets. */
+  noDelay: boolean;
 }
 
 /** Counters of one service since start. Plain numbers: cheap to bump, read by metrics. */
@@ -146,7 +148,12 @@ export class Pipeline {
       upstream = dialed.socket;
       readyEvent = dialed.readyEvent;
     } else {
-      upstream = netConnect({ host: backend.host, port: backend.port, allowHalfOpen: true, noDelay: true });
+      upstream = netConnect({
+        host: backend.host,
+        port: backend.port,
+        allowHalfOpen: true,
+        noDelay: this.settings.noDelay,
+      });
     }
     session.upstream = upstream;
     (upstream as SessionSocket)[kSession] = session;

@@ -12,6 +12,10 @@ import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './
 export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
   createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
 
+/** The same without TCP_NODELAY (`tcp_nodelay: false`). */
+const tcpServerFactoryNagle: ServerFactory = (_listener, onConnection) =>
+  createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
+
 /** The plugin that dials TLS backends; it provides itself under this name. */
 export const TLS_UPSTREAM = 'tls-upstream';
 
@@ -60,6 +64,7 @@ export class Service implements ServiceRef {
         connectTimeout: config.connect_timeout,
         idleTimeout: config.idle_timeout,
         maxAttempts: config.retries + 1,
+        noDelay: config.tcp_nodelay,
       },
       this.log,
       runtime.capacity,
@@ -187,7 +192,10 @@ export class Service implements ServiceRef {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
     const info: ListenerInfo = { address, host: parsed.host, port: parsed.port, index };
-    const factory = this.hooks.listen.call(tcpServerFactory, info);
+    const factory = this.hooks.listen.call(
+      this.config.tcp_nodelay ? tcpServerFactory : tcpServerFactoryNagle,
+      info,
+    );
     const pipeline = this.#pipeline;
     const server = factory(info, (socket: Socket) => pipeline.accept(socket, info));
     if (this.config.max_connections > 0) {

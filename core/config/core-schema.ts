@@ -77,6 +77,12 @@ export const serviceProperties = {
     '30s',
     'How long sessions may finish on graceful stop or after their backend is removed, before they are closed.',
   ),
+  tcp_nodelay: {
+    type: 'boolean',
+    default: true,
+    description:
+      'Disable Nagle on client and upstream sockets so small writes leave at once (as HAProxy does). false saves two setsockopt calls per session for bulk-only traffic.',
+  },
   max_connections: {
     type: 'integer',
     minimum: 0,

@@ -13,7 +13,14 @@ import { YamlSource } from './yaml-source.js';
 const TLS_UPSTREAM = 'tls-upstream';
 
 /** Service keys that, written at the root of a `services:` config, are defaults for every service. */
-const INHERITED = ['connect_timeout', 'idle_timeout', 'retries', 'drain_timeout', 'max_connections'] as const;
+const INHERITED = [
+  'connect_timeout',
+  'idle_timeout',
+  'retries',
+  'drain_timeout',
+  'max_connections',
+  'tcp_nodelay',
+] as const;
 
 /** One plugin enabled in a service (or the process), with its validated options. */
 export interface PluginUse {
@@ -32,6 +39,7 @@ export interface ServiceConfig {
   retries: number;
   drain_timeout: number;
   max_connections: number;
+  tcp_nodelay: boolean;
   /** Service-scope plugins in config order; exactly one is a balancer. */
   plugins: PluginUse[];
 }
@@ -262,6 +270,7 @@ function buildService(
     retries: raw.retries as number,
     drain_timeout: raw.drain_timeout as number,
     max_connections: raw.max_connections as number,
+    tcp_nodelay: raw.tcp_nodelay as boolean,
     plugins,
   };
 }

@@ -32,6 +32,7 @@ idle_timeout: 1m
     expect(s.idle_timeout).toBe(60_000);
     expect(s.drain_timeout).toBe(30_000);
     expect(s.retries).toBe(3);
+    expect(s.tcp_nodelay).toBe(true);
     expect(s.backends[0]).toMatchObject({ address: '127.0.0.1:9001', weight: 2, tls: false });
     expect(s.plugins.map((p) => p.name)).toEqual(['round-robin']);
   });
