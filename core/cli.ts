@@ -1,8 +1,12 @@
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import type { Logger } from 'pino';
+import { ClusterPrimary, resolveWorkers } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
 import { logLevels } from './config/core-schema.js';
 import { ConfigError, formatIssue } from './config/errors.js';
-import { loadConfigFile } from './config/load.js';
+import { loadConfigFile, type SwitchyardConfig } from './config/load.js';
 import { createLogger } from './logger.js';
 import { Runtime } from './runtime.js';
 
@@ -54,6 +58,20 @@ async function loadOrExit(file: string) {
 async function run(opts: { config: string; logLevel?: string; pretty?: boolean }): Promise<void> {
   const config = await loadOrExit(opts.config);
   const log = createLogger({ level: opts.logLevel ?? config.log_level ?? 'info', pretty: opts.pretty });
+  if (cluster.isWorker) {
+    keepRunningOnBugs(log);
+    await runWorker(
+      config,
+      log.child({ worker: cluster.worker?.id, generation: Number(process.env.SWITCHYARD_GENERATION) }),
+    );
+    return;
+  }
+  const workers = resolveWorkers(config.workers);
+  if (workers > 1) {
+    keepRunningOnBugs(log);
+    await runPrimary(config, workers, log);
+    return;
+  }
   let runtime: Runtime;
   try {
     runtime = await Runtime.create(config, log);
@@ -105,7 +123,75 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
   );
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  // A bug in a plugin must not take every user's connections down with it.
+  keepRunningOnBugs(log);
+}
+
+/** A bug in a plugin must not take every user's connections down with it. */
+function keepRunningOnBugs(log: Logger): void {
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (kept running)'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (kept running)'));
+}
+
+/** `workers` > 1: this process is the cluster primary (docs/multi-process.md). */
+async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger): Promise<void> {
+  const primary = new ClusterPrimary(config, workers, log);
+  let listening: Record<string, string[]>;
+  try {
+    listening = await primary.start();
+  } catch (err) {
+    log.fatal({ err }, (err as Error).message);
+    log.flush?.();
+    setTimeout(() => process.exit(1), 50);
+    return;
+  }
+  log.info(
+    {
+      version: pkg.version,
+      workers,
+      scheduling: config.scheduling,
+      pids: primary.pids(),
+      services: [...primary.runtime.services.values()].map((s) => ({
+        name: s.name,
+        listen: listening[s.name] ?? [],
+        backends: s.backends.list().map((b) => (b.weight === 1 ? b.address : `${b.address}*${b.weight}`)),
+      })),
+      plugins: config.plugins.map((p) => p.name),
+    },
+    'switchyard started (cluster primary)',
+  );
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      for (const pid of primary.pids()) safeKill(pid);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'stopping: workers stop accepting and drain');
+    primary.stop().then(
+      () => {
+        log.info('stopped');
+        log.flush?.();
+        setTimeout(() => process.exit(0), 20);
+      },
+      (err) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP received: reloading the config');
+    primary.reload().catch((err) => log.error({ err }, 'reload failed'));
+  });
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+function safeKill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
 }

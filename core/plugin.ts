@@ -38,6 +38,14 @@ export interface ServicePlugin<Options = any> extends PluginBase {
  */
 export interface ProcessPlugin<Options = any> extends PluginBase {
   scope: 'process';
+  /**
+   * Where it runs when `workers` > 1 (docs/multi-process.md). `any` (default): in the primary
+   * and in every worker, like force-disconnect, which needs each worker's sessions.
+   * `primary`: in the primary only — plugins that serve HTTP (admin-api, metrics, dashboard),
+   * since one port cannot be bound by every worker and the primary holds the aggregated view.
+   * With one process (the default) the plugin always runs.
+   */
+  runsIn?: 'any' | 'primary';
   apply(runtime: Runtime, options: Options): void | Promise<void>;
 }
 
@@ -62,6 +70,8 @@ export function checkPluginShape(value: unknown): string | undefined {
   if (typeof p.apply !== 'function') return `plugin "${p.name}" has no apply() function`;
   if (p.scope !== undefined && p.scope !== 'service' && p.scope !== 'process')
     return `plugin "${p.name}" has an unknown scope "${String(p.scope)}"`;
+  if (p.runsIn !== undefined && p.runsIn !== 'any' && p.runsIn !== 'primary')
+    return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}"`;
   if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')
     return `plugin "${p.name}" has an unknown kind "${String(p.kind)}"`;
   if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
 import { Capacity } from './capacity.js';
+import { CLUSTER, type ClusterBridge, type RuntimeRole } from './cluster/bridge.js';
 import type { PluginUse, SwitchyardConfig } from './config/load.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
 import { Service } from './service.js';
@@ -35,25 +36,38 @@ export class Runtime {
     readonly config: SwitchyardConfig,
     readonly log: Logger,
     capacity?: Capacity,
+    /** `single` (default), or the part this process plays in a cluster (docs/multi-process.md). */
+    readonly role: RuntimeRole = 'single',
   ) {
     this.capacity = capacity ?? Capacity.fromFdLimit(log);
   }
 
-  /** Builds services and applies every plugin (service-scope first, then process-scope). */
+  /**
+   * Builds services and applies every plugin (service-scope first, then process-scope).
+   * In a cluster (`role`), the primary applies no service-scope plugin (it proxies nothing)
+   * and workers skip process plugins marked `runsIn: 'primary'`; `cluster` is provided as
+   * `runtime.use('cluster')` before any plugin is applied.
+   */
   static async create(
     config: SwitchyardConfig,
     log: Logger,
-    options: { capacity?: Capacity } = {},
+    options: { capacity?: Capacity; role?: RuntimeRole; cluster?: ClusterBridge } = {},
   ): Promise<Runtime> {
-    const runtime = new Runtime(config, log, options.capacity);
-    runtime.#warnAboutLimits();
+    const role = options.role ?? 'single';
+    const runtime = new Runtime(config, log, options.capacity, role);
+    if (options.cluster) runtime.provide<ClusterBridge>(CLUSTER, options.cluster);
+    if (role !== 'primary') runtime.#warnAboutLimits();
     for (const sc of config.services) runtime.services.set(sc.name, new Service(sc, runtime, log));
-    for (const service of runtime.services.values()) {
-      for (const use of service.config.plugins)
-        await applyPlugin(use, (p) => (p as ServicePlugin).apply(service, use.options));
+    if (role !== 'primary') {
+      for (const service of runtime.services.values()) {
+        for (const use of service.config.plugins)
+          await applyPlugin(use, (p) => (p as ServicePlugin).apply(service, use.options));
+      }
     }
-    for (const use of config.plugins)
+    for (const use of config.plugins) {
+      if (role === 'worker' && (use.plugin as ProcessPlugin).runsIn === 'primary') continue;
       await applyPlugin(use, (p) => (p as ProcessPlugin).apply(runtime, use.options));
+    }
     return runtime;
   }
 

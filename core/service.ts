@@ -2,6 +2,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from './address.js';
 import { BackendRegistry } from './backend-registry.js';
+import { CLOSE_BACKEND, CLUSTER, type ClusterBridge } from './cluster/bridge.js';
 import type { ServiceConfig } from './config/load.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
 import { Pipeline, type PipelineCounters } from './pipeline.js';
@@ -15,6 +16,19 @@ export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
 /** The same without TCP_NODELAY (`tcp_nodelay: false`). */
 const tcpServerFactoryNagle: ServerFactory = (_listener, onConnection) =>
   createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
+
+/**
+ * Cluster primary: a drain it timed (admin `remove`/`drain` with a timeout) closes the
+ * backend's sessions where they live, in the workers.
+ */
+function closeInWorkers(runtime: Runtime, service: string, backend: Backend): void {
+  const payload = { service, address: backend.address };
+  // After the registry snapshot of the same change (queued as a microtask): workers must see
+  // the backend removed or drained first, or they take the close for a stale one.
+  setImmediate(() => {
+    void runtime.use<ClusterBridge>(CLUSTER)?.request(CLOSE_BACKEND, payload, { sticky: false });
+  });
+}
 
 /** The plugin that dials TLS backends; it provides itself under this name. */
 export const TLS_UPSTREAM = 'tls-upstream';
@@ -36,6 +50,9 @@ export class Service implements ServiceRef {
   readonly #pipeline: Pipeline;
   readonly #listeners: BoundListener[] = [];
   #dropped = 0;
+  #saturated = false;
+  /** Cluster primary: the sums workers last reported (docs/multi-process.md). */
+  #workerTotals: { counters: Readonly<PipelineCounters> & { dropped: number }; sessions: number } | undefined;
   readonly #provided = new Map<string, unknown>();
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
@@ -49,10 +66,17 @@ export class Service implements ServiceRef {
     this.backends = new BackendRegistry(
       this.hooks,
       config.drain_timeout,
-      (b) => this.#pipeline.closeBackendSessions(b, 'drained'),
+      (b) =>
+        runtime.role === 'primary'
+          ? closeInWorkers(runtime, this.name, b)
+          : this.#pipeline.closeBackendSessions(b, 'drained'),
       // Never dial a backend meant for TLS in plain text because no plugin speaks TLS.
+      // The cluster primary applies no service plugin, so it asks the config instead.
       (spec) =>
-        spec.tls === true && this.use(TLS_UPSTREAM) === undefined
+        spec.tls === true &&
+        (runtime.role === 'primary'
+          ? !config.plugins.some((p) => p.name === TLS_UPSTREAM)
+          : this.use(TLS_UPSTREAM) === undefined)
           ? `backend ${spec.address} has tls: true, but the ${TLS_UPSTREAM} plugin is not enabled in service ${this.name}`
           : undefined,
     );
@@ -78,7 +102,21 @@ export class Service implements ServiceRef {
 
   /** Counters since start (accepted, rejected, retries, ...), plus connections dropped at `max_connections`. */
   get counters(): Readonly<PipelineCounters> & { dropped: number } {
+    if (this.#workerTotals !== undefined) return { ...this.#workerTotals.counters };
     return { ...this.#pipeline.counters, dropped: this.#dropped };
+  }
+
+  /**
+   * Live sessions: `sessions.size`, except in a cluster primary, which holds none itself and
+   * answers the sum its workers last reported (up to one report interval old).
+   */
+  get sessionCount(): number {
+    return this.#workerTotals?.sessions ?? this.#pipeline.sessions.size;
+  }
+
+  /** The cluster primary records its workers' summed counters here; `counters` then answers them. */
+  setWorkerTotals(counters: Readonly<PipelineCounters> & { dropped: number }, sessions: number): void {
+    this.#workerTotals = { counters, sessions };
   }
 
   /** The bound address of each listener (useful with port 0). */
@@ -134,12 +172,16 @@ export class Service implements ServiceRef {
     return n;
   }
 
-  /** Runs plugins' `start`, adds configured backends, then binds every listener. */
+  /**
+   * Runs plugins' `start`, adds configured backends, then binds every listener (except in a
+   * cluster primary: it keeps the registry, workers bind).
+   */
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new Error(`service ${this.name} was started already`);
     this.#state = 'running';
     await this.hooks.start.promise();
     for (const spec of this.config.backends) this.backends.add(spec);
+    if (this.runtime.role === 'primary') return;
     try {
       for (const [index, address] of this.config.listen.entries()) await this.#bind(address, index);
     } catch (err) {
@@ -188,6 +230,33 @@ export class Service implements ServiceRef {
     this.#state = 'stopped';
   }
 
+  /**
+   * `server.maxConnections` of each listener: `max_connections`, and in a cluster worker also
+   * its session budget — a full worker then declines in node:cluster's child.js and the
+   * round-robin primary offers the connection to another worker instead of one that would
+   * accept-and-close it. While every worker is full (`setClusterSaturated`), the budget is
+   * lifted from the listeners: the primary would otherwise bounce the connection between full
+   * workers; the core's budget check refuses it at accept instead (counted as `overloaded`).
+   */
+  #listenerLimit(): number {
+    const budget =
+      this.runtime.role === 'worker' && !this.#saturated && Number.isFinite(this.runtime.capacity.limit)
+        ? this.runtime.capacity.limit
+        : 0;
+    return this.config.max_connections > 0 && budget > 0
+      ? Math.min(this.config.max_connections, budget)
+      : this.config.max_connections || budget;
+  }
+
+  /** Cluster worker: the primary says whether every worker is at its session budget. */
+  setClusterSaturated(saturated: boolean): void {
+    if (this.#saturated === saturated) return;
+    this.#saturated = saturated;
+    const max = this.#listenerLimit();
+    for (const { server } of this.#listeners)
+      server.maxConnections = max > 0 ? max : (undefined as unknown as number);
+  }
+
   async #bind(address: string, index: number): Promise<void> {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
@@ -198,8 +267,9 @@ export class Service implements ServiceRef {
     );
     const pipeline = this.#pipeline;
     const server = factory(info, (socket: Socket) => pipeline.accept(socket, info));
-    if (this.config.max_connections > 0) {
-      server.maxConnections = this.config.max_connections;
+    const max = this.#listenerLimit();
+    if (max > 0) {
+      server.maxConnections = max;
       server.on('drop', () => {
         this.#dropped++;
       });

@@ -96,4 +96,20 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 's
 export const processProperties = {
   $schema: { type: 'string', description: 'Editor hint; ignored.' },
   log_level: { type: 'string', enum: logLevels, description: 'Overrides the default log level (info).' },
+  workers: {
+    description:
+      'Processes that accept and proxy connections: 1 (one process, the default), an integer up to 64, or "auto" (one per CPU). More than 1 runs a cluster primary (control plane: admin API, metrics, backend registry) and that many workers sharing the listeners; see docs/multi-process.md.',
+    anyOf: [
+      { type: 'integer', minimum: 1, maximum: 64 },
+      { type: 'string', const: 'auto' },
+    ],
+    default: 1,
+  },
+  scheduling: {
+    type: 'string',
+    enum: ['rr', 'none'],
+    default: 'rr',
+    description:
+      'How connections reach workers (workers > 1): "rr" the primary accepts and hands them round-robin (even spread, a full worker is skipped); "none" workers accept directly (faster accept, uneven spread).',
+  },
 } as const;

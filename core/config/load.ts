@@ -48,6 +48,10 @@ export interface SwitchyardConfig {
   /** Absolute path of the file it came from (or a label for text configs). */
   file: string;
   log_level?: string;
+  /** Worker processes: 1 runs everything in one process; see docs/multi-process.md. */
+  workers: number | 'auto';
+  /** cluster.schedulingPolicy when workers > 1. */
+  scheduling: 'rr' | 'none';
   /** In config order; the first is the default service for APIs that take a service name. */
   services: ServiceConfig[];
   /** Process-scope plugins. */
@@ -159,6 +163,8 @@ export async function loadConfigText(
   const config: SwitchyardConfig = {
     file,
     log_level: data.log_level as string | undefined,
+    workers: (data.workers as number | 'auto' | undefined) ?? 1,
+    scheduling: (data.scheduling as 'rr' | 'none' | undefined) ?? 'rr',
     services: [],
     plugins: [],
   };

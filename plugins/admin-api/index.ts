@@ -31,6 +31,7 @@ export interface AdminApi {
 export default definePlugin<AdminApiOptions>({
   name: 'admin-api',
   scope: 'process',
+  runsIn: 'primary',
   description: 'Admin HTTP API: backends, sessions, probes and routes contributed by other plugins.',
   schema: optionsSchema,
   apply(runtime, options) {
@@ -129,6 +130,8 @@ export default definePlugin<AdminApiOptions>({
 function isStarting(service: Service): boolean {
   if (service.state === 'new') return true;
   if (service.state !== 'running') return false;
+  // A cluster primary binds nothing (its workers do): running means started.
+  if (service.runtime.role === 'primary') return false;
   try {
     return service.addresses().length < service.config.listen.length;
   } catch {

@@ -51,6 +51,7 @@ function send(reply: FastifyReply, type: string, body: string) {
 export default definePlugin<DashboardOptions>({
   name: 'dashboard',
   scope: 'process',
+  runsIn: 'primary',
   description: 'Live stats page with backend controls, served on the admin API.',
   schema: {
     type: 'object',

@@ -115,7 +115,7 @@ function serviceRow(service: Service, changedAt: WeakMap<Backend, number> | unde
     name: service.name,
     listen,
     state: service.state,
-    sessions: service.sessions.size,
+    sessions: service.sessionCount,
     counters: service.counters,
     queue: queueLength(service),
     backends: [...rows.values()],

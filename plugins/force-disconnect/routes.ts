@@ -22,7 +22,8 @@ export function forceDisconnectRoutes(fd: ForceDisconnect): AdminRoute[] {
       method: 'POST',
       url: '/force_disconnect',
       schema: { querystring: query, body },
-      handler: async (request: FastifyRequest) => fd.set((request.body as { enabled: boolean }).enabled),
+      handler: async (request: FastifyRequest) =>
+        fd.setEverywhere((request.body as { enabled: boolean }).enabled),
     },
     {
       method: 'GET',

@@ -1,4 +1,4 @@
-import type { Rejection, Runtime } from '../../plugin-sdk/index.js';
+import { CLUSTER, type ClusterBridge, type Rejection, type Runtime } from '../../plugin-sdk/index.js';
 
 /** What `POST` and `GET /force_disconnect` answer. */
 export interface ForceDisconnectState {
@@ -13,8 +13,17 @@ export interface ForceDisconnectState {
 export interface ForceDisconnect {
   /** The one place the state changes; a multi-process mode forwards this call to each worker. */
   set(enabled: boolean): ForceDisconnectState;
+  /**
+   * Like `set`, in every process: with `workers` > 1 the primary forwards the change to each
+   * worker (and to workers forked later) and `closed` is the sum over workers. With one
+   * process it is `set`.
+   */
+  setEverywhere(enabled: boolean): Promise<ForceDisconnectState>;
   state(): ForceDisconnectState;
 }
+
+/** The cluster topic; the payload is `{ enabled }`, a worker answers how many it closed. */
+const TOPIC = 'force-disconnect';
 
 /** One frozen object for every refused connection: refusing allocates nothing. */
 const REJECTION: Rejection = Object.freeze({ reason: 'force-disconnect' });
@@ -34,8 +43,18 @@ export function createSwitch(runtime: Runtime): ForceDisconnect {
     service.hooks.accept.tap('force-disconnect', () => (enabled ? REJECTION : undefined));
 
   const state = (): ForceDisconnectState => ({ enabled, closed, since });
-  return {
+  const fd: ForceDisconnect = {
     state,
+    async setEverywhere(next) {
+      const local = fd.set(next);
+      const cluster = runtime.use<ClusterBridge>(CLUSTER);
+      if (cluster?.role !== 'primary') return local;
+      const counts = await cluster.request<number>(TOPIC, { enabled: next });
+      // Only the change that closed sessions sets `closed`, as with one process.
+      if (next) closed = counts.reduce((sum, n) => sum + (typeof n === 'number' ? n : 0), 0);
+      if (next) log.warn({ closed, workers: counts.length }, 'force-disconnect on in every worker');
+      return state();
+    },
     set(next) {
       if (next !== enabled) since = new Date().toISOString();
       enabled = next;
@@ -50,4 +69,8 @@ export function createSwitch(runtime: Runtime): ForceDisconnect {
       return state();
     },
   };
+  runtime
+    .use<ClusterBridge>(CLUSTER)
+    ?.handle(TOPIC, (payload) => fd.set((payload as { enabled: boolean }).enabled === true).closed);
+  return fd;
 }

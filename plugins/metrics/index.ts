@@ -32,6 +32,7 @@ export const DEFAULT_CONNECT_BUCKETS = [
 export default definePlugin<MetricsOptions>({
   name: 'metrics',
   scope: 'process',
+  runsIn: 'primary',
   description: 'Prometheus metrics per service and backend, served on the admin API.',
   schema: {
     type: 'object',

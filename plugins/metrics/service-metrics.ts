@@ -78,7 +78,7 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
     'gauge',
     'switchyard_service_sessions_active',
     'Open client sessions.',
-    (s) => s.service.sessions.size,
+    (s) => s.service.sessionCount,
   );
   service(
     'counter',

@@ -22,7 +22,7 @@ export function sessionRoutes(ctx: AdminContext): AdminRoute[] {
           if (sessions.length >= limit) break;
           sessions.push(describe(session as WithJson));
         }
-        return { service: service.name, count: service.sessions.size, offset, limit, sessions };
+        return { service: service.name, count: service.sessionCount, offset, limit, sessions };
       },
     },
   ];

@@ -1,0 +1,123 @@
+import type { Runtime } from '../runtime.js';
+import type { BackendStats, ServiceCounters, WorkerStats } from './messages.js';
+
+/** Statuses that take a backend out of rotation; one worker reporting one wins the merged view. */
+const BAD_STATUS = new Set(['down', 'open', 'ejected', 'half-open']);
+
+const COUNTERS: readonly (keyof ServiceCounters)[] = [
+  'accepted',
+  'rejected',
+  'noBackend',
+  'overloaded',
+  'connectFailures',
+  'retries',
+  'established',
+  'closed',
+  'dropped',
+];
+
+type Totals = Pick<BackendStats, 'total' | 'connectFailures' | 'bytesIn' | 'bytesOut'>;
+
+/**
+ * Sums workers' reports into the primary's own Backend objects and service counters, so the
+ * admin API, metrics and dashboard show the whole cluster without knowing about it.
+ * `active` and `sessions` are sums over live workers; cumulative numbers (totals, bytes,
+ * failures, counters) also keep what exited workers last reported, so they never go back.
+ */
+export class StatsAggregator {
+  readonly #live = new Map<number, WorkerStats>();
+  /** Last reports of exited workers, folded in: service → backend address → totals. */
+  readonly #retiredBackends = new Map<string, Map<string, Totals>>();
+  readonly #retiredCounters = new Map<string, ServiceCounters>();
+
+  constructor(private readonly runtime: Runtime) {}
+
+  report(workerId: number, stats: WorkerStats): void {
+    this.#live.set(workerId, stats);
+  }
+
+  /** A worker exited: its sessions are gone, its history stays in the totals. */
+  retire(workerId: number): void {
+    const last = this.#live.get(workerId);
+    this.#live.delete(workerId);
+    if (!last) return;
+    for (const [name, s] of Object.entries(last.services)) {
+      const backends = this.#retiredBackends.get(name) ?? new Map<string, Totals>();
+      this.#retiredBackends.set(name, backends);
+      for (const [address, b] of Object.entries(s.backends)) {
+        const t = backends.get(address) ?? { total: 0, connectFailures: 0, bytesIn: 0, bytesOut: 0 };
+        t.total += b.total;
+        t.connectFailures += b.connectFailures;
+        t.bytesIn += b.bytesIn;
+        t.bytesOut += b.bytesOut;
+        backends.set(address, t);
+      }
+      const c = this.#retiredCounters.get(name) ?? zeroCounters();
+      for (const k of COUNTERS) c[k] += s.counters[k] ?? 0;
+      this.#retiredCounters.set(name, c);
+    }
+  }
+
+  /** Writes the sums into the primary's services and backends. */
+  apply(): void {
+    for (const service of this.runtime.services.values()) {
+      const counters = { ...(this.#retiredCounters.get(service.name) ?? zeroCounters()) };
+      let sessions = 0;
+      const reports: Array<Record<string, BackendStats>> = [];
+      for (const stats of this.#live.values()) {
+        const s = stats.services[service.name];
+        if (!s) continue;
+        for (const k of COUNTERS) counters[k] += s.counters[k] ?? 0;
+        sessions += s.sessions;
+        reports.push(s.backends);
+      }
+      service.setWorkerTotals(counters, sessions);
+      const retired = this.#retiredBackends.get(service.name);
+      for (const backend of service.backends.list()) {
+        const base = retired?.get(backend.address);
+        let active = 0;
+        let total = base?.total ?? 0;
+        let connectFailures = base?.connectFailures ?? 0;
+        let bytesIn = base?.bytesIn ?? 0;
+        let bytesOut = base?.bytesOut ?? 0;
+        const statuses = new Map<string, string>();
+        for (const r of reports) {
+          const b = r[backend.address];
+          if (!b) continue;
+          active += b.active;
+          total += b.total;
+          connectFailures += b.connectFailures;
+          bytesIn += b.bytesIn;
+          bytesOut += b.bytesOut;
+          for (const [source, status] of Object.entries(b.status)) {
+            const seen = statuses.get(source);
+            if (seen === undefined || (!BAD_STATUS.has(seen) && BAD_STATUS.has(status)))
+              statuses.set(source, status);
+          }
+        }
+        backend.active = active;
+        backend.total = total;
+        backend.connectFailures = connectFailures;
+        backend.bytesIn = bytesIn;
+        backend.bytesOut = bytesOut;
+        for (const [source, status] of statuses) service.setBackendStatus(backend, source, status);
+        for (const source of Object.keys(backend.status))
+          if (!statuses.has(source)) delete (backend.status as Record<string, string>)[source];
+      }
+    }
+  }
+}
+
+function zeroCounters(): ServiceCounters {
+  return {
+    accepted: 0,
+    rejected: 0,
+    noBackend: 0,
+    overloaded: 0,
+    connectFailures: 0,
+    retries: 0,
+    established: 0,
+    closed: 0,
+    dropped: 0,
+  };
+}

@@ -1,0 +1,70 @@
+import type { PipelineCounters } from '../pipeline.js';
+import type { BackendSpec, BackendState } from '../types.js';
+
+/** One backend as the primary's registry holds it. */
+export interface SnapshotBackend {
+  spec: BackendSpec;
+  weight: number;
+  state: Exclude<BackendState, 'removed'>;
+}
+
+/**
+ * The primary's whole registry. Sent to a worker once it has applied its plugins, and to every
+ * worker after each change; a worker ignores versions older than the one it holds.
+ */
+export interface RegistrySnapshot {
+  version: number;
+  services: Record<string, SnapshotBackend[]>;
+}
+
+/** One backend as one worker sees it. */
+export interface BackendStats {
+  active: number;
+  total: number;
+  connectFailures: number;
+  bytesIn: number;
+  bytesOut: number;
+  status: Record<string, string>;
+}
+
+export type ServiceCounters = PipelineCounters & { dropped: number };
+
+export interface ServiceStats {
+  counters: ServiceCounters;
+  sessions: number;
+  backends: Record<string, BackendStats>;
+}
+
+/** What a worker reports every `STATS_INTERVAL` ms: its own numbers, never deltas. */
+export interface WorkerStats {
+  services: Record<string, ServiceStats>;
+  /** The process session budget (core/capacity.ts): sessions held and the limit (null: none). */
+  capacity: { active: number; limit: number | null };
+}
+
+export const STATS_INTERVAL = 500;
+
+/** Primary → worker. */
+export type ToWorker =
+  | { t: 'snapshot'; snapshot: RegistrySnapshot }
+  | { t: 'request'; id: number; topic: string; payload: unknown }
+  /** Every worker is at its session budget (or no longer): see Service.setClusterSaturated. */
+  | { t: 'saturated'; saturated: boolean }
+  /** Stop accepting, drain (drain_timeout), exit 0. */
+  | { t: 'stop' };
+
+/** Worker → primary. */
+export type ToPrimary =
+  /** Plugins applied, handlers registered: send the snapshot and the sticky requests. */
+  | { t: 'hello' }
+  /** Every listener is bound. */
+  | { t: 'listening'; addresses: Record<string, string[]> }
+  | { t: 'stats'; stats: WorkerStats }
+  | { t: 'reply'; id: number; value: unknown }
+  /** Could not start (bad plugin apply, cannot bind); the worker exits 1 after this. */
+  | { t: 'failed'; message: string };
+
+/** Cheap structural check of what arrives over IPC (anything else is ignored). */
+export function isMessage<T extends { t: string }>(value: unknown): value is T {
+  return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string';
+}

@@ -1,0 +1,365 @@
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
+import { Runtime } from '../runtime.js';
+import { StatsAggregator } from './aggregate.js';
+import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
+import { reconcileConfigBackends } from './reconcile.js';
+import { PrimaryRequests } from './requests.js';
+import { RespawnBackoff } from './respawn-backoff.js';
+import { takeSnapshot } from './snapshot.js';
+
+/** How long a new generation of workers may take to bind every listener. */
+const LISTEN_TIMEOUT = 30_000;
+/** Added to the longest drain_timeout before workers that do not exit are killed. */
+const STOP_GRACE = 10_000;
+
+interface Member {
+  worker: Worker;
+  generation: number;
+  /** Plugins applied: it takes snapshots and requests. */
+  ready: boolean;
+  listening: boolean;
+  addresses: Record<string, string[]>;
+  /** Asked to stop (reload, shutdown): its exit is expected, not replaced. */
+  retiring: boolean;
+  /** Forked to replace a crashed worker (rather than as part of a generation someone waits for). */
+  replacement: boolean;
+}
+
+/**
+ * The cluster primary: the control plane. Holds the authoritative backend registry (in a
+ * Runtime of role `primary`, where the admin API, metrics and dashboard run), forks and
+ * supervises workers, broadcasts registry snapshots, sums workers' stats, and runs graceful
+ * stop (SIGTERM/SIGINT) and zero-downtime reload (SIGHUP). See docs/multi-process.md.
+ */
+export class ClusterPrimary {
+  readonly #members = new Map<number, Member>();
+  readonly #requests = new PrimaryRequests(() =>
+    [...this.#members.values()].filter((m) => m.ready && !m.retiring).map((m) => m.worker),
+  );
+  readonly #backoff = new RespawnBackoff();
+  #runtime!: Runtime;
+  #aggregator!: StatsAggregator;
+  #generation = 0;
+  #version = 0;
+  #snapshotQueued = false;
+  #stopping = false;
+  #reloading = false;
+  #statsTimer: NodeJS.Timeout | undefined;
+  /** Every serving worker at its session budget: they stop declining (see Service.setClusterSaturated). */
+  #saturated = false;
+  readonly #capacity = new Map<number, { active: number; limit: number | null }>();
+
+  constructor(
+    private config: SwitchyardConfig,
+    private workers: number,
+    private readonly log: Logger,
+  ) {}
+
+  get runtime(): Runtime {
+    return this.#runtime;
+  }
+
+  /** Starts the control plane and the first generation; resolves once every worker listens. */
+  async start(): Promise<Record<string, string[]>> {
+    cluster.schedulingPolicy = this.config.scheduling === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
+    this.#runtime = await Runtime.create(this.config, this.log, { role: 'primary', cluster: this.#requests });
+    this.#aggregator = new StatsAggregator(this.#runtime);
+    for (const service of this.#runtime.services.values()) {
+      const changed = () => this.#queueSnapshot();
+      service.hooks.backendAdded.tap('cluster', changed);
+      service.hooks.backendRemoved.tap('cluster', changed);
+      service.hooks.backendChanged.tap('cluster', changed);
+    }
+    await this.#runtime.start();
+    this.#statsTimer = setInterval(() => this.#aggregator.apply(), STATS_INTERVAL);
+    this.#statsTimer.unref();
+    const generation = this.#forkGeneration(this.workers);
+    try {
+      await this.#whenListening(generation);
+    } catch (err) {
+      await this.stop(0);
+      throw err;
+    }
+    return generation[0]?.addresses ?? {};
+  }
+
+  /** Pids of live workers, current generation first. */
+  pids(): number[] {
+    return [...this.#members.values()]
+      .sort((a, b) => b.generation - a.generation)
+      .map((m) => m.worker.process.pid ?? 0);
+  }
+
+  /**
+   * Graceful stop: every worker stops accepting and drains (drain_timeout, unless `drainTimeout`
+   * overrides it); workers still alive after the longest drain plus a grace period are killed.
+   */
+  async stop(drainTimeout?: number): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#statsTimer);
+    const members = [...this.#members.values()];
+    for (const m of members) this.#retire(m);
+    const longest = drainTimeout ?? Math.max(0, ...this.config.services.map((s) => s.drain_timeout));
+    await this.#whenExited(members, longest + STOP_GRACE);
+    await this.#runtime?.stop(0);
+  }
+
+  /**
+   * SIGHUP: re-reads and validates the config. Invalid: every issue is logged and nothing
+   * changes. Valid: backends the config file added, removed or re-weighted are applied to the
+   * registry (admin changes to other backends stay), a new generation of workers starts from
+   * the new file, and once all of them listen the old generation drains and exits.
+   */
+  async reload(): Promise<boolean> {
+    if (this.#stopping) return false;
+    if (this.#reloading) {
+      this.log.warn('reload already in progress; SIGHUP ignored');
+      return false;
+    }
+    this.#reloading = true;
+    try {
+      let next: SwitchyardConfig;
+      try {
+        next = await loadConfigFile(this.config.file);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        for (const issue of err.issues) this.log.error({ issue: formatIssue(issue) }, 'invalid config');
+        this.log.error(
+          { file: this.config.file, problems: err.issues.length },
+          'reload rejected: the config is invalid; keeping the running workers and config',
+        );
+        return false;
+      }
+      if (next.scheduling !== this.config.scheduling)
+        this.log.warn('scheduling changes take effect at restart only');
+      const workers = resolveWorkers(next.workers);
+      const old = [...this.#members.values()].filter((m) => !m.retiring);
+      const previous = this.config;
+      reconcileConfigBackends(this.#runtime, previous, next, this.log);
+      this.config = next;
+      this.workers = workers;
+      const generation = this.#forkGeneration(workers);
+      try {
+        await this.#whenListening(generation);
+      } catch (err) {
+        this.log.error({ err }, 'reload failed: the new workers did not start; keeping the old ones');
+        for (const m of generation) this.#retire(m, true);
+        this.#generation--;
+        this.config = previous;
+        this.workers = old.length;
+        return false;
+      }
+      for (const m of old) this.#retire(m);
+      this.log.info(
+        { generation: this.#generation, workers, retiring: old.length },
+        'reloaded: new workers listening, old workers draining',
+      );
+      return true;
+    } finally {
+      this.#reloading = false;
+    }
+  }
+
+  #forkGeneration(n: number): Member[] {
+    this.#generation++;
+    return Array.from({ length: n }, () => this.#fork(this.#generation, false));
+  }
+
+  #fork(generation: number, replacement: boolean): Member {
+    const worker = cluster.fork({ SWITCHYARD_GENERATION: String(generation) });
+    const member: Member = {
+      worker,
+      generation,
+      ready: false,
+      listening: false,
+      addresses: {},
+      retiring: false,
+      replacement,
+    };
+    this.#members.set(worker.id, member);
+    worker.on('message', (raw: unknown) => this.#onMessage(member, raw));
+    worker.on('exit', (code, signal) => this.#onExit(member, code, signal));
+    // An IPC write to a worker that just died; 'exit' handles it.
+    worker.on('error', (err) => this.log.debug({ err, worker: worker.id }, 'worker channel error'));
+    return member;
+  }
+
+  #onMessage(member: Member, raw: unknown): void {
+    if (!isMessage<ToPrimary>(raw)) return;
+    switch (raw.t) {
+      case 'hello':
+        member.ready = true;
+        this.#send(member, { t: 'snapshot', snapshot: takeSnapshot(this.#runtime, this.#version) });
+        this.#requests.replay(member.worker);
+        if (this.#saturated) this.#send(member, { t: 'saturated', saturated: true });
+        break;
+      case 'listening':
+        member.listening = true;
+        member.addresses = raw.addresses;
+        member.worker.emit('switchyard:listening');
+        if (member.replacement) this.log.info({ worker: member.worker.id }, 'replacement worker listening');
+        break;
+      case 'stats':
+        this.#aggregator.report(member.worker.id, raw.stats);
+        this.#capacity.set(member.worker.id, raw.stats.capacity);
+        this.#checkSaturation();
+        break;
+      case 'reply':
+        this.#requests.reply(member.worker.id, raw.id, raw.value);
+        break;
+      case 'failed':
+        member.worker.emit('switchyard:failed', new Error(raw.message));
+        break;
+    }
+  }
+
+  #onExit(member: Member, code: number | null, signal: string | null): void {
+    const id = member.worker.id;
+    this.#members.delete(id);
+    this.#capacity.delete(id);
+    this.#checkSaturation();
+    this.#aggregator.retire(id);
+    this.#aggregator.apply();
+    this.#requests.workerGone(id);
+    if (member.retiring || this.#stopping) {
+      this.log.info({ worker: id, code, signal }, 'worker exited');
+      return;
+    }
+    const current = member.generation === this.#generation;
+    this.log.error({ worker: id, pid: member.worker.process.pid, code, signal }, 'worker died');
+    // A worker of a generation still starting is the starter's failure to handle, not a crash.
+    if (!current || !(member.listening || member.replacement)) return;
+    const delay = this.#backoff.next();
+    this.log.warn({ delay }, 'forking a replacement worker');
+    setTimeout(() => {
+      if (!this.#stopping && member.generation === this.#generation) this.#fork(member.generation, true);
+    }, delay).unref();
+  }
+
+  /**
+   * With round-robin, a full worker declines and the primary offers the connection to the
+   * next one; when all are full it would bounce between them until a slot frees. So when
+   * every serving worker reports its budget reached, workers are told to accept and refuse
+   * at once (the core's overload path) until one has room again.
+   */
+  #checkSaturation(): void {
+    const serving = [...this.#members.values()].filter((m) => m.listening && !m.retiring);
+    const saturated =
+      serving.length > 0 &&
+      serving.every((m) => {
+        const c = this.#capacity.get(m.worker.id);
+        return c !== undefined && c.limit !== null && c.active >= c.limit;
+      });
+    if (saturated === this.#saturated) return;
+    this.#saturated = saturated;
+    this.log.warn(
+      { saturated },
+      saturated
+        ? 'every worker is at its session limit: refusing new connections'
+        : 'workers have room again',
+    );
+    for (const m of this.#members.values()) if (m.ready) this.#send(m, { t: 'saturated', saturated });
+  }
+
+  #queueSnapshot(): void {
+    if (this.#snapshotQueued) return;
+    this.#snapshotQueued = true;
+    queueMicrotask(() => {
+      this.#snapshotQueued = false;
+      const snapshot = takeSnapshot(this.#runtime, ++this.#version);
+      for (const m of this.#members.values()) if (m.ready) this.#send(m, { t: 'snapshot', snapshot });
+    });
+  }
+
+  #send(member: Member, message: ToWorker): void {
+    if (!member.worker.isConnected()) return;
+    try {
+      member.worker.send(message);
+    } catch (err) {
+      this.log.debug({ err, worker: member.worker.id }, 'cannot message a worker');
+    }
+  }
+
+  /** Asks a worker to drain and exit; `now` kills it instead (a generation that failed to start). */
+  #retire(member: Member, now = false): void {
+    if (member.retiring && !now) return;
+    member.retiring = true;
+    if (now || !member.worker.isConnected()) member.worker.process.kill('SIGKILL');
+    else this.#send(member, { t: 'stop' });
+  }
+
+  /** Resolves when every member listens; rejects when one fails, exits or takes too long. */
+  #whenListening(members: Member[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let left = members.length;
+      const timer = setTimeout(
+        () => fail(new Error(`workers did not listen within ${LISTEN_TIMEOUT} ms`)),
+        LISTEN_TIMEOUT,
+      );
+      const cleanups: Array<() => void> = [];
+      const done = () => {
+        clearTimeout(timer);
+        for (const c of cleanups) c();
+      };
+      const fail = (err: Error) => {
+        done();
+        reject(err);
+      };
+      for (const m of members) {
+        if (m.listening) {
+          left--;
+          continue;
+        }
+        const onListening = () => {
+          if (--left === 0) {
+            done();
+            resolve();
+          }
+        };
+        const onFailed = (err: Error) => fail(err);
+        const onExit = (code: number | null, signal: string | null) =>
+          fail(new Error(`worker ${m.worker.id} exited while starting (code ${code}, signal ${signal})`));
+        m.worker.once('switchyard:listening', onListening);
+        m.worker.once('switchyard:failed', onFailed);
+        m.worker.once('exit', onExit);
+        cleanups.push(() => {
+          m.worker.off('switchyard:listening', onListening);
+          m.worker.off('switchyard:failed', onFailed);
+          m.worker.off('exit', onExit);
+        });
+      }
+      if (left === 0) {
+        done();
+        resolve();
+      }
+    });
+  }
+
+  #whenExited(members: Member[], timeout: number): Promise<void> {
+    const alive = members.filter((m) => !m.worker.isDead());
+    if (alive.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let left = alive.length;
+      const timer = setTimeout(() => {
+        for (const m of alive) if (!m.worker.isDead()) m.worker.process.kill('SIGKILL');
+      }, timeout);
+      for (const m of alive) {
+        m.worker.once('exit', () => {
+          if (--left === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      }
+    });
+  }
+}
+
+/** `workers: auto` is one per CPU the process may use. */
+export function resolveWorkers(workers: number | 'auto'): number {
+  return workers === 'auto' ? Math.max(1, Math.min(64, availableParallelism())) : workers;
+}

@@ -1,0 +1,52 @@
+import type { Logger } from 'pino';
+import type { Runtime } from '../runtime.js';
+import type { RegistrySnapshot, SnapshotBackend } from './messages.js';
+
+/** The primary's registry as a snapshot. */
+export function takeSnapshot(runtime: Runtime, version: number): RegistrySnapshot {
+  const services: Record<string, SnapshotBackend[]> = {};
+  for (const service of runtime.services.values()) {
+    services[service.name] = service.backends.list().map((b) => ({
+      spec: b.spec,
+      weight: b.weight,
+      state: b.state === 'draining' ? 'draining' : 'up',
+    }));
+  }
+  return { version, services };
+}
+
+/**
+ * Before a worker's services start: their config lists become the snapshot's lists, so the
+ * backends the primary removed never take a session here, not even the first one.
+ */
+export function seedFromSnapshot(runtime: Runtime, snapshot: RegistrySnapshot): void {
+  for (const [name, list] of Object.entries(snapshot.services)) {
+    const service = runtime.services.get(name);
+    if (service) service.config.backends = list.map((e) => ({ ...e.spec, weight: e.weight }));
+  }
+}
+
+/**
+ * Makes a worker's registries equal to the snapshot through the registry API, so balancers,
+ * pools and health checks of the worker follow as they do for admin changes in one process.
+ * Services the snapshot does not name (added by a reload, unknown to the primary) are left alone.
+ */
+export function applySnapshot(runtime: Runtime, snapshot: RegistrySnapshot, log: Logger): void {
+  for (const [name, list] of Object.entries(snapshot.services)) {
+    const service = runtime.services.get(name);
+    if (!service) continue;
+    const registry = service.backends;
+    const wanted = new Map(list.map((e) => [e.spec.address, e]));
+    try {
+      for (const b of registry.list()) if (!wanted.has(b.address)) registry.remove(b.address);
+      for (const entry of list) {
+        const existing = registry.get(entry.spec.address);
+        if (existing === undefined) registry.add({ ...entry.spec, weight: entry.weight });
+        else if (existing.weight !== entry.weight) registry.setWeight(existing.address, entry.weight);
+        registry.setDraining(entry.spec.address, entry.state === 'draining');
+      }
+    } catch (err) {
+      log.error({ err, service: name, version: snapshot.version }, 'cannot apply the registry snapshot');
+    }
+  }
+}

@@ -1,0 +1,23 @@
+import type { Runtime } from '../runtime.js';
+import type { ServiceStats, WorkerStats } from './messages.js';
+
+/** A worker's numbers for the primary: absolute values, cheap to take every interval. */
+export function collectStats(runtime: Runtime): WorkerStats {
+  const services: Record<string, ServiceStats> = {};
+  for (const service of runtime.services.values()) {
+    const backends: ServiceStats['backends'] = {};
+    for (const b of service.backends.list()) {
+      backends[b.address] = {
+        active: b.active,
+        total: b.total,
+        connectFailures: b.connectFailures,
+        bytesIn: b.bytesIn,
+        bytesOut: b.bytesOut,
+        status: { ...b.status },
+      };
+    }
+    services[service.name] = { counters: service.counters, sessions: service.sessions.size, backends };
+  }
+  const { active, limit } = runtime.capacity;
+  return { services, capacity: { active, limit: Number.isFinite(limit) ? limit : null } };
+}

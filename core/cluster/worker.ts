@@ -1,0 +1,141 @@
+import type { Logger } from 'pino';
+import type { SwitchyardConfig } from '../config/load.js';
+import { Runtime } from '../runtime.js';
+import { CLOSE_BACKEND, type ClusterBridge } from './bridge.js';
+import {
+  isMessage,
+  type RegistrySnapshot,
+  STATS_INTERVAL,
+  type ToPrimary,
+  type ToWorker,
+} from './messages.js';
+import { applySnapshot, seedFromSnapshot } from './snapshot.js';
+import { collectStats } from './stats.js';
+
+/** How long a worker waits for the primary's first snapshot before starting from its config. */
+const SNAPSHOT_WAIT = 10_000;
+
+function send(message: ToPrimary): void {
+  if (process.connected) process.send?.(message);
+}
+
+/**
+ * A worker: the data plane. Builds its Runtime in role `worker` from the same config file,
+ * takes the primary's registry snapshot before binding, then proxies; reports stats every
+ * `STATS_INTERVAL` ms and applies snapshots and requests from the primary. Exits 0 after a
+ * graceful stop (the primary's `stop`, SIGTERM/SIGINT, or the primary going away).
+ */
+export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<void> {
+  const handlers = new Map<string, (payload: unknown) => unknown>();
+  const bridge: ClusterBridge = {
+    role: 'worker',
+    request: async () => [],
+    handle(topic, handler) {
+      handlers.set(topic, handler);
+    },
+    workerCount: () => 0,
+  };
+
+  // The primary timed out a drain: close what this worker still has on that backend, unless
+  // the backend takes sessions here again (re-added or undrained since).
+  handlers.set(CLOSE_BACKEND, (payload) => {
+    const { service: name, address } = payload as { service: string; address: string };
+    const service = runtime?.services.get(name);
+    if (!service || service.backends.get(address)?.state === 'up') return 0;
+    return service.closeSessions('drained', (s) => s.backend?.address === address);
+  });
+  let runtime: Runtime | undefined;
+  let version = -1;
+  let started = false;
+  let saturated = false;
+  let firstSnapshot: (s: RegistrySnapshot | undefined) => void = () => {};
+  const gotSnapshot = new Promise<RegistrySnapshot | undefined>((resolve) => {
+    firstSnapshot = resolve;
+  });
+
+  process.on('message', (raw: unknown) => {
+    if (!isMessage<ToWorker>(raw)) return;
+    if (raw.t === 'snapshot') {
+      if (raw.snapshot.version <= version) return;
+      version = raw.snapshot.version;
+      if (started && runtime) applySnapshot(runtime, raw.snapshot, log);
+      else firstSnapshot(raw.snapshot);
+    } else if (raw.t === 'request') {
+      void answer(raw.id, raw.topic, raw.payload);
+    } else if (raw.t === 'saturated') {
+      saturated = raw.saturated;
+      if (started && runtime) for (const s of runtime.services.values()) s.setClusterSaturated(saturated);
+    } else if (raw.t === 'stop') {
+      stop('primary');
+    }
+  });
+
+  const answer = async (id: number, topic: string, payload: unknown) => {
+    const handler = handlers.get(topic);
+    let value: unknown = null;
+    try {
+      value = handler === undefined ? null : await handler(payload);
+    } catch (err) {
+      log.error({ err, topic }, 'cluster request failed');
+    }
+    send({ t: 'reply', id, value });
+  };
+
+  let stopping = false;
+  let timer: NodeJS.Timeout | undefined;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    log.info({ why }, 'worker stopping: no new connections, draining sessions');
+    const done = runtime?.stop() ?? Promise.resolve();
+    done.then(
+      () => {
+        log.info('worker stopped');
+        log.flush?.();
+        setTimeout(() => process.exit(0), 20);
+      },
+      (err) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // Ctrl-C reaches the whole process group; the primary orders the stop, the worker just drains.
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {}); // the primary reloads by replacing workers
+  process.on('disconnect', () => stop('primary gone'));
+
+  try {
+    runtime = await Runtime.create(config, log, { role: 'worker', cluster: bridge });
+    send({ t: 'hello' });
+    const timeout = setTimeout(() => firstSnapshot(undefined), SNAPSHOT_WAIT);
+    const snapshot = await gotSnapshot;
+    clearTimeout(timeout);
+    if (snapshot) seedFromSnapshot(runtime, snapshot);
+    else log.warn('no registry snapshot from the primary: starting with the config backends');
+    if (stopping) return;
+    await runtime.start();
+    started = true;
+    if (snapshot) applySnapshot(runtime, snapshot, log);
+    if (saturated) for (const s of runtime.services.values()) s.setClusterSaturated(true);
+  } catch (err) {
+    log.fatal({ err }, (err as Error).message);
+    send({ t: 'failed', message: (err as Error).message });
+    log.flush?.();
+    setTimeout(() => process.exit(1), 50);
+    return;
+  }
+  const addresses: Record<string, string[]> = {};
+  for (const s of runtime.services.values()) addresses[s.name] = s.addresses();
+  send({ t: 'listening', addresses });
+  log.info({ sessionLimit: finite(runtime.capacity.limit) }, 'worker listening');
+  const rt = runtime;
+  timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt) }), STATS_INTERVAL);
+  timer.unref();
+}
+
+function finite(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
+}

@@ -1,0 +1,129 @@
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { exchange, startEcho, startNamed, type TestServer } from '../helpers/servers.js';
+import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
+
+/** workers: 2 from the real CLI: traffic, registry changes, aggregated stats, force-disconnect. */
+describe('cluster (workers: 2)', () => {
+  let cluster: ClusterProcess | undefined;
+  let servers: TestServer[] = [];
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await cluster?.kill();
+    cluster = undefined;
+    await Promise.all(servers.map((s) => s.close()));
+    servers = [];
+  });
+
+  const start = async (backends: string[]) => {
+    cluster = new ClusterProcess();
+    cluster.writeConfig(`
+workers: 2
+listen: 127.0.0.1:0
+backends: [${backends.map((a) => `{ address: "${a}" }`).join(', ')}]
+plugins:
+  ${cluster.pidStamp}: {}
+  admin-api: { listen: 127.0.0.1:0 }
+  force-disconnect: {}
+  metrics: {}
+`);
+    cluster.start();
+    return cluster.started();
+  };
+
+  const openStamped = async (address: string, n: number) => {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const s = await stampedSession(address);
+      s.socket.resume(); // read on, so a close by the proxy is seen
+      sockets.push(s.socket);
+      out.push(s);
+    }
+    return out;
+  };
+
+  it('spreads sessions over both workers; the primary sums them; force-disconnect reaches every worker', async () => {
+    servers = [await startEcho()];
+    const { proxy, admin: api, pids } = await start([servers[0]!.address]);
+    expect(pids).toHaveLength(2);
+    expect(proxy).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    const sessions = await openStamped(proxy, 10);
+    // Round-robin hands connections to the workers in turn: both serve.
+    expect(new Set(sessions.map((s) => s.pid))).toEqual(new Set(pids));
+
+    // The workers' periodic reports add up in the primary's registry and counters.
+    await poll(async () => (await admin(api, 'GET', '/get')).body[0].active === 10, 10_000, 'active 10');
+    const [backend] = (await admin(api, 'GET', '/get')).body;
+    expect(backend).toMatchObject({ address: servers[0]!.address, active: 10, total: 10 });
+    expect((await admin(api, 'GET', '/sessions')).body.count).toBe(10);
+    const metrics = (await admin(api, 'GET', '/metrics')).body as string;
+    expect(metrics).toMatch(/switchyard_service_sessions_active\{service="default"\} 10/);
+    expect(metrics).toMatch(/switchyard_service_accepted_total\{service="default"\} 10/);
+
+    const closed = Promise.all(
+      sessions.map((s) => (s.socket.destroyed ? undefined : once(s.socket, 'close'))),
+    );
+    const on = await admin(api, 'POST', '/force_disconnect', { enabled: true });
+    expect(on.status).toBe(200);
+    expect(on.body).toMatchObject({ enabled: true, closed: 10 });
+    await closed;
+    await poll(() => servers[0]!.sockets.size === 0, 10_000, 'upstreams to close');
+    // Refused by every worker: several connections, so both get one.
+    const acceptedBefore = servers[0]!.accepted;
+    for (let i = 0; i < 4; i++) expect((await exchange(proxy)).length).toBe(0);
+    expect(servers[0]!.accepted).toBe(acceptedBefore);
+
+    const off = await admin(api, 'POST', '/force_disconnect', { enabled: false });
+    expect(off.body).toMatchObject({ enabled: false, closed: 10 });
+    const again = await openStamped(proxy, 4);
+    expect(new Set(again.map((s) => s.pid)).size).toBe(2);
+    await poll(async () => (await admin(api, 'GET', '/get')).body[0].total === 14, 10_000, 'total 14');
+  });
+
+  it('applies admin changes made in the primary in every worker', async () => {
+    const a = await startNamed('a');
+    const b = await startNamed('b');
+    servers = [a, b];
+    const { proxy, admin: api } = await start([a.address]);
+
+    const added = await admin(api, 'POST', '/add', { address: b.address, weight: 3 });
+    expect(added.status).toBeLessThan(300);
+    const removed = await admin(api, 'GET', `/remove?address=${b.address.replace(':', '%3A')}`);
+    expect(removed.status).toBeLessThan(300);
+    // Remove then add back, then remove a: workers must follow each version in order.
+    await admin(api, 'POST', '/add', { address: b.address });
+    expect((await admin(api, 'GET', `/remove?address=${a.address}`)).status).toBeLessThan(300);
+
+    const before = a.accepted;
+    const sessions = await openStamped(proxy, 8);
+    expect(new Set(sessions.map((s) => s.pid)).size).toBe(2);
+    await poll(() => b.accepted === 8, 10_000, 'b to take every new session');
+    expect(a.accepted).toBe(before);
+    const list = (await admin(api, 'GET', '/get')).body as Array<{ address: string }>;
+    expect(list.map((x) => x.address)).toEqual([b.address]);
+  });
+
+  it('a drain timed in the primary closes the backend sessions in every worker', async () => {
+    const a = await startEcho();
+    const b = await startEcho();
+    servers = [a, b];
+    const { proxy, admin: api } = await start([a.address, b.address]);
+    const sessions = await openStamped(proxy, 8);
+    expect(new Set(sessions.map((s) => s.pid)).size).toBe(2);
+    await poll(() => a.sockets.size + b.sockets.size === 8, 5000, '8 upstreams');
+    const onA = a.sockets.size;
+    expect(onA).toBeGreaterThan(0);
+    // The primary must have seen them (its drain is skipped when it believes none are active).
+    await poll(async () => (await admin(api, 'GET', '/get')).body[0].active === onA, 10_000, 'active on a');
+
+    const removed = await admin(api, 'GET', `/remove?address=${a.address}&drain_timeout=0`);
+    expect(removed.status).toBeLessThan(300);
+    // drain_timeout=0: closed at once in every worker, not after the workers' own 30 s.
+    await poll(() => a.sockets.size === 0, 10_000, "a's sessions to be closed");
+    expect(b.sockets.size).toBe(8 - onA);
+    await poll(() => sessions.filter((s) => s.socket.destroyed).length === onA, 5000, 'clients to close');
+  });
+});

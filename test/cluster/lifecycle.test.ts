@@ -1,0 +1,125 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { exchange, startEcho, startNamed, type TestServer } from '../helpers/servers.js';
+import { ClusterProcess, poll, readUntil, stampedSession } from './cluster-harness.js';
+
+/** Supervision, reload and stop of a real `workers: 2` cluster. */
+describe('cluster lifecycle', () => {
+  let cluster: ClusterProcess | undefined;
+  let servers: TestServer[] = [];
+  afterEach(async () => {
+    await cluster?.kill();
+    cluster = undefined;
+    await Promise.all(servers.map((s) => s.close()));
+    servers = [];
+  });
+
+  const configFor = (c: ClusterProcess, backend: string, extra = '') => `
+workers: 2
+listen: 127.0.0.1:0
+drain_timeout: 20s
+backends: [{ address: "${backend}" }]
+plugins:
+  ${c.pidStamp}: {}
+${extra}`;
+
+  const start = async (backend: string) => {
+    cluster = new ClusterProcess();
+    cluster.writeConfig(configFor(cluster, backend));
+    cluster.start();
+    return cluster.started();
+  };
+
+  const isAlive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('replaces a worker killed with SIGKILL; traffic continues', async () => {
+    servers = [await startEcho()];
+    const { proxy, pids } = await start(servers[0]!.address);
+    const victim = pids[0]!;
+    process.kill(victim, 'SIGKILL');
+    await cluster!.waitForLog('worker died');
+    await cluster!.waitForLog('replacement worker listening');
+    const now = await cluster!.workerPids();
+    expect(now).toHaveLength(2);
+    expect(now).not.toContain(victim);
+    const seen = new Set<number>();
+    for (let i = 0; i < 6; i++) {
+      const s = await stampedSession(proxy);
+      seen.add(s.pid);
+      s.socket.destroy();
+    }
+    expect(seen.size).toBe(2);
+    expect(seen.has(victim)).toBe(false);
+  });
+
+  it('SIGHUP with an invalid config logs every problem and keeps the running workers', async () => {
+    servers = [await startEcho()];
+    const { proxy, pids } = await start(servers[0]!.address);
+    cluster!.writeConfig(`${configFor(cluster!, servers[0]!.address)}bogus_key: 1\nretries: -4\n`);
+    cluster!.signal('SIGHUP');
+    const rejected = await cluster!.waitForLog(/^reload rejected/);
+    expect(rejected.problems).toBe(2);
+    const issues = cluster!.logs.filter((l) => l.msg === 'invalid config').map((l) => String(l.issue));
+    expect(issues.some((i) => i.includes('bogus_key'))).toBe(true);
+    expect(issues.some((i) => i.includes('retries'))).toBe(true);
+    expect((await cluster!.workerPids()).sort()).toEqual([...pids].sort());
+    expect((await exchange(proxy, 'still')).toString()).toMatch(/still$/);
+  });
+
+  it('SIGHUP with a valid config: new sessions use the new backend, an open session survives', async () => {
+    const a = await startNamed('a');
+    const b = await startNamed('b');
+    servers = [a, b];
+    const { proxy, pids } = await start(a.address);
+    const held = await stampedSession(proxy);
+    await poll(() => a.accepted === 1, 5000, 'a to take the held session');
+
+    cluster!.writeConfig(configFor(cluster!, b.address));
+    cluster!.signal('SIGHUP');
+    await cluster!.waitForLog(/^reloaded/, 20_000);
+    const fresh = await cluster!.workerPids();
+    expect(fresh.filter((p) => !pids.includes(p))).toHaveLength(2);
+
+    for (let i = 0; i < 4; i++) {
+      const s = await stampedSession(proxy);
+      expect(pids).not.toContain(s.pid);
+      s.socket.destroy();
+    }
+    await poll(() => b.accepted === 4, 5000, 'b to take every new session');
+    expect(a.accepted).toBe(1);
+
+    // The session opened before the reload still works through its old worker.
+    held.socket.write('ping');
+    expect(held.rest + (await readUntil(held.socket, 'ping'))).toBe('a\nping');
+    expect(isAlive(held.pid)).toBe(true);
+    held.socket.destroy();
+    // Once its last session ends, the old generation exits.
+    await poll(async () => (await cluster!.workerPids()).length === 2, 15_000, 'old workers to exit');
+    expect(isAlive(held.pid)).toBe(false);
+  });
+
+  it('SIGTERM: workers drain, the primary exits 0, no process is left', async () => {
+    servers = [await startEcho()];
+    const { pids } = await start(servers[0]!.address);
+    cluster!.signal('SIGTERM');
+    expect(await cluster!.waitExit(20_000)).toBe(0);
+    await poll(() => pids.every((p) => !isAlive(p)), 5000, 'workers to exit');
+    expect(() => process.kill(-cluster!.pid, 0)).toThrow();
+  });
+
+  it('exits 1 when the workers cannot bind', async () => {
+    servers = [await startEcho()];
+    const taken = servers[0]!.address;
+    cluster = new ClusterProcess();
+    cluster.writeConfig(configFor(cluster, taken).replace('127.0.0.1:0', taken));
+    cluster.start();
+    expect(await cluster.waitExit(20_000)).toBe(1);
+    expect(cluster.logs.some((l) => /cannot listen|EADDRINUSE/.test(String(l.msg)))).toBe(true);
+  });
+});

@@ -1,0 +1,67 @@
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { open, startEcho, type TestServer } from '../helpers/servers.js';
+import { ClusterProcess, poll } from './cluster-harness.js';
+
+/**
+ * Session budget per worker from a low `ulimit -n` (230 → (230 - 200) / 2 = 15): a full worker
+ * declines and round-robin hands the connection to the other; when both are full, connections
+ * are refused at once instead of bouncing between workers.
+ */
+describe('cluster overload', () => {
+  let cluster: ClusterProcess | undefined;
+  let servers: TestServer[] = [];
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await cluster?.kill();
+    cluster = undefined;
+    await Promise.all(servers.map((s) => s.close()));
+    servers = [];
+  });
+
+  it('fills both workers to their budget, refuses the rest, and accepts again when room frees', async () => {
+    servers = [await startEcho()];
+    cluster = new ClusterProcess();
+    cluster.writeConfig(`
+workers: 2
+listen: 127.0.0.1:0
+backends: [{ address: "${servers[0]!.address}" }]
+plugins:
+  ${cluster.pidStamp}: {}
+`);
+    cluster.start({ fdLimit: 230 });
+    const { proxy } = await cluster.started();
+    expect(cluster.logs.filter((l) => l.msg === 'worker listening').map((l) => l.sessionLimit)).toEqual([
+      15, 15,
+    ]);
+
+    const pids = new Map<number, number>();
+    let closed = 0;
+    const clients: Socket[] = [];
+    for (let i = 0; i < 40; i++) {
+      const s = await open(proxy);
+      s.on('error', () => {});
+      s.once('data', (d) => {
+        const pid = Number(d.toString().split('\n')[0]);
+        pids.set(pid, (pids.get(pid) ?? 0) + 1);
+      });
+      s.on('close', () => closed++);
+      clients.push(s);
+      sockets.push(s);
+    }
+    await poll(() => closed === 10, 15_000, `10 refusals (closed ${closed})`);
+    await poll(() => [...pids.values()].reduce((a, b) => a + b, 0) === 30, 10_000, '30 sessions');
+    expect([...pids.values()].sort()).toEqual([15, 15]);
+    expect(servers[0]!.sockets.size).toBe(30);
+    await cluster.waitForLog('every worker is at its session limit: refusing new connections');
+
+    // Free five sessions: new connections are served again.
+    for (const s of clients.filter((c) => !c.destroyed).slice(0, 5)) s.destroy();
+    await cluster.waitForLog('workers have room again', 10_000);
+    const again = await open(proxy);
+    sockets.push(again);
+    const line = await new Promise<string>((resolve) => again.once('data', (d) => resolve(d.toString())));
+    expect(pids.has(Number(line.split('\n')[0]))).toBe(true);
+  });
+});

@@ -1,0 +1,144 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StatsAggregator } from '../../core/cluster/aggregate.js';
+import type { ClusterBridge } from '../../core/cluster/bridge.js';
+import type { BackendStats, WorkerStats } from '../../core/cluster/messages.js';
+import { RespawnBackoff } from '../../core/cluster/respawn-backoff.js';
+import { applySnapshot, takeSnapshot } from '../../core/cluster/snapshot.js';
+import { loadConfigText } from '../../core/config/load.js';
+import { Runtime } from '../../core/runtime.js';
+
+const log = pino({ level: 'silent' });
+
+const bridge = (role: 'primary' | 'worker'): ClusterBridge => ({
+  role,
+  request: async () => [],
+  handle: () => {},
+  workerCount: () => 0,
+});
+
+const YAML = `
+listen: 127.0.0.1:0
+backends: [{ address: 127.0.0.1:1 }, { address: 127.0.0.1:2, weight: 2 }]
+plugins:
+  health-check: { interval: 1h }
+  admin-api: { listen: 127.0.0.1:0 }
+  force-disconnect: {}
+`;
+
+describe('runtime roles', () => {
+  const runtimes: Runtime[] = [];
+  afterEach(async () => {
+    for (const r of runtimes.splice(0)) await r.stop(0);
+  });
+  const build = async (role: 'primary' | 'worker') => {
+    const config = await loadConfigText(YAML, 'roles.yaml');
+    const runtime = await Runtime.create(config, log, { role, cluster: bridge(role) });
+    runtimes.push(runtime);
+    await runtime.start();
+    return runtime;
+  };
+
+  it('primary: runs process plugins, holds the registry, applies no service plugin, binds nothing', async () => {
+    const runtime = await build('primary');
+    expect(runtime.role).toBe('primary');
+    expect(runtime.use('admin-api')).toBeDefined();
+    expect(runtime.use('force-disconnect')).toBeDefined();
+    expect(runtime.use<ClusterBridge>('cluster')?.role).toBe('primary');
+    const service = runtime.defaultService;
+    expect(service.addresses()).toEqual([]);
+    expect(service.use('health-check')).toBeUndefined();
+    expect(service.backends.list().map((b) => b.address)).toEqual(['127.0.0.1:1', '127.0.0.1:2']);
+  });
+
+  it('worker: binds, applies service plugins, skips runsIn: primary plugins', async () => {
+    const runtime = await build('worker');
+    expect(runtime.use('admin-api')).toBeUndefined();
+    expect(runtime.use('force-disconnect')).toBeDefined();
+    expect(runtime.defaultService.addresses()).toHaveLength(1);
+    expect(runtime.defaultService.use('health-check')).toBeDefined();
+  });
+
+  it('a worker follows snapshots through its registry (add, remove, weight, drain)', async () => {
+    const primary = await build('primary');
+    const worker = await build('worker');
+    const p = primary.defaultService.backends;
+    p.remove('127.0.0.1:1');
+    p.add({ address: '127.0.0.1:3' });
+    p.setWeight('127.0.0.1:2', 5);
+    p.setDraining('127.0.0.1:3', true);
+    const snapshot = takeSnapshot(primary, 7);
+    expect(snapshot.version).toBe(7);
+    applySnapshot(worker, snapshot, log);
+    const got = worker.defaultService.backends.list().map((b) => [b.address, b.weight, b.state]);
+    expect(got).toEqual([
+      ['127.0.0.1:2', 5, 'up'],
+      ['127.0.0.1:3', 1, 'draining'],
+    ]);
+    // Applying the same snapshot again changes nothing.
+    applySnapshot(worker, snapshot, log);
+    expect(worker.defaultService.backends.list()).toHaveLength(2);
+  });
+
+  it('sums workers into the primary: active over live workers, totals kept after exit, bad status wins', async () => {
+    const primary = await build('primary');
+    const agg = new StatsAggregator(primary);
+    const backend = (over: Partial<BackendStats>): BackendStats => ({
+      active: 0,
+      total: 0,
+      connectFailures: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      status: {},
+      ...over,
+    });
+    const report = (sessions: number, b1: Partial<BackendStats>): WorkerStats => ({
+      capacity: { active: sessions, limit: 100 },
+      services: {
+        default: {
+          sessions,
+          counters: {
+            accepted: sessions * 2,
+            rejected: 0,
+            noBackend: 0,
+            overloaded: 0,
+            connectFailures: 0,
+            retries: 0,
+            established: sessions,
+            closed: sessions,
+            dropped: 0,
+          },
+          backends: { '127.0.0.1:1': backend(b1) },
+        },
+      },
+    });
+    agg.report(1, report(3, { active: 3, total: 10, bytesIn: 100, status: { 'health-check': 'up' } }));
+    agg.report(2, report(4, { active: 4, total: 5, bytesIn: 50, status: { 'health-check': 'down' } }));
+    agg.apply();
+    const service = primary.defaultService;
+    const b = service.backends.get('127.0.0.1:1')!;
+    expect([b.active, b.total, b.bytesIn]).toEqual([7, 15, 150]);
+    expect(b.status).toEqual({ 'health-check': 'down' });
+    expect(service.sessionCount).toBe(7);
+    expect(service.counters.accepted).toBe(14);
+
+    agg.retire(2);
+    agg.report(1, report(1, { active: 1, total: 12, bytesIn: 120, status: { 'health-check': 'up' } }));
+    agg.apply();
+    expect([b.active, b.total, b.bytesIn]).toEqual([1, 17, 170]);
+    expect(b.status).toEqual({ 'health-check': 'up' });
+    expect(service.sessionCount).toBe(1);
+    expect(service.counters.accepted).toBe(10);
+  });
+});
+
+describe('respawn back-off', () => {
+  it('forks at once after one crash, then doubles up to 30 s, and forgets crashes after a minute', () => {
+    let now = 0;
+    const backoff = new RespawnBackoff(() => now);
+    const delays = Array.from({ length: 10 }, () => backoff.next());
+    expect(delays).toEqual([0, 250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    now += 61_000;
+    expect(backoff.next()).toBe(0);
+  });
+});
