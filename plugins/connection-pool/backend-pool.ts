@@ -1,4 +1,5 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { createPool, type Factory, type Pool } from 'generic-pool';
 import type { Logger } from 'pino';
 import type { Backend } from '../../plugin-sdk/index.js';
 import { backoffDelay } from './backoff.js';
@@ -7,6 +8,7 @@ import type { PoolOptions } from './options.js';
 import {
   dial,
   discard,
+  entryOf,
   handOver,
   type LossReason,
   type PoolEvents,
@@ -31,7 +33,9 @@ export interface PoolStats {
   address: string;
   /** Prefilling: backend up, not draining, no health-check/breaker veto. */
   open: boolean;
+  /** Connected, unused sockets: in generic-pool's idle list, being validated, or in the hand. */
   idle: number;
+  /** Pool connects in flight (not counting creates waiting out a back-off delay). */
   connecting: number;
   /** Bytes the backend sent to the idle sockets so far (held for their sessions). */
   bufferedBytes: number;
@@ -49,7 +53,7 @@ export interface PoolStats {
   expired: number;
   /** Warm sockets whose backend sent more than `max_buffered_bytes` before pairing. */
   overflowed: number;
-  /** Warm sockets found unusable on borrow and dropped. */
+  /** Warm sockets found unusable on borrow (hand-out or generic-pool validation) and dropped. */
   discardedOnBorrow: number;
   /** Consecutive failures; > 0 means connects are paced by back-off. */
   failures: number;
@@ -58,29 +62,60 @@ export interface PoolStats {
 }
 
 /**
- * The warm sockets of one backend. An idle list in connect order (oldest first, so sockets are
- * used before they age out), plus the connects in flight. Every socket serves exactly one
- * session and is never returned: a raw TCP stream carries its history.
+ * One open period of a backend's pool: a generic-pool instance and what is in flight for it.
+ * Closing drains it for good; opening again makes a new one, so late callbacks of an old
+ * period can always tell they are stale.
+ */
+interface Generation {
+  pool: Pool<Socket>;
+  closed: boolean;
+  started: boolean;
+  /** `acquire()` calls (hand refills) not settled yet. */
+  acquiring: number;
+  /** A create is dialling as the single back-off probe. */
+  probing: boolean;
+  /** Creates waiting for their turn (back-off delay, the probe, a stopping service). */
+  waiters: Array<() => void>;
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The warm sockets of one backend, kept by a generic-pool `Pool<Socket>`:
  *
- *   closed ──open──▶ filling ◀──────────────┐
- *     ▲               │ dial                │ hand-over / loss / expiry: refill
- *     │ drain         ▼                     │
- *     └─────────── idle list ───────────────┘
- *   (backend down, breaker open or half-open, draining, removed, stop)
+ * - generic-pool creates sockets up to `min` (= `min_idle`) and for waiting `acquire()`s, up
+ *   to `max` (= `max_idle`); validates them on borrow (`testOnBorrow`); closes those idle for
+ *   `idle_ttl` (its evictor). `create` dials, after the back-off delay when recent creates
+ *   failed (generic-pool itself retries a failed create at once, in a loop).
+ * - The `connect` hook is synchronous and `acquire()` is a promise, so a small *hand* of
+ *   sockets already acquired waits here. A session takes one synchronously; on the next tick
+ *   it is released from generic-pool's accounting with `pool.destroy()` (its `factory.destroy`
+ *   skips sockets a session owns), which makes generic-pool create a replacement for `min`,
+ *   and the hand acquires the next socket. Every socket serves exactly one session.
+ * - The hand's sockets are borrowed, so generic-pool does not watch them: their TTL timer and
+ *   close detection are here.
  *
- * Failures (refused, timeout, a backend closing fresh sockets, overflow) switch to one connect
- * at a time, spaced by exponential back-off with jitter; a socket that proves good (handed out,
- * or lived out its TTL) ends the back-off.
+ *   closed ──open──▶ generic-pool fills to min ──acquire──▶ hand ──take──▶ session (never back)
+ *     ▲                                                       │
+ *     └─ drain + clear (backend down, breaker open/half-open, draining, removed, stop)
  */
 export class BackendPool implements PoolEvents {
-  readonly #idle: PooledSocket[] = [];
+  #gen: Generation | null = null;
+  /** Sockets acquired from generic-pool, ready for a session (acquired order). */
+  readonly #hand: PooledSocket[] = [];
+  /** Connected, unused sockets, wherever they are (generic-pool's idle list, validation, hand). */
+  readonly #idle = new Set<PooledSocket>();
   readonly #connecting = new Set<PooledSocket>();
-  #open = false;
+  /** Sockets the backend closed while in generic-pool's idle list: to sweep out by acquiring. */
+  readonly #dead = new Set<Socket>();
+  /** Sockets handed to sessions that generic-pool still counts as borrowed. */
+  readonly #owned = new Set<Socket>();
+  /** Taken from the hand this tick; released from generic-pool on the next (off the session path). */
+  readonly #toRelease: Socket[] = [];
+  readonly #closing = new Set<Promise<void>>();
   #failures = 0;
   #retryAt = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
   #ttlTimer: NodeJS.Timeout | undefined;
-  #fillQueued = false;
+  #refillQueued = false;
   #hits = 0;
   #misses = 0;
   #dials = 0;
@@ -96,68 +131,73 @@ export class BackendPool implements PoolEvents {
   ) {}
 
   get open(): boolean {
-    return this.#open;
+    return this.#gen !== null;
   }
 
   /** Opens (prefill soon) or closes (drain now) the pool. */
   setOpen(open: boolean): void {
-    if (open === this.#open) return;
-    this.#open = open;
-    if (open) this.queueFill();
-    else this.drain();
+    if (open === this.open) return;
+    if (open) {
+      this.#gen = this.#newGeneration();
+      this.queueFill();
+    } else this.#shut();
   }
 
   /** A warm socket for one session, or null (then the core dials). Synchronous by design. */
   take(): Socket | null {
-    const idle = this.#idle;
-    if (idle.length > 0) {
-      const now = Date.now();
-      const ttl = this.settings.idle_ttl;
-      while (idle.length > 0) {
-        const entry = idle.shift()!;
-        if (usable(entry, now, ttl)) {
-          this.#hits++;
-          this.#failures = 0;
-          return handOver(entry);
-        }
-        this.#discarded++;
-        discard(entry);
+    const hand = this.#hand;
+    while (hand.length > 0) {
+      const entry = hand.shift()!;
+      this.#idle.delete(entry);
+      this.#toRelease.push(entry.socket);
+      if (usable(entry, Date.now(), this.settings.idle_ttl)) {
+        this.#hits++;
+        if (this.#failures > 0) this.#endBackoff();
+        this.#owned.add(entry.socket);
+        return handOver(entry);
       }
+      this.#discarded++;
+      discard(entry);
     }
     this.#misses++;
     return null;
   }
 
-  /** Refill after the current callback (never on the session's own path). */
+  /** Releases taken sockets and refills the hand after the current callback. */
   queueFill(): void {
-    if (this.#fillQueued || !this.#open) return;
-    this.#fillQueued = true;
-    process.nextTick(runQueuedFill, this);
+    if (this.#refillQueued || this.#gen === null) return;
+    this.#refillQueued = true;
+    process.nextTick(runRefill, this);
   }
 
-  /** Starts connects until idle + connecting reaches the target (one at a time while failing). */
-  fill(): void {
-    this.#fillQueued = false;
-    if (!this.#open || !this.settings.running()) return;
-    let want = this.target() - this.#idle.length - this.#connecting.size;
-    if (want <= 0) return;
-    if (this.#failures > 0) {
-      if (this.#connecting.size > 0) return;
-      const wait = this.#retryAt - Date.now();
-      if (wait > 0) {
-        if (this.#retryTimer === undefined) {
-          this.#retryTimer = setTimeout(runRetry, wait, this);
-          this.#retryTimer.unref();
-        }
-        return;
-      }
-      want = 1;
+  /**
+   * Acquires into the hand: one socket when it is empty, more when the target is above what
+   * generic-pool holds (preconnect ratio, or creates that failed: generic-pool refills `min`
+   * only when a resource is destroyed, but creates for waiting acquires), and one per dead
+   * socket in generic-pool's idle list (validation on borrow destroys it and a replacement is
+   * created). One batch at a time.
+   */
+  refill(): void {
+    this.#refillQueued = false;
+    const gen = this.#gen;
+    if (gen === null) return;
+    this.#flushReleases(gen);
+    if (!this.settings.running()) return;
+    if (!gen.started) {
+      gen.started = true;
+      gen.pool.start();
     }
-    const { host, port } = this.backend;
-    const { connectTimeout, max_buffered_bytes } = this.settings;
-    for (let i = 0; i < want; i++) {
-      this.#dials++;
-      this.#connecting.add(dial(this, host, port, connectTimeout, max_buffered_bytes));
+    if (gen.acquiring > 0) return;
+    const target = this.target();
+    const hand = this.#hand.length;
+    const want = Math.max(target > 0 && hand === 0 ? 1 : 0, target - gen.pool.size, this.#dead.size);
+    const n = Math.min(want, this.settings.max_idle - hand);
+    for (let i = 0; i < n; i++) {
+      gen.acquiring++;
+      gen.pool.acquire().then(
+        (socket) => this.#acquired(gen, socket),
+        (err: unknown) => this.#acquireFailed(gen, err),
+      );
     }
   }
 
@@ -165,29 +205,39 @@ export class BackendPool implements PoolEvents {
     return idleTarget(this.settings, this.backend.active);
   }
 
+  // ---- socket events (PoolEvents) ----
+
   connected(entry: PooledSocket): void {
     if (!this.#connecting.delete(entry)) return;
-    if (!this.#open) {
-      discard(entry);
-      return;
-    }
-    this.#idle.push(entry);
-    if (this.#ttlTimer === undefined) this.#armTtl(entry.since);
-    this.fill();
+    const create = entry.create!;
+    entry.create = null;
+    if (create.probe) this.#endProbe();
+    this.#idle.add(entry);
+    create.resolve(entry.socket);
+    this.queueFill();
   }
 
   connectFailed(entry: PooledSocket, reason: string): void {
     if (!this.#connecting.delete(entry)) return;
+    const create = entry.create!;
+    entry.create = null;
     discard(entry);
     this.#dialFailures++;
     this.#failed(reason);
+    if (create.probe) this.#endProbe();
+    create.reject(new Error(`pool connect to ${this.backend.address} failed: ${reason}`));
   }
 
   lost(entry: PooledSocket, reason: LossReason): void {
-    const i = this.#idle.indexOf(entry);
-    if (i < 0) return;
-    this.#idle.splice(i, 1);
+    if (!this.#idle.delete(entry)) return;
     discard(entry);
+    const gen = this.#gen!;
+    const i = this.#hand.indexOf(entry);
+    if (i >= 0) {
+      this.#hand.splice(i, 1);
+      // Borrowed: give it back as destroyed; generic-pool creates a replacement for `min`.
+      gen.pool.destroy(entry.socket).catch(ignore);
+    } else this.#dead.add(entry.socket);
     if (reason === 'overflow') {
       this.#overflowed++;
       this.#failed('backend sent more than max_buffered_bytes to an idle socket');
@@ -195,37 +245,29 @@ export class BackendPool implements PoolEvents {
       this.#closedByBackend++;
       // A backend that closes fresh sockets (overloaded, maxconn, deny) would make us spin.
       if (Date.now() - entry.since < EARLY_CLOSE_MS) this.#failed('backend closed a fresh idle socket');
-      else this.fill();
     }
-  }
-
-  /** Closes every idle and connecting socket and stops timers; the pool may open again. */
-  drain(): void {
-    for (const entry of this.#idle) discard(entry);
-    this.#idle.length = 0;
-    for (const entry of this.#connecting) discard(entry);
-    this.#connecting.clear();
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
-    clearTimeout(this.#ttlTimer);
-    this.#ttlTimer = undefined;
-    this.#failures = 0;
-    this.#retryAt = 0;
+    this.queueFill();
   }
 
   /** Final: drain and never fill again (backend removed, service stopped). */
   close(): void {
-    this.#open = false;
-    this.drain();
+    this.#shut();
+  }
+
+  /** Settles once every generic-pool instance this pool closed has drained and cleared. */
+  closed(): Promise<void> {
+    return Promise.all(this.#closing).then(ignore);
   }
 
   stats(): PoolStats {
+    let bufferedBytes = 0;
+    for (const e of this.#idle) bufferedBytes += e.buffered;
     return {
       address: this.backend.address,
-      open: this.#open,
-      idle: this.#idle.length,
+      open: this.open,
+      idle: this.#idle.size,
       connecting: this.#connecting.size,
-      bufferedBytes: this.#idle.reduce((sum, e) => sum + e.buffered, 0),
+      bufferedBytes,
       target: this.target(),
       hits: this.#hits,
       misses: this.#misses,
@@ -240,33 +282,237 @@ export class BackendPool implements PoolEvents {
     };
   }
 
-  /** Retry timer fired. */
-  retry(): void {
-    this.#retryTimer = undefined;
-    this.fill();
-  }
-
-  /** TTL timer fired: close the sockets that reached `idle_ttl` (the oldest come first). */
+  /** TTL timer fired: the hand's sockets that reached `idle_ttl` go back to generic-pool destroyed. */
   expire(): void {
     this.#ttlTimer = undefined;
+    const gen = this.#gen;
+    if (gen === null) return;
     const now = Date.now();
     const ttl = this.settings.idle_ttl;
-    const idle = this.#idle;
-    let n = 0;
-    while (n < idle.length && now - idle[n]!.since >= ttl) discard(idle[n++]!);
-    if (n > 0) {
-      idle.splice(0, n);
-      this.#expired += n;
-      this.#failures = 0; // they lived a full TTL: the backend is fine
+    const hand = this.#hand;
+    for (let i = 0; i < hand.length; ) {
+      const entry = hand[i]!;
+      if (now - entry.since >= ttl) {
+        hand.splice(i, 1);
+        gen.pool.destroy(entry.socket).catch(ignore); // counted as expired in #destroyed
+      } else i++;
     }
-    if (idle.length > 0) this.#armTtl(idle[0]!.since);
-    if (n > 0) this.fill();
+    this.#armTtl();
+    this.queueFill();
   }
 
-  #armTtl(since: number): void {
-    const wait = Math.max(0, since + this.settings.idle_ttl - Date.now());
+  // ---- generic-pool ----
+
+  #newGeneration(): Generation {
+    const s = this.settings;
+    const gen: Generation = {
+      pool: undefined as unknown as Pool<Socket>,
+      closed: false,
+      started: false,
+      acquiring: 0,
+      probing: false,
+      waiters: [],
+      retryTimer: undefined,
+    };
+    const factory: Factory<Socket> = {
+      create: () => this.#create(gen),
+      destroy: (socket) => {
+        this.#destroyed(socket);
+        return Promise.resolve();
+      },
+      // Once closed, let everything through: the acquirer destroys it, and drain() settles.
+      validate: (socket) => Promise.resolve(gen.closed || this.#valid(socket)),
+    };
+    gen.pool = createPool(factory, {
+      min: Math.min(s.min_idle, s.max_idle),
+      max: s.max_idle,
+      testOnBorrow: true,
+      fifo: true, // oldest first: used before they age out
+      autostart: false, // started on the next tick, never inside a hook
+      idleTimeoutMillis: s.idle_ttl,
+      evictionRunIntervalMillis: Math.max(10, Math.min(1000, Math.floor(s.idle_ttl / 10))),
+      numTestsPerEvictionRun: s.max_idle,
+      // A waiting acquire is retried after this; longer than one paced connect.
+      acquireTimeoutMillis: (s.connectTimeout > 0 ? s.connectTimeout : 10_000) + s.backoff_max + 1000,
+    });
+    gen.pool.on('factoryCreateError', (err: unknown) => {
+      // Already counted and logged by connectFailed; make sure the pool gets back to its target.
+      const log = s.log;
+      if (log.isLevelEnabled('debug'))
+        log.debug({ backend: this.backend.address, err }, 'pool create failed');
+      if (gen === this.#gen) this.queueFill();
+    });
+    gen.pool.on('factoryDestroyError', (err: unknown) => {
+      s.log.warn({ backend: this.backend.address, err }, 'connection pool: destroy failed');
+    });
+    return gen;
+  }
+
+  /** generic-pool `create`: waits its turn while backing off, then dials. */
+  async #create(gen: Generation): Promise<Socket> {
+    const probe = await this.#turn(gen);
+    if (gen.closed) {
+      if (probe) this.#endProbe();
+      return placeholder();
+    }
+    return new Promise<Socket>((resolve, reject) => {
+      this.#dials++;
+      const { host, port } = this.backend;
+      const entry = dial(this, host, port, this.settings.connectTimeout, this.settings.max_buffered_bytes);
+      entry.create = { resolve, reject, probe };
+      this.#connecting.add(entry);
+    });
+  }
+
+  /**
+   * Resolves when this create may dial. While creates are failing only one dials at a time
+   * (the probe, resolved true), each after the back-off delay: generic-pool calls `create`
+   * again as soon as one rejects, so without this it would hammer the backend in a tight loop.
+   * Also holds creates while the service is stopping. Resolves false once the pool is closed.
+   */
+  async #turn(gen: Generation): Promise<boolean> {
+    while (!gen.closed) {
+      if (this.settings.running()) {
+        if (this.#failures === 0) return false;
+        if (!gen.probing) {
+          const wait = this.#retryAt - Date.now();
+          if (wait <= 0) {
+            gen.probing = true;
+            return true;
+          }
+          if (gen.retryTimer === undefined) {
+            gen.retryTimer = setTimeout(runRetry, wait, gen);
+            gen.retryTimer.unref();
+          }
+        }
+      }
+      await new Promise<void>((resolve) => gen.waiters.push(resolve));
+    }
+    return false;
+  }
+
+  /** generic-pool `validate` (testOnBorrow). */
+  #valid(socket: Socket): boolean {
+    if (this.#dead.has(socket)) return false;
+    const entry = entryOf(socket);
+    if (entry === undefined || !this.#idle.has(entry)) return false;
+    const now = Date.now();
+    if (usable(entry, now, this.settings.idle_ttl)) return true;
+    // A FIN not processed yet, or a socket past idle_ttl (counted as expired when destroyed).
+    if (now - entry.since < this.settings.idle_ttl) this.#discarded++;
+    return false;
+  }
+
+  /** generic-pool `destroy`: closes the socket unless a session owns it now. */
+  #destroyed(socket: Socket): void {
+    if (this.#owned.delete(socket)) return;
+    this.#dead.delete(socket);
+    const entry = entryOf(socket);
+    if (entry === undefined) {
+      socket.destroy(); // already discarded, or a placeholder
+      return;
+    }
+    if (this.#idle.delete(entry) && Date.now() - entry.since >= this.settings.idle_ttl) {
+      this.#expired++;
+      if (this.#failures > 0) this.#endBackoff(); // it lived a full TTL: the backend is fine
+    }
+    const i = this.#hand.indexOf(entry);
+    if (i >= 0) this.#hand.splice(i, 1);
+    discard(entry);
+  }
+
+  #acquired(gen: Generation, socket: Socket): void {
+    gen.acquiring--;
+    const entry = entryOf(socket);
+    if (gen !== this.#gen || entry === undefined || !this.#idle.has(entry)) {
+      // Closed meanwhile, a placeholder, or lost between validation and now.
+      gen.pool.destroy(socket).catch(ignore);
+    } else {
+      this.#hand.push(entry);
+      if (this.#ttlTimer === undefined) this.#armTtl();
+    }
+    if (gen.acquiring === 0) this.queueFill();
+  }
+
+  #acquireFailed(gen: Generation, err: unknown): void {
+    gen.acquiring--;
+    if (gen !== this.#gen) return;
+    const log = this.settings.log;
+    if (log.isLevelEnabled('debug')) log.debug({ backend: this.backend.address, err }, 'pool acquire failed');
+    if (gen.acquiring === 0) this.queueFill();
+  }
+
+  #flushReleases(gen: Generation): void {
+    const list = this.#toRelease;
+    for (const socket of list)
+      gen.pool.destroy(socket).catch(() => {
+        this.#owned.delete(socket);
+      });
+    list.length = 0;
+  }
+
+  /** Closes every idle and connecting socket now; generic-pool drains and clears behind. */
+  #shut(): void {
+    const gen = this.#gen;
+    if (gen === null) return;
+    this.#gen = null;
+    gen.closed = true;
+    const drained = gen.pool.drain(); // first: no `min` refill from the destroys below
+    this.#flushReleases(gen);
+    for (const entry of this.#idle) discard(entry);
+    this.#idle.clear();
+    for (const entry of this.#hand) gen.pool.destroy(entry.socket).catch(ignore);
+    this.#hand.length = 0;
+    for (const entry of this.#connecting) {
+      const create = entry.create!;
+      entry.create = null;
+      discard(entry);
+      create.resolve(placeholder());
+    }
+    this.#connecting.clear();
+    this.#dead.clear();
+    clearTimeout(this.#ttlTimer);
+    this.#ttlTimer = undefined;
+    clearTimeout(gen.retryTimer);
+    gen.retryTimer = undefined;
+    gen.probing = false;
+    wake(gen);
+    this.#failures = 0;
+    this.#retryAt = 0;
+    const done: Promise<void> = drained
+      .then(() => gen.pool.clear())
+      .catch((err: unknown) => {
+        this.settings.log.warn({ backend: this.backend.address, err }, 'connection pool: drain failed');
+      })
+      .finally(() => this.#closing.delete(done));
+    this.#closing.add(done);
+  }
+
+  #armTtl(): void {
+    const hand = this.#hand;
+    if (hand.length === 0) return;
+    let oldest = hand[0]!.since;
+    for (const e of hand) if (e.since < oldest) oldest = e.since;
+    const wait = Math.max(0, oldest + this.settings.idle_ttl - Date.now());
     this.#ttlTimer = setTimeout(runExpire, wait, this);
     this.#ttlTimer.unref();
+  }
+
+  #endProbe(): void {
+    const gen = this.#gen;
+    if (gen === null) return;
+    gen.probing = false;
+    wake(gen);
+  }
+
+  #endBackoff(): void {
+    this.#failures = 0;
+    this.#retryAt = 0;
+    const gen = this.#gen;
+    if (gen === null) return;
+    clearTimeout(gen.retryTimer);
+    gen.retryTimer = undefined;
+    wake(gen);
   }
 
   #failed(reason: string): void {
@@ -284,16 +530,38 @@ export class BackendPool implements PoolEvents {
         { backend: this.backend.address, reason, failures: this.#failures, delay },
         'pool connect failed',
       );
-    this.fill();
   }
 }
 
-function runQueuedFill(pool: BackendPool): void {
-  pool.fill();
+/** Resolves every create waiting for its turn; each checks again. */
+function wake(gen: Generation): void {
+  const waiters = gen.waiters;
+  if (waiters.length === 0) return;
+  gen.waiters = [];
+  for (const resolve of waiters) resolve();
 }
 
-function runRetry(pool: BackendPool): void {
-  pool.retry();
+/**
+ * What `create` answers once the pool is closed: an unconnected, destroyed socket (no handle,
+ * no I/O). Rejecting instead would make generic-pool call `create` again at once for every
+ * waiting acquire, a loop that starves the event loop; this settles them, so drain() finishes.
+ */
+function placeholder(): Socket {
+  const socket = new Socket();
+  socket.destroy();
+  return socket;
+}
+
+function ignore(): void {}
+
+function runRefill(pool: BackendPool): void {
+  pool.refill();
+}
+
+/** Retry timer fired: wake the creates waiting out the back-off delay. */
+function runRetry(gen: Generation): void {
+  gen.retryTimer = undefined;
+  wake(gen);
 }
 
 function runExpire(pool: BackendPool): void {

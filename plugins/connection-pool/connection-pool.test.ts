@@ -132,6 +132,44 @@ ${pool
     expect((await exchange(proxy!.address, 'fresh')).toString()).toBe('fresh');
   });
 
+  it('expires sockets in generic-pool (its evictor) and in the hand alike, and replaces them', async () => {
+    const backend = track(await startEcho());
+    await start([backend.address], 'min_idle: 3\nidle_ttl: 300ms');
+    await waitFor(() => statsOf().idle === 3 && backend.sockets.size === 3, WAIT, 'prefill');
+    const first = [...backend.sockets];
+    const closed = Promise.all(first.map((s) => new Promise((resolve) => s.once('close', resolve))));
+    await waitFor(() => statsOf().expired >= 3, WAIT, 'expiry');
+    await closed;
+    await waitFor(() => statsOf().idle === 3, WAIT, 'replacement');
+    expect(statsOf().hits).toBe(0);
+    expect((await exchange(proxy!.address, 'fresh')).toString()).toBe('fresh');
+    expect(statsOf().hits).toBe(1);
+  });
+
+  it('stops promptly while creates wait out a back-off, leaving no socket or timer', async () => {
+    const before = process.getActiveResourcesInfo();
+    const count = (list: string[], kind: string) => list.filter((r) => r === kind).length;
+    const port = await freePort();
+    await start([`127.0.0.1:${port}`], 'min_idle: 4\nbackoff_base: 5s\nbackoff_max: 10s');
+    // Every create failed once; the next ones wait 2.5-5 s for their turn inside create().
+    await waitFor(() => statsOf().failures > 0 && statsOf().connecting === 0, WAIT, 'backing off');
+    const api = proxy!.service.use<ConnectionPoolApi>('connection-pool')!;
+    await proxy!.stop(); // drain() waits for pending acquires: they must settle now
+    proxy = undefined;
+    expect(api.stats()).toEqual([]);
+    await waitFor(
+      () => {
+        const now = process.getActiveResourcesInfo();
+        return (
+          count(now, 'TCPSocketWrap') <= count(before, 'TCPSocketWrap') &&
+          count(now, 'Timeout') <= count(before, 'Timeout')
+        );
+      },
+      WAIT,
+      'no handles or timers left',
+    );
+  });
+
   it('does not prefill while the backend is down or its breaker is open/half-open, and drains', async () => {
     const backend = track(await startEcho());
     await start([backend.address]);

@@ -66,8 +66,10 @@ export default definePlugin<PoolOptions>({
     });
 
     service.hooks.stop.tapPromise(NAME, async () => {
-      for (const pool of pools.values()) pool.close();
+      const all = [...pools.values()];
       pools.clear();
+      for (const pool of all) pool.close();
+      await Promise.all(all.map((p) => p.closed()));
     });
 
     service.provide<ConnectionPoolApi>(NAME, {

@@ -8,6 +8,14 @@ type PoolSocket = Socket & { [kPooled]?: PooledSocket | undefined };
 /** Why a warm socket left the pool other than by being handed out. */
 export type LossReason = 'backend-closed' | 'overflow';
 
+/** The generic-pool `create()` waiting for this socket to connect. */
+export interface PendingCreate {
+  resolve(socket: Socket): void;
+  reject(err: Error): void;
+  /** The one connect allowed while the backend's pool is backing off. */
+  probe: boolean;
+}
+
 /** What the socket listeners report to: the backend's pool. */
 export interface PoolEvents {
   connected(entry: PooledSocket): void;
@@ -28,6 +36,8 @@ export class PooledSocket {
   /** Bytes received while idle, in order; null while none. */
   chunks: Buffer[] | null = null;
   buffered = 0;
+  /** Set while connecting; settled exactly once (connected, failed, or pool closed). */
+  create: PendingCreate | null = null;
 
   constructor(
     readonly owner: PoolEvents,
@@ -61,7 +71,8 @@ export function dial(
 }
 
 /**
- * Whether a warm socket can be handed out: open both ways, nothing ended, not past its TTL.
+ * Whether a warm socket can be handed out: open both ways, nothing ended, greeting within the
+ * limit, not past its TTL.
  * Checked on borrow because a FIN may be on its way even though no event has run yet.
  */
 export function usable(entry: PooledSocket, now: number, ttl: number): boolean {
@@ -73,6 +84,7 @@ export function usable(entry: PooledSocket, now: number, ttl: number): boolean {
     s.writable &&
     !s.readableEnded &&
     !s.writableEnded &&
+    entry.buffered <= entry.maxBuffered &&
     now - entry.since < ttl
   );
 }
@@ -107,11 +119,12 @@ export function discard(entry: PooledSocket): void {
   socket.destroy();
 }
 
-// ---- shared listeners (this = the pool socket) ----
-
-function entryOf(socket: Socket): PooledSocket | undefined {
+/** The pool entry of a socket the pool still owns (undefined once handed over or discarded). */
+export function entryOf(socket: Socket): PooledSocket | undefined {
   return (socket as PoolSocket)[kPooled];
 }
+
+// ---- shared listeners (this = the pool socket) ----
 
 function onConnect(this: Socket): void {
   const entry = entryOf(this);
