@@ -4,6 +4,10 @@ import { spawn } from 'node:child_process';
 
 /** @type {Set<import('node:child_process').ChildProcess>} */
 const live = new Set();
+/** Children that lead a process group of their own (a cluster primary and its workers). */
+const groups = new WeakSet();
+/** Their pids until killed here: the group may outlive its leader (workers of a dead primary). */
+const groupPids = new Set();
 
 /**
  * @typedef {object} Child
@@ -18,11 +22,21 @@ const live = new Set();
  * Spawns `node <args>` with an IPC channel (fd 3) besides piped stdout/stderr.
  * @param {string} name for messages
  * @param {string[]} args
- * @param {{ cwd?: string }} [options]
+ * @param {{ cwd?: string, env?: NodeJS.ProcessEnv, group?: boolean }} [options] `group`: the child
+ *   leads a new process group, and every kill below kills the whole group (its own children too)
  * @returns {Child}
  */
 export function spawnNode(name, args, options = {}) {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...options });
+  const { group = false, ...rest } = options;
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    ...rest,
+    detached: group,
+  });
+  if (group) {
+    groups.add(child);
+    groupPids.add(child.pid);
+  }
   /** @type {Child} */
   const proc = {
     child,
@@ -95,14 +109,31 @@ export function request(proc, message, replyType, timeoutMs) {
 
 /** SIGKILLs a child and waits for it (a benchmark child holds no state worth a graceful stop). */
 export async function kill(proc) {
-  if (!hasExited(proc)) proc.child.kill('SIGKILL');
+  sigkill(proc.child);
   await proc.exited;
+}
+
+/** SIGKILL to the child, or to its whole process group when it leads one (even once it exited). */
+function sigkill(child) {
+  if (groups.has(child)) {
+    killGroup(child.pid);
+    return;
+  }
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+function killGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {} // ESRCH: the group is gone
+  groupPids.delete(pid);
 }
 
 /** Last-resort cleanup, synchronous so it also works from an 'exit' handler. */
 export function killAll() {
-  for (const child of live) child.kill('SIGKILL');
+  for (const child of live) sigkill(child);
   live.clear();
+  for (const pid of groupPids) killGroup(pid);
 }
 
 /**

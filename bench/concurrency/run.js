@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startBackends } from './backends.js';
 import { withChildren } from './children.js';
+import { runClusterPhase } from './cluster-phase.js';
+import { printClusterSummary, sayClusterPhase } from './cluster-report.js';
 import { fmt } from './format.js';
 import { runPhase } from './phase.js';
 import { perConnection, printSummary } from './report.js';
@@ -23,7 +25,11 @@ const USAGE = `usage: node bench/concurrency/run.js [options]
   --listeners <n>      listener addresses per proxy, 127.0.0.1 .. 127.0.0.<n> (default 4)
   --idle-timeout <d>   Switchyard idle_timeout (default: the core's, 1h)
   --budget <s>         the whole run ends within this many seconds (default 280)
-  --json <file>        also write the results as JSON`;
+  --json <file>        also write the results as JSON
+  --workers <n>        multi-process mode: Switchyard with \`workers: n\` (primary + n workers) instead
+                       of one process; no naive proxy, no --over-limit. Defaults then: one client
+                       and one backend per 8,000 connections (at least 2)
+  --scheduling <list>  with --workers: rr, none, or rr,none (one phase each; default rr)`;
 
 function options() {
   const { values } = parseArgs({
@@ -34,11 +40,13 @@ function options() {
       'no-naive': { type: 'boolean', default: false },
       rate: { type: 'string', default: '1500' },
       clients: { type: 'string' },
-      backends: { type: 'string', default: '3' },
+      backends: { type: 'string' },
       listeners: { type: 'string', default: '4' },
       'idle-timeout': { type: 'string' },
       budget: { type: 'string', default: '280' },
       json: { type: 'string' },
+      workers: { type: 'string' },
+      scheduling: { type: 'string', default: 'rr' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -57,6 +65,35 @@ function options() {
   const target = int('target', 1, 60_000);
   const overTarget = int('over-target', 1, 60_000);
   const most = values['over-limit'] ? Math.max(target, overTarget) : target;
+  const workers = values.workers === undefined ? undefined : int('workers', 2, 64);
+  const scheduling = values.scheduling.split(',');
+  if (scheduling.some((s) => s !== 'rr' && s !== 'none')) {
+    console.error(`--scheduling must be rr, none or a list of them\n${USAGE}`);
+    process.exit(2);
+  }
+  if (workers !== undefined) {
+    if (values['over-limit']) {
+      console.error('--over-limit is not supported with --workers');
+      process.exit(2);
+    }
+    // Each client and each backend stays under ~8,000 sockets, far below its open files limit.
+    const perProcess = Math.max(2, Math.ceil(target / 8000));
+    return {
+      target,
+      workers,
+      scheduling,
+      overLimit: false,
+      naive: false,
+      rate: int('rate', 10, 20_000),
+      clients: values.clients === undefined ? perProcess : int('clients', 1, 32),
+      backends: values.backends === undefined ? perProcess : int('backends', 1, 16),
+      listeners: int('listeners', 1, 16),
+      idleTimeout: values['idle-timeout'],
+      budgetMs: int('budget', 30, 3600) * 1000,
+      json: values.json,
+    };
+  }
+  values.backends ??= '3';
   return {
     target,
     overLimit: values['over-limit'],
@@ -92,6 +129,7 @@ async function main() {
     `concurrency benchmark: ${o.clients} load clients, ${o.backends} echo backends, listeners on ${hosts.join(', ')}, ` +
       `ramp ${fmt(o.rate)} conn/s; load average ${machine.loadAverageAtStart.join(' ')}`,
   );
+  if (o.workers !== undefined) return clusterMain(o, deadline, say, hosts, dir, machine);
   const phases = [{ name: 'switchyard', kind: 'switchyard', target: o.target, recover: false }];
   if (o.naive) phases.push({ name: 'naive', kind: 'naive', target: o.target, recover: false });
   if (o.overLimit)
@@ -144,6 +182,50 @@ async function main() {
   }
   const bad = results.filter((r) => r.echo.failed > 0 || r.settle.agreed === false || r.proxyAlive === false);
   if (bad.length > 0) process.exitCode = 1;
+}
+
+/** --workers: one phase per scheduling policy, each a fresh cluster over the same backends. */
+async function clusterMain(o, deadline, say, hosts, dir, machine) {
+  const results = [];
+  const failures = [];
+  await withChildren(async () => {
+    const backends = await startBackends(o.backends, 15_000);
+    for (const scheduling of o.scheduling) {
+      const name = `switchyard workers ${o.workers} ${scheduling}`;
+      say(`\n${name}: ${fmt(o.target)} connections`);
+      try {
+        const result = await runClusterPhase({
+          name,
+          workers: o.workers,
+          scheduling,
+          target: o.target,
+          clients: o.clients,
+          rate: o.rate,
+          hosts,
+          backends,
+          dir,
+          idleTimeout: o.idleTimeout,
+          deadline,
+          say,
+        });
+        results.push(result);
+        sayClusterPhase(say, result);
+      } catch (err) {
+        // The other policy is worth trying even when one fails.
+        failures.push({ scheduling, message: err.message });
+        say(`  ${name} failed: ${err.message}`);
+      }
+    }
+  });
+  if (results.length > 0) printClusterSummary(say, results);
+  if (o.json) {
+    writeFileSync(o.json, `${JSON.stringify({ machine, options: o, results, failures }, null, 2)}\n`);
+    say(`\nresults written to ${o.json}`);
+  }
+  const bad = results.filter(
+    (r) => r.echo.failed > 0 || !r.settle.agreed || !r.proxyAlive || r.ramp.resets + r.ramp.failed > 0,
+  );
+  if (failures.length > 0 || bad.length > 0) process.exitCode = 1;
 }
 
 function sayPhase(say, r) {
