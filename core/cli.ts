@@ -97,15 +97,29 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
     'switchyard started',
   );
 
+  // Without a listener SIGHUP would kill the proxy; plugins (tls-listener) reload on it.
+  process.on('SIGHUP', () =>
+    log.info('SIGHUP received (certificates reload; the config itself is read at start only)'),
+  );
+  stopOnSignals(log, 'stopping: no new connections, draining sessions', () => runtime.stop());
+  keepRunningOnBugs(log);
+}
+
+/**
+ * SIGTERM/SIGINT: graceful stop, exit 0 when done (1 on error); a second signal exits at once
+ * after `onForce` (e.g. killing workers).
+ */
+function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>, onForce?: () => void): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
+      onForce?.();
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'stopping: no new connections, draining sessions');
-    runtime.stop().then(
+    log.info({ signal }, message);
+    stop().then(
       () => {
         log.info('stopped');
         log.flush?.();
@@ -117,13 +131,8 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
       },
     );
   };
-  // Without a listener SIGHUP would kill the proxy; plugins (tls-listener) reload on it.
-  process.on('SIGHUP', () =>
-    log.info('SIGHUP received (certificates reload; the config itself is read at start only)'),
-  );
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  keepRunningOnBugs(log);
 }
 
 /** A bug in a plugin must not take every user's connections down with it. */
@@ -159,33 +168,18 @@ async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger
     },
     'switchyard started (cluster primary)',
   );
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      for (const pid of primary.pids()) safeKill(pid);
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'stopping: workers stop accepting and drain');
-    primary.stop().then(
-      () => {
-        log.info('stopped');
-        log.flush?.();
-        setTimeout(() => process.exit(0), 20);
-      },
-      (err) => {
-        log.error({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
   process.on('SIGHUP', () => {
     log.info('SIGHUP received: reloading the config');
     primary.reload().catch((err) => log.error({ err }, 'reload failed'));
   });
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(
+    log,
+    'stopping: workers stop accepting and drain',
+    () => primary.stop(),
+    () => {
+      for (const pid of primary.pids()) safeKill(pid);
+    },
+  );
 }
 
 function safeKill(pid: number): void {
