@@ -3,6 +3,7 @@ import { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
 import { Capacity } from './capacity.js';
 import { CLUSTER, type ClusterBridge, type RuntimeRole } from './cluster/bridge.js';
 import type { PluginUse, SwitchyardConfig } from './config/load.js';
+import { checkLimits, distinctDestinations, LISTEN_BACKLOG, readOsLimits, workerCount } from './os-limits.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
 import { Service } from './service.js';
 
@@ -71,10 +72,27 @@ export class Runtime {
     return runtime;
   }
 
-  /** Says at start what the open files limit allows, and warns when a configured limit cannot be met. */
+  /** Warns at start when the open files limit or a kernel setting (core/os-limits.ts) cannot meet the configuration. */
   #warnAboutLimits(): void {
     const { limit } = this.capacity;
-    if (!Number.isFinite(limit)) return;
+    if (Number.isFinite(limit)) this.#warnAboutOpenFiles(limit);
+    // Workers share the kernel's accept queue settings and source ports, so the budget is the cluster's.
+    const workers = this.role === 'worker' ? workerCount(this.config.workers) : 1;
+    const messages = checkLimits({
+      ...readOsLimits(),
+      backlog: LISTEN_BACKLOG,
+      sessionBudget: limit * workers,
+      services: this.config.services.map((s) => ({
+        name: s.name,
+        destinations: distinctDestinations(s.backends),
+        maxSessions:
+          s.max_connections > 0 ? s.max_connections * s.listen.length * workers : Number.POSITIVE_INFINITY,
+      })),
+    });
+    for (const message of messages) this.log.warn(message);
+  }
+
+  #warnAboutOpenFiles(limit: number): void {
     const configured = this.config.services.reduce(
       (sum, s) =>
         sum + (s.max_connections > 0 ? s.max_connections * s.listen.length : Number.POSITIVE_INFINITY),

@@ -5,6 +5,7 @@ import { BackendRegistry } from './backend-registry.js';
 import { CLOSE_BACKEND, CLUSTER, type ClusterBridge } from './cluster/bridge.js';
 import type { ServiceConfig } from './config/load.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
+import { LISTEN_BACKLOG } from './os-limits.js';
 import { Pipeline, type PipelineCounters } from './pipeline.js';
 import type { Runtime } from './runtime.js';
 import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
@@ -279,7 +280,7 @@ export class Service implements ServiceRef {
         reject(new Error(`cannot listen on ${address}: ${err.code ?? err.message}`));
       };
       server.once('error', onError);
-      server.listen({ host: parsed.host, port: parsed.port, backlog: 511 }, () => {
+      server.listen({ host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG }, () => {
         server.removeListener('error', onError);
         resolve();
       });
