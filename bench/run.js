@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startIperf3, startRedis } from './lib/backends.js';
 import { withCleanup } from './lib/cleanup.js';
-import { cpuTimes, rssMiB } from './lib/cpu.js';
+import { treeCpuDelta, treeCpuTimes, treeRssMiB } from './lib/cpu.js';
 import { describeMachine } from './lib/machine.js';
 import { which } from './lib/procs.js';
 import { markdown, TARGET_RATIO } from './lib/report.js';
@@ -43,6 +43,17 @@ const program = new Command()
   )
   .option('--budget <minutes>', 'stop starting new runs after this many minutes', positiveInt, 9)
   .option('--no-warmup', 'skip the short warm-up run of each target')
+  .option(
+    '-w, --workers <n>',
+    'Switchyard `workers: N` against HAProxy `nbthread N` (the naive proxy stays one process)',
+    positiveInt,
+    1,
+  )
+  .addOption(
+    new Option('--scheduling <policy>', 'Switchyard `scheduling` when --workers > 1')
+      .choices(['rr', 'none'])
+      .default('rr'),
+  )
   .addHelpText(
     'after',
     `\nWorkloads: ${allWorkloads.map((w) => w.name).join(', ')}\nTargets: ${allTargets.map((t) => t.name).join(', ')}`,
@@ -64,6 +75,15 @@ function pick(all, names, what) {
   return all.filter((x) => names.includes(x.name));
 }
 
+/** With --workers N the labels say how many processes or threads each proxy ran. */
+function labelOf(target) {
+  if (opts.workers === 1) return target.label;
+  if (target.name === 'switchyard') return `${target.label} (${opts.workers} workers, ${opts.scheduling})`;
+  if (target.name === 'haproxy') return `${target.label} (nbthread ${opts.workers})`;
+  return target.label;
+}
+const startOptions = { workers: opts.workers, scheduling: opts.scheduling };
+
 const startedAt = Date.now();
 const deadline = startedAt + opts.budget * 60_000;
 const log = (text) => process.stderr.write(`${text}\n`);
@@ -71,11 +91,18 @@ const log = (text) => process.stderr.write(`${text}\n`);
 const haproxyInstalled = await which('haproxy');
 const results = {
   startedAt: new Date(startedAt).toISOString(),
-  options: { rounds: opts.rounds, quick: Boolean(opts.quick), stat: opts.stat, warmup: opts.warmup },
+  options: {
+    rounds: opts.rounds,
+    quick: Boolean(opts.quick),
+    stat: opts.stat,
+    warmup: opts.warmup,
+    workers: opts.workers,
+    scheduling: opts.workers > 1 ? opts.scheduling : null,
+  },
   machine: await describeMachine(haproxyInstalled),
   targets: targets.map((t) => ({
     name: t.name,
-    label: t.label,
+    label: labelOf(t),
     skipped:
       t.name === 'haproxy' && !haproxyInstalled ? 'haproxy is not installed (apt-get install haproxy)' : null,
   })),
@@ -139,7 +166,7 @@ async function runWorkload(workload, dir) {
     for (const target of active) {
       cells[target.name] = { runs: [], errors: [], rssMiB: null };
       try {
-        running.set(target.name, await target.start(backend.port, dir));
+        running.set(target.name, await target.start(backend.port, dir, startOptions));
       } catch (err) {
         cells[target.name].errors.push(`start: ${err.message}`);
         log(`  ${target.name}: failed to start: ${err.message}`);
@@ -161,13 +188,14 @@ async function runWorkload(workload, dir) {
       for (const name of order) {
         if (Date.now() > deadline) break;
         const t = running.get(name);
-        const cpuBefore = cpuTimes(t.pid);
+        // The proxy's process and its children: a Switchyard cluster's primary and workers.
+        const cpuBefore = treeCpuTimes(t.pid);
         const t0 = Date.now();
         try {
           const result = await workload.run(t.port, Boolean(opts.quick));
-          const cpuAfter = cpuBefore === null ? null : cpuTimes(t.pid);
-          const user = cpuAfter === null ? null : cpuAfter.user - cpuBefore.user;
-          const cpu = cpuAfter === null ? null : user + cpuAfter.system - cpuBefore.system;
+          const delta = cpuBefore === null ? null : treeCpuDelta(cpuBefore, treeCpuTimes(t.pid));
+          const user = delta === null ? null : delta.user;
+          const cpu = delta === null ? null : delta.user + delta.system;
           const perUnit = (seconds) =>
             seconds === null ? null : (seconds / result.work) * workload.cpuScale;
           const cpuPerUnit = perUnit(cpu);
@@ -194,7 +222,7 @@ async function runWorkload(workload, dir) {
         await sleep(300);
       }
     }
-    for (const [name, t] of running) cells[name].rssMiB = rssMiB(t.pid);
+    for (const [name, t] of running) cells[name].rssMiB = treeRssMiB(t.pid);
   } finally {
     await Promise.all([...running.values()].map((t) => t.stop()));
     await backend.stop();
@@ -204,7 +232,9 @@ async function runWorkload(workload, dir) {
     const values = cell.runs.map((r) => r.value);
     const cpu = cell.runs.map((r) => r.cpuPerUnit).filter((c) => c !== null);
     const cpuUser = cell.runs.map((r) => r.cpuUserPerUnit).filter((c) => c !== null);
+    const p99 = cell.runs.map((r) => r.extra?.p99Ms).filter((p) => typeof p === 'number');
     cell.summary = {
+      p99Ms: median(p99),
       value: opts.stat === 'best' ? best(values) : median(values),
       median: median(values),
       best: best(values),
@@ -222,6 +252,12 @@ async function runWorkload(workload, dir) {
     cpuUnit: workload.cpuUnit,
     command: workload.describe(Boolean(opts.quick)),
     targets: cells,
+    /** Median p99 latency each proxy adds over the client talking to the server directly. */
+    addedP99Ms: Object.fromEntries(
+      Object.entries(cells)
+        .filter(([name]) => name !== 'direct')
+        .map(([name, cell]) => [name, difference(cell.summary.p99Ms, cells.direct?.summary.p99Ms ?? null)]),
+    ),
     ratios: {
       switchyardToNaive: ratio(v('switchyard'), v('naive')),
       switchyardToHaproxy: ratio(v('switchyard'), v('haproxy')),
@@ -235,4 +271,8 @@ async function runWorkload(workload, dir) {
       ),
     },
   };
+}
+
+function difference(a, b) {
+  return a === null || b === null ? null : a - b;
 }

@@ -1,7 +1,7 @@
 // CPU time of a process from /proc: user + system, every thread included. On a shared machine
 // this is the figure least distorted by other load, since it counts only cycles the proxy spent.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond = 100;
 try {
@@ -43,4 +43,65 @@ export function rssMiB(pid) {
   } catch {
     return null;
   }
+}
+
+/**
+ * `pid` and all its descendants (Linux: /proc/<pid>/task/<tid>/children), for a proxy that forks
+ * workers: Switchyard with `workers: N` is a cluster primary plus N worker processes.
+ */
+export function processTree(pid) {
+  if (pid === null || pid === undefined) return [];
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    let tasks;
+    try {
+      tasks = readdirSync(`/proc/${pids[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        const text = readFileSync(`/proc/${pids[i]}/task/${tid}/children`, 'utf8').trim();
+        if (text !== '') pids.push(...text.split(' ').map(Number));
+      } catch {
+        // The thread or the process ended in between.
+      }
+    }
+  }
+  return pids;
+}
+
+/**
+ * CPU seconds of `pid` and its descendants, keyed by pid, so that a difference over a run only
+ * counts processes alive at its end (a worker forked during the run counts from zero).
+ * @returns {Map<number, { user: number, system: number }> | null}
+ */
+export function treeCpuTimes(pid) {
+  const times = new Map();
+  for (const p of processTree(pid)) {
+    const t = cpuTimes(p);
+    if (t !== null) times.set(p, t);
+  }
+  return times.size === 0 ? null : times;
+}
+
+/** User and kernel CPU seconds the tree spent between two `treeCpuTimes` samples. */
+export function treeCpuDelta(before, after) {
+  if (before === null || after === null) return null;
+  let user = 0;
+  let system = 0;
+  for (const [p, t] of after) {
+    const b = before.get(p) ?? { user: 0, system: 0 };
+    user += t.user - b.user;
+    system += t.system - b.system;
+  }
+  return { user, system };
+}
+
+/** Resident set size of `pid` and its descendants together, in MiB, or null. */
+export function treeRssMiB(pid) {
+  const sizes = processTree(pid)
+    .map(rssMiB)
+    .filter((s) => s !== null);
+  return sizes.length === 0 ? null : sizes.reduce((a, b) => a + b, 0);
 }

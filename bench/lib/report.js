@@ -3,6 +3,12 @@
 /** Switchyard's goal from the issue: at least this fraction of the naive proxy on every workload. */
 export const TARGET_RATIO = 0.95;
 
+/**
+ * The "Multi-process scale" issue's goal: Switchyard with `workers: N` against HAProxy with
+ * `nbthread N`, as a fraction of HAProxy's figure per workload.
+ */
+export const HAPROXY_TARGETS = { bulk: 1.0, requests: 0.9, churn: 0.7 };
+
 const proxies = ['switchyard', 'naive', 'haproxy', 'naive-nodelay'];
 
 /** @param {any} results the JSON written to bench/results/ */
@@ -34,11 +40,57 @@ export function markdown(results) {
     );
   }
 
+  const workers = results.options.workers ?? 1;
+  if (workers > 1) {
+    out.push(
+      '',
+      `### ${workers} Switchyard workers against HAProxy nbthread ${workers} (the multi-process targets)`,
+      '',
+      row(['workload', 'Switchyard / HAProxy', 'target', 'met']),
+      row(['---', '---:', '---:', '---']),
+    );
+    for (const w of results.workloads) {
+      const r = w.ratios.switchyardToHaproxy;
+      const goal = HAPROXY_TARGETS[w.name];
+      const met = r === null || goal === undefined ? '–' : r >= goal ? '✅' : '❌';
+      out.push(row([w.name, formatRatio(r), goal === undefined ? '–' : `≥ ${goal.toFixed(1)}×`, met]));
+    }
+  }
+
+  const latency = results.workloads.filter((w) =>
+    Object.values(w.targets).some((c) => c.summary?.p99Ms !== null && c.summary?.p99Ms !== undefined),
+  );
+  if (latency.length > 0) {
+    out.push(
+      '',
+      '### p99 latency, and what each proxy adds over direct (median of rounds, ms; lower is better)',
+      '',
+      row(['workload', ...targets.map((t) => t.label)]),
+      row(['---', ...targets.map(() => '---:')]),
+    );
+    for (const w of latency) {
+      out.push(
+        row([
+          w.name,
+          ...targets.map((t) => {
+            const p99 = w.targets[t.name]?.summary?.p99Ms;
+            const added = w.addedP99Ms?.[t.name];
+            if (p99 === null || p99 === undefined) return '–';
+            return added === null || added === undefined
+              ? p99.toFixed(3)
+              : `${p99.toFixed(3)} (${added < 0 ? '−' : '+'}${Math.abs(added).toFixed(3)})`;
+          }),
+        ]),
+      );
+    }
+  }
+
   const cpuTargets = targets.filter((t) => proxies.includes(t.name));
   if (cpuTargets.length > 0) {
     out.push(
       '',
       '### CPU time of the proxy process per unit of work (median; lower is better)',
+      ...(workers > 1 ? ['', 'Switchyard’s figure sums its cluster primary and every worker process.'] : []),
       '',
       'Each cell: user + kernel time, then user-mode time alone in parentheses. Kernel time is mostly',
       'the TCP stack, the same syscalls for every proxy; user time is the proxy’s own code.',

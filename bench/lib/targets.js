@@ -2,8 +2,10 @@
 // own process, started the way its users start it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, start, stop, waitForOutput, waitForPort } from './procs.js';
+import { processTree } from './cpu.js';
+import { freePort, start, stop, tail, waitForOutput, waitForPort } from './procs.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -14,7 +16,13 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
  * @typedef {object} Target
  * @property {string} name
  * @property {string} label
- * @property {(backendPort: number, dir: string, options?: { cpuProf?: string }) => Promise<RunningTarget>} start
+ * @property {(backendPort: number, dir: string, options?: StartOptions) => Promise<RunningTarget>} start
+ *
+ * @typedef {object} StartOptions
+ * @property {string} [cpuProf]   directory for `node --cpu-prof` (Node targets)
+ * @property {number} [workers]   Switchyard's `workers` and HAProxy's `nbthread` (default 1);
+ *                                the Node naive proxy stays one process
+ * @property {'rr' | 'none'} [scheduling]  Switchyard's `scheduling` when workers > 1 (default rr)
  */
 
 /** @type {Target} */
@@ -31,9 +39,11 @@ export const switchyard = {
   async start(backendPort, dir, options = {}) {
     return retryPorts(async (port) => {
       const file = join(dir, `switchyard-${port}.yaml`);
+      const workers = options.workers ?? 1;
       writeFileSync(
         file,
         [
+          ...(workers > 1 ? [`workers: ${workers}`, `scheduling: ${options.scheduling ?? 'rr'}`] : []),
           `listen: 127.0.0.1:${port}`,
           'backends:',
           `  - address: 127.0.0.1:${backendPort}`,
@@ -47,10 +57,31 @@ export const switchyard = {
       const proc = start(process.execPath, [...nodeArgs, 'bin/switchyard.js', '--config', file], {
         cwd: repo,
       });
-      return { proc, ready: () => waitForPort(port, proc) };
+      return {
+        proc,
+        ready: async () => {
+          await waitForPort(port, proc);
+          if (workers > 1) await waitForChildren(proc, workers);
+        },
+      };
     });
   },
 };
+
+/**
+ * The port answers as soon as one worker listens; wait for all of them, so round 1 does not
+ * measure a cluster still starting.
+ */
+async function waitForChildren(proc, count, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (processTree(proc.child.pid).length < count + 1) {
+    if (proc.ended) throw new Error(`${proc.name} exited during startup\n${tail(proc.stderr)}`);
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} workers after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+  // A forked worker still applies its plugins and opens its listener.
+  await sleep(1000);
+}
 
 /** @type {Target} */
 export const naive = naiveProxy('naive', 'naive Node pipe', {});
@@ -89,10 +120,10 @@ function naiveProxy(name, label, env) {
 export const haproxy = {
   name: 'haproxy',
   label: 'HAProxy',
-  async start(backendPort, dir) {
+  async start(backendPort, dir, options = {}) {
     return retryPorts(async (port) => {
       const file = join(dir, `haproxy-${port}.cfg`);
-      writeFileSync(file, haproxyConfig(port, backendPort));
+      writeFileSync(file, haproxyConfig(port, backendPort, options.workers ?? 1));
       // -db: foreground, no daemon, no master process: the pid we hold is the one that proxies.
       const proc = start('haproxy', ['-db', '-f', file]);
       return { proc, ready: () => waitForPort(port, proc) };
@@ -101,14 +132,14 @@ export const haproxy = {
 };
 
 /**
- * One thread, kernel splicing where it pays off, timeouts like a production TCP config.
+ * One thread (or `threads`, for the multi-process comparison), kernel splicing where it pays off, timeouts like a production TCP config.
  * maxconn as high as the fd limit allows: HAProxy refuses to start if it cannot raise it, and
  * needs 2 fds per connection plus 2 per splice pipe (maxpipes defaults to maxconn / 4).
  */
-export function haproxyConfig(port, backendPort) {
+export function haproxyConfig(port, backendPort, threads = 1) {
   const maxconn = Math.min(50000, Math.floor((hardFdLimit() - 500) / 2.5));
   return `global
-  nbthread 1
+  nbthread ${threads}
   maxconn ${maxconn}
   log stderr format raw local0 warning
 
