@@ -12,13 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { hasExited, kill, request, spawnNode, tail } from './children.js';
 import { fmt } from './format.js';
 import { residentKiB } from './memory.js';
+import { echoAll, rotate, split, total, waitForBackendsIdle, waitForMessage } from './phase-steps.js';
 import { childPids, descriptors } from './proc-info.js';
 import { repoRoot } from './proxies.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const clientScript = join(here, 'load-client.js');
 const MAX_PENDING_PER_CLIENT = 200;
-const ECHO_WINDOW_PER_CLIENT = 500;
 
 /**
  * @typedef {object} ClusterPhaseOptions
@@ -325,43 +325,6 @@ async function settle(o, clients, remaining) {
   return { ...view, agreed: false };
 }
 
-async function echoAll(clients, remaining) {
-  const timeoutMs = remaining(60_000);
-  const replies = await Promise.all(
-    clients.map((c) =>
-      request(c, { type: 'echo', window: ECHO_WINDOW_PER_CLIENT, timeoutMs }, 'echoed', timeoutMs + 15_000),
-    ),
-  );
-  return { ...total(replies), ms: Math.max(...replies.map((r) => r.ms)) };
-}
-
-async function waitForBackendsIdle(o) {
-  const deadline = Date.now() + Math.max(1000, Math.min(20_000, o.deadline - Date.now()));
-  let n = -1;
-  while (Date.now() < deadline) {
-    n = await o.backends.connections();
-    if (n === 0) return;
-    await sleep(200);
-  }
-  throw new Error(`backends still hold ${n} connections after the phase ${o.name}`);
-}
-
-function waitForMessage(proc, type, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.child.off('message', onMessage);
-      reject(new Error(`${proc.name}: no "${type}" within ${timeoutMs} ms\n${tail(proc.stderr)}`));
-    }, timeoutMs);
-    const onMessage = (msg) => {
-      if (msg?.type !== type) return;
-      clearTimeout(timer);
-      proc.child.off('message', onMessage);
-      resolve(msg);
-    };
-    proc.child.on('message', onMessage);
-  });
-}
-
 /** Warning and error lines of the proxy's log (pino JSON, level ≥ 40), counted by message. */
 function warnings(output) {
   const byMessage = {};
@@ -376,27 +339,4 @@ function warnings(output) {
     }
   }
   return { byMessage, otherLines: other, tail: tail(output, 5) };
-}
-
-function total(replies) {
-  const sum = { errors: {} };
-  for (const reply of replies) {
-    for (const [key, value] of Object.entries(reply)) {
-      if (typeof value === 'number') sum[key] = (sum[key] ?? 0) + value;
-    }
-    for (const [code, n] of Object.entries(reply.errors ?? {}))
-      sum.errors[code] = (sum.errors[code] ?? 0) + n;
-  }
-  for (const key of ['started', 'connected', 'held', 'resets', 'failed', 'closedByPeer', 'pending'])
-    sum[key] ??= 0;
-  return sum;
-}
-
-function split(n, parts) {
-  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
-}
-
-function rotate(list, by) {
-  const k = by % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
 }

@@ -7,12 +7,20 @@ import { fileURLToPath } from 'node:url';
 import { hasExited, kill, request, spawnNode, tail } from './children.js';
 import { fmt } from './format.js';
 import { residentKiB } from './memory.js';
+import {
+  ECHO_WINDOW_PER_CLIENT,
+  echoAll,
+  rotate,
+  split,
+  total,
+  waitForBackendsIdle,
+  waitForMessage,
+} from './phase-steps.js';
 import { probe, startNaive, startSwitchyard } from './proxies.js';
 
 const clientScript = fileURLToPath(new URL('load-client.js', import.meta.url));
 /** Connections a client may have in the middle of a handshake: keeps a ramp from bursting. */
 const MAX_PENDING_PER_CLIENT = 200;
-const ECHO_WINDOW_PER_CLIENT = 500;
 /** Connections closed and reopened to check a full proxy takes new ones again. */
 const RECOVER_COUNT = 100;
 
@@ -189,16 +197,6 @@ async function settle(o, proxy, clients, remaining) {
   return { ...view, agreed: false };
 }
 
-async function echoAll(clients, remaining) {
-  const timeoutMs = remaining(60_000);
-  const replies = await Promise.all(
-    clients.map((c) =>
-      request(c, { type: 'echo', window: ECHO_WINDOW_PER_CLIENT, timeoutMs }, 'echoed', timeoutMs + 15_000),
-    ),
-  );
-  return { ...total(replies), ms: Math.max(...replies.map((r) => r.ms)) };
-}
-
 /**
  * A full proxy must take new connections again as soon as sessions end: close some held ones,
  * open as many new ones, and echo through every held connection of that client.
@@ -246,34 +244,6 @@ async function recover(o, proxy, clients, remaining) {
   };
 }
 
-/** Waits for the backends to see every connection of the phase closed, so the next starts clean. */
-async function waitForBackendsIdle(o) {
-  const deadline = Date.now() + Math.max(1000, Math.min(20_000, o.deadline - Date.now()));
-  let n = -1;
-  while (Date.now() < deadline) {
-    n = await o.backends.connections();
-    if (n === 0) return;
-    await sleep(200);
-  }
-  throw new Error(`backends still hold ${n} connections after the phase ${o.name}`);
-}
-
-function waitForMessage(proc, type, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.child.off('message', onMessage);
-      reject(new Error(`${proc.name}: no "${type}" within ${timeoutMs} ms\n${tail(proc.stderr)}`));
-    }, timeoutMs);
-    const onMessage = (msg) => {
-      if (msg?.type !== type) return;
-      clearTimeout(timer);
-      proc.child.off('message', onMessage);
-      resolve(msg);
-    };
-    proc.child.on('message', onMessage);
-  });
-}
-
 /**
  * The core's 'session limit reached' warnings (at most one per 10 s): how many, and the refusal
  * count the last one reported.
@@ -285,28 +255,4 @@ function limitLogLines(stdout) {
     if (lines.length > 0) refusedSoFar = JSON.parse(lines.at(-1)).refusedSoFar ?? null;
   } catch {}
   return { lines: lines.length, refusedSoFar };
-}
-
-/** Sums the numeric fields of client replies; error codes are merged. */
-function total(replies) {
-  const sum = { errors: {} };
-  for (const reply of replies) {
-    for (const [key, value] of Object.entries(reply)) {
-      if (typeof value === 'number') sum[key] = (sum[key] ?? 0) + value;
-    }
-    for (const [code, n] of Object.entries(reply.errors ?? {}))
-      sum.errors[code] = (sum.errors[code] ?? 0) + n;
-  }
-  for (const key of ['started', 'connected', 'held', 'resets', 'failed', 'closedByPeer', 'pending'])
-    sum[key] ??= 0;
-  return sum;
-}
-
-function split(n, parts) {
-  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
-}
-
-function rotate(list, by) {
-  const k = by % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
 }
