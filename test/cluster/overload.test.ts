@@ -32,6 +32,9 @@ plugins:
 `);
     cluster.start({ fdLimit: 230 });
     const { proxy } = await cluster.started();
+    // Each worker logs from its own process: the lines may arrive after the primary's start line.
+    const listening = () => cluster!.logs.filter((l) => l.msg === 'worker listening');
+    await poll(() => listening().length === 2, 10_000, 'both workers to log "worker listening"');
     expect(cluster.logs.filter((l) => l.msg === 'worker listening').map((l) => l.sessionLimit)).toEqual([
       15, 15,
     ]);
