@@ -29,7 +29,23 @@ interface PluginBase {
  */
 export interface ServicePlugin<Options = any> extends PluginBase {
   scope?: 'service';
+  /**
+   * Where it runs when `workers` > 1 (docs/multi-process.md). `workers` (default): in every
+   * worker only — the data plane, where sessions are. `any`: also in the primary, applied to
+   * its control-plane services (the authoritative registry, no listeners, no sessions); the
+   * plugin looks at `service.runtime.role` to do its part there. Backend statuses it sets in
+   * the primary (source = the plugin's name) reach every worker with the registry snapshots,
+   * so the plugin in a worker follows them (`backendStatus` hook) instead of computing its
+   * own — health-check probes once, in the primary, this way.
+   */
+  runsIn?: 'workers' | 'any';
   apply(service: Service, options: Options): void | Promise<void>;
+  /**
+   * Cluster primary only: a reload (SIGHUP) changed this plugin's options for `service`.
+   * Apply them in place (workers get the new options by being replaced). Without it the
+   * primary keeps the old options until a restart and logs a warning.
+   */
+  reconfigure?(service: Service, options: Options): void;
 }
 
 /**
@@ -70,8 +86,11 @@ export function checkPluginShape(value: unknown): string | undefined {
   if (typeof p.apply !== 'function') return `plugin "${p.name}" has no apply() function`;
   if (p.scope !== undefined && p.scope !== 'service' && p.scope !== 'process')
     return `plugin "${p.name}" has an unknown scope "${String(p.scope)}"`;
-  if (p.runsIn !== undefined && p.runsIn !== 'any' && p.runsIn !== 'primary')
-    return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}"`;
+  const places = p.scope === 'process' ? ['any', 'primary'] : ['workers', 'any'];
+  if (p.runsIn !== undefined && !places.includes(p.runsIn as string))
+    return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}" (expected ${places.join(' or ')})`;
+  if (p.reconfigure !== undefined && typeof p.reconfigure !== 'function')
+    return `plugin "${p.name}" has a reconfigure that is not a function`;
   if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')
     return `plugin "${p.name}" has an unknown kind "${String(p.kind)}"`;
   if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))

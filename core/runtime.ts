@@ -26,6 +26,12 @@ export class Runtime {
   });
   /** Services by name, in config order. */
   readonly services = new Map<string, Service>();
+  /**
+   * Primary only: names of the service plugins applied here (`runsIn: 'any'`). Backend
+   * statuses under these sources are the primary's to set: snapshots carry them to workers,
+   * and workers' reports of them are ignored (core/cluster/aggregate.ts).
+   */
+  readonly primaryStatusSources = new Set<string>();
   readonly #provided = new Map<string, unknown>();
   readonly #contributions = new Map<string, unknown[]>();
   #started = false;
@@ -45,8 +51,8 @@ export class Runtime {
 
   /**
    * Builds services and applies every plugin (service-scope first, then process-scope).
-   * In a cluster (`role`), the primary applies no service-scope plugin (it proxies nothing)
-   * and workers skip process plugins marked `runsIn: 'primary'`; `cluster` is provided as
+   * In a cluster (`role`), the primary applies only service-scope plugins marked
+   * `runsIn: 'any'` (it proxies nothing) and workers skip process plugins marked `runsIn: 'primary'`; `cluster` is provided as
    * `runtime.use('cluster')` before any plugin is applied.
    */
   static async create(
@@ -59,10 +65,14 @@ export class Runtime {
     if (options.cluster) runtime.provide<ClusterBridge>(CLUSTER, options.cluster);
     if (role !== 'primary') runtime.#warnAboutLimits();
     for (const sc of config.services) runtime.services.set(sc.name, new Service(sc, runtime, log));
-    if (role !== 'primary') {
-      for (const service of runtime.services.values()) {
-        for (const use of service.config.plugins)
-          await applyPlugin(use, (p) => (p as ServicePlugin).apply(service, use.options));
+    for (const service of runtime.services.values()) {
+      for (const use of service.config.plugins) {
+        const plugin = use.plugin as ServicePlugin;
+        if (role === 'primary') {
+          if (plugin.runsIn !== 'any') continue;
+          runtime.primaryStatusSources.add(plugin.name);
+        }
+        await applyPlugin(use, (p) => (p as ServicePlugin).apply(service, use.options));
       }
     }
     for (const use of config.plugins) {

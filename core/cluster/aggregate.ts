@@ -60,6 +60,7 @@ export class StatsAggregator {
 
   /** Writes the sums into the primary's services and backends. */
   apply(): void {
+    const owned = this.runtime.primaryStatusSources;
     for (const service of this.runtime.services.values()) {
       const counters = { ...(this.#retiredCounters.get(service.name) ?? zeroCounters()) };
       let sessions = 0;
@@ -90,6 +91,7 @@ export class StatsAggregator {
           bytesIn += b.bytesIn;
           bytesOut += b.bytesOut;
           for (const [source, status] of Object.entries(b.status)) {
+            if (owned.has(source)) continue; // the primary sets these itself (health checks)
             const seen = statuses.get(source);
             if (seen === undefined || (!BAD_STATUS.has(seen) && BAD_STATUS.has(status)))
               statuses.set(source, status);
@@ -102,7 +104,8 @@ export class StatsAggregator {
         backend.bytesOut = bytesOut;
         for (const [source, status] of statuses) service.setBackendStatus(backend, source, status);
         for (const source of Object.keys(backend.status))
-          if (!statuses.has(source)) delete (backend.status as Record<string, string>)[source];
+          if (!statuses.has(source) && !owned.has(source))
+            delete (backend.status as Record<string, string>)[source];
       }
     }
   }

@@ -6,6 +6,8 @@ export interface SnapshotBackend {
   spec: BackendSpec;
   weight: number;
   state: Exclude<BackendState, 'removed'>;
+  /** Statuses set by the primary's control-plane plugins (Runtime.primaryStatusSources). */
+  status?: Record<string, string>;
 }
 
 /**

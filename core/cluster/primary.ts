@@ -6,6 +6,7 @@ import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
 import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
+import { primaryPluginChangesNeedingRestart, reconfigurePrimaryPlugins } from './primary-plugins.js';
 import { reconcileConfigBackends } from './reconcile.js';
 import { PrimaryRequests } from './requests.js';
 import { RespawnBackoff } from './respawn-backoff.js';
@@ -73,6 +74,11 @@ export class ClusterPrimary {
       service.hooks.backendAdded.tap('cluster', changed);
       service.hooks.backendRemoved.tap('cluster', changed);
       service.hooks.backendChanged.tap('cluster', changed);
+      // Health and other control-plane statuses travel with the snapshot; aggregated ones do not.
+      const owned = this.#runtime.primaryStatusSources;
+      service.hooks.backendStatus.tap('cluster', (_backend, source) => {
+        if (owned.has(source)) changed();
+      });
     }
     await this.#runtime.start();
     this.#statsTimer = setInterval(() => this.#aggregator.apply(), STATS_INTERVAL);
@@ -134,12 +140,21 @@ export class ClusterPrimary {
         );
         return false;
       }
+      const blocked = primaryPluginChangesNeedingRestart(this.config, next);
+      if (blocked.length > 0) {
+        this.log.error(
+          { changes: blocked },
+          'reload rejected: these changes need a restart (the primary runs these plugins); keeping the running workers and config',
+        );
+        return false;
+      }
       if (next.scheduling !== this.config.scheduling)
         this.log.warn('scheduling changes take effect at restart only');
       const workers = resolveWorkers(next.workers);
       const old = [...this.#members.values()].filter((m) => !m.retiring);
       const previous = this.config;
       reconcileConfigBackends(this.#runtime, previous, next, this.log);
+      reconfigurePrimaryPlugins(this.#runtime, previous, next, this.log);
       this.config = next;
       this.workers = workers;
       const generation = this.#forkGeneration(workers);

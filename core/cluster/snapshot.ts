@@ -6,11 +6,20 @@ import type { RegistrySnapshot, SnapshotBackend } from './messages.js';
 export function takeSnapshot(runtime: Runtime, version: number): RegistrySnapshot {
   const services: Record<string, SnapshotBackend[]> = {};
   for (const service of runtime.services.values()) {
-    services[service.name] = service.backends.list().map((b) => ({
-      spec: b.spec,
-      weight: b.weight,
-      state: b.state === 'draining' ? 'draining' : 'up',
-    }));
+    services[service.name] = service.backends.list().map((b) => {
+      const entry: SnapshotBackend = {
+        spec: b.spec,
+        weight: b.weight,
+        state: b.state === 'draining' ? 'draining' : 'up',
+      };
+      for (const source of runtime.primaryStatusSources) {
+        const value = b.status[source];
+        if (value === undefined) continue;
+        entry.status ??= {};
+        entry.status[source] = value;
+      }
+      return entry;
+    });
   }
   return { version, services };
 }
@@ -28,7 +37,9 @@ export function seedFromSnapshot(runtime: Runtime, snapshot: RegistrySnapshot): 
 
 /**
  * Makes a worker's registries equal to the snapshot through the registry API, so balancers,
- * pools and health checks of the worker follow as they do for admin changes in one process.
+ * pools and health checks of the worker follow as they do for admin changes in one process;
+ * then sets the primary's statuses (health) through `setBackendStatus`, whose hook the
+ * worker's plugins follow.
  * Services the snapshot does not name (added by a reload, unknown to the primary) are left alone.
  */
 export function applySnapshot(runtime: Runtime, snapshot: RegistrySnapshot, log: Logger): void {
@@ -44,6 +55,15 @@ export function applySnapshot(runtime: Runtime, snapshot: RegistrySnapshot, log:
         if (existing === undefined) registry.add({ ...entry.spec, weight: entry.weight });
         else if (existing.weight !== entry.weight) registry.setWeight(existing.address, entry.weight);
         registry.setDraining(entry.spec.address, entry.state === 'draining');
+      }
+      // After the registry calls: a backend added above exists now, and its plugins have set
+      // their initial statuses, which the primary's (e.g. health) replace.
+      for (const entry of list) {
+        if (entry.status === undefined) continue;
+        const backend = registry.get(entry.spec.address);
+        if (backend === undefined) continue;
+        for (const [source, status] of Object.entries(entry.status))
+          service.setBackendStatus(backend, source, status);
       }
     } catch (err) {
       log.error({ err, service: name, version: snapshot.version }, 'cannot apply the registry snapshot');

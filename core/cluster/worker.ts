@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from '../config/load.js';
 import { Runtime } from '../runtime.js';
@@ -9,6 +10,7 @@ import {
   type ToPrimary,
   type ToWorker,
 } from './messages.js';
+import { LIST_SESSIONS, type ListSessionsRequest, listSessions } from './session-list.js';
 import { applySnapshot, seedFromSnapshot } from './snapshot.js';
 import { collectStats } from './stats.js';
 
@@ -44,6 +46,9 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     if (!service || service.backends.get(address)?.state === 'up') return 0;
     return service.closeSessions('drained', (s) => s.backend?.address === address);
   });
+  handlers.set(LIST_SESSIONS, (payload) =>
+    runtime ? listSessions(runtime, payload as ListSessionsRequest, workerId()) : null,
+  );
   let runtime: Runtime | undefined;
   let version = -1;
   let started = false;
@@ -134,6 +139,11 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   const rt = runtime;
   timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt) }), STATS_INTERVAL);
   timer.unref();
+}
+
+/** The cluster's id of this worker (1, 2, ...; a replacement gets a new one). */
+function workerId(): number {
+  return cluster.worker?.id ?? 0;
 }
 
 function finite(n: number): number | null {

@@ -56,15 +56,22 @@ export class HealthChecker implements HealthCheckApi {
    */
   #cacheIn: Backend[] | null = null;
   #cacheOut: Backend[] = NONE;
-  readonly #plan: ProbePlan;
+  #plan: ProbePlan;
 
+  /**
+   * `probe`: runs the checks (one process, or a cluster primary). `follow`: a cluster worker;
+   * it runs no check and takes each backend's health from the `backendStatus` the primary's
+   * snapshots set (`follow`), keeping the candidate filter, `when_all_down` and
+   * `on_marked_down` here, where the sessions are.
+   */
   constructor(
     private readonly service: Service,
-    private readonly settings: CheckSettings,
+    private settings: CheckSettings,
     private readonly log: Logger,
     private readonly baseDir: string,
+    private readonly mode: 'probe' | 'follow' = 'probe',
   ) {
-    this.#plan = { send: settings.send, expect: settings.expect, timeout: settings.timeout };
+    this.#plan = planOf(settings);
   }
 
   get allDown(): boolean {
@@ -120,8 +127,42 @@ export class HealthChecker implements HealthCheckApi {
   /** `start` hook: checks every backend known so far; later ones start when added. */
   start(): void {
     this.#running = true;
-    for (const entry of this.#entries.values()) this.#scheduleFirst(entry);
+    if (this.mode === 'probe') for (const entry of this.#entries.values()) this.#scheduleFirst(entry);
   }
+
+  /**
+   * New options from a reload (cluster primary): thresholds, timing and the probe change in
+   * place; each backend keeps its current health and is checked again within `interval`.
+   */
+  reconfigure(settings: CheckSettings): void {
+    this.settings = settings;
+    this.#plan = planOf(settings);
+    for (const [backend, old] of this.#entries) {
+      this.#halt(old);
+      const state = new HealthState(
+        old.state.healthy ? 'fully-up' : 'fully-down',
+        settings.rise,
+        settings.fall,
+      );
+      const entry: Entry = { ...old, state, target: probeTarget(backend, settings, this.baseDir) };
+      this.#entries.set(backend, entry);
+      if (this.#running && this.mode === 'probe') this.#scheduleFirst(entry);
+    }
+    this.log.info({ backends: this.#entries.size }, 'health-check options reloaded');
+  }
+
+  /**
+   * Follow mode's `backendStatus` tap: the primary marked a backend up or down. Our own
+   * `setBackendStatus` calls come back here too and change nothing.
+   */
+  readonly follow = (backend: Backend, source: string, status: string): void => {
+    if (this.mode !== 'follow' || source !== HEALTH_CHECK) return;
+    const entry = this.#entries.get(backend);
+    const healthy = status !== 'down';
+    if (entry === undefined || entry.state.healthy === healthy) return;
+    entry.state.healthy = healthy;
+    this.#transition(entry);
+  };
 
   /** `stop` hook: no timer or socket survives it. */
   stop(): void {
@@ -152,7 +193,7 @@ export class HealthChecker implements HealthCheckApi {
     this.#cacheIn = null;
     this.service.setBackendStatus(backend, HEALTH_CHECK, status(entry.state.healthy));
     this.refreshAllDown();
-    if (this.#running) this.#scheduleFirst(entry);
+    if (this.#running && this.mode === 'probe') this.#scheduleFirst(entry);
   }
 
   /** `backendRemoved` tap. */
@@ -178,7 +219,8 @@ export class HealthChecker implements HealthCheckApi {
     }
     if (allDown === this.#allDown) return;
     this.#allDown = allDown;
-    if (!allDown) this.log.info('a backend is healthy again: new sessions flow');
+    if (this.mode === 'follow') this.log.debug({ allDown }, 'every backend down changed');
+    else if (!allDown) this.log.info('a backend is healthy again: new sessions flow');
     else if (this.settings.whenAllDown === 'panic')
       this.log.warn({ backends: up.length }, 'every backend is down: panic routing to all of them');
     else this.log.warn({ backends: up.length }, 'every backend is down: refusing new sessions');
@@ -260,7 +302,9 @@ export class HealthChecker implements HealthCheckApi {
       durationMs: entry.lastDurationMs,
       healthy,
     };
-    if (state.healthy) this.log.info(fields, 'backend is UP (health check passed)');
+    // In a cluster the primary logs each change once; workers only follow it.
+    if (this.mode === 'follow') this.log.debug(fields, state.healthy ? 'backend is UP' : 'backend is DOWN');
+    else if (state.healthy) this.log.info(fields, 'backend is UP (health check passed)');
     else this.log.warn({ ...fields, reason: entry.lastError }, 'backend is DOWN (health check failed)');
     this.refreshAllDown();
     if (!state.healthy && this.settings.onMarkedDown === 'close') {
@@ -276,6 +320,10 @@ export class HealthChecker implements HealthCheckApi {
     // Last, so our own state is consistent whatever other plugins' backendStatus taps do.
     this.service.setBackendStatus(backend, HEALTH_CHECK, status(state.healthy));
   }
+}
+
+function planOf(settings: CheckSettings): ProbePlan {
+  return { send: settings.send, expect: settings.expect, timeout: settings.timeout };
 }
 
 function status(healthy: boolean): HealthStatus {

@@ -7,6 +7,7 @@ import { RespawnBackoff } from '../../core/cluster/respawn-backoff.js';
 import { applySnapshot, takeSnapshot } from '../../core/cluster/snapshot.js';
 import { loadConfigText } from '../../core/config/load.js';
 import { Runtime } from '../../core/runtime.js';
+import type { HealthCheckApi } from '../../plugins/health-check/index.js';
 
 const log = pino({ level: 'silent' });
 
@@ -22,6 +23,7 @@ listen: 127.0.0.1:0
 backends: [{ address: 127.0.0.1:1 }, { address: 127.0.0.1:2, weight: 2 }]
 plugins:
   health-check: { interval: 1h }
+  circuit-breaker: {}
   admin-api: { listen: 127.0.0.1:0 }
   force-disconnect: {}
 `;
@@ -39,7 +41,7 @@ describe('runtime roles', () => {
     return runtime;
   };
 
-  it('primary: runs process plugins, holds the registry, applies no service plugin, binds nothing', async () => {
+  it('primary: runs process plugins and control-plane service plugins only, holds the registry, binds nothing', async () => {
     const runtime = await build('primary');
     expect(runtime.role).toBe('primary');
     expect(runtime.use('admin-api')).toBeDefined();
@@ -47,7 +49,10 @@ describe('runtime roles', () => {
     expect(runtime.use<ClusterBridge>('cluster')?.role).toBe('primary');
     const service = runtime.defaultService;
     expect(service.addresses()).toEqual([]);
-    expect(service.use('health-check')).toBeUndefined();
+    // health-check is `runsIn: 'any'` (it probes here); the breaker judges sessions, in workers only.
+    expect(service.use('health-check')).toBeDefined();
+    expect(service.use('circuit-breaker')).toBeUndefined();
+    expect([...runtime.primaryStatusSources]).toEqual(['health-check']);
     expect(service.backends.list().map((b) => b.address)).toEqual(['127.0.0.1:1', '127.0.0.1:2']);
   });
 
@@ -78,6 +83,27 @@ describe('runtime roles', () => {
     // Applying the same snapshot again changes nothing.
     applySnapshot(worker, snapshot, log);
     expect(worker.defaultService.backends.list()).toHaveLength(2);
+  });
+
+  it("a worker follows the primary's health verdicts from snapshots and probes nothing itself", async () => {
+    const primary = await build('primary');
+    const worker = await build('worker');
+    const pb = primary.defaultService.backends.get('127.0.0.1:1')!;
+    // What the primary's checker does on a failed check (checks themselves are tested in the plugin).
+    primary.defaultService.setBackendStatus(pb, 'health-check', 'down');
+    const snapshot = takeSnapshot(primary, 3);
+    expect(snapshot.services.default!.map((e) => e.status)).toEqual([
+      { 'health-check': 'down' },
+      { 'health-check': 'up' },
+    ]);
+    applySnapshot(worker, snapshot, log);
+    const health = worker.defaultService.use<HealthCheckApi>('health-check')!;
+    const wb = worker.defaultService.backends.get('127.0.0.1:1')!;
+    expect(health.isHealthy(wb)).toBe(false);
+    expect(health.counters.checks).toBe(0);
+    primary.defaultService.setBackendStatus(pb, 'health-check', 'up');
+    applySnapshot(worker, takeSnapshot(primary, 4), log);
+    expect(health.isHealthy(wb)).toBe(true);
   });
 
   it('sums workers into the primary: active over live workers, totals kept after exit, bad status wins', async () => {
@@ -112,21 +138,30 @@ describe('runtime roles', () => {
         },
       },
     });
-    agg.report(1, report(3, { active: 3, total: 10, bytesIn: 100, status: { 'health-check': 'up' } }));
-    agg.report(2, report(4, { active: 4, total: 5, bytesIn: 50, status: { 'health-check': 'down' } }));
+    agg.report(
+      1,
+      report(3, {
+        active: 3,
+        total: 10,
+        bytesIn: 100,
+        status: { 'circuit-breaker': 'closed', 'health-check': 'down' },
+      }),
+    );
+    agg.report(2, report(4, { active: 4, total: 5, bytesIn: 50, status: { 'circuit-breaker': 'open' } }));
     agg.apply();
     const service = primary.defaultService;
     const b = service.backends.get('127.0.0.1:1')!;
     expect([b.active, b.total, b.bytesIn]).toEqual([7, 15, 150]);
-    expect(b.status).toEqual({ 'health-check': 'down' });
+    // The breaker status is merged (open wins); health is the primary's own verdict, not a report.
+    expect(b.status).toEqual({ 'health-check': 'up', 'circuit-breaker': 'open' });
     expect(service.sessionCount).toBe(7);
     expect(service.counters.accepted).toBe(14);
 
     agg.retire(2);
-    agg.report(1, report(1, { active: 1, total: 12, bytesIn: 120, status: { 'health-check': 'up' } }));
+    agg.report(1, report(1, { active: 1, total: 12, bytesIn: 120, status: { 'circuit-breaker': 'closed' } }));
     agg.apply();
     expect([b.active, b.total, b.bytesIn]).toEqual([1, 17, 170]);
-    expect(b.status).toEqual({ 'health-check': 'up' });
+    expect(b.status).toEqual({ 'health-check': 'up', 'circuit-breaker': 'closed' });
     expect(service.sessionCount).toBe(1);
     expect(service.counters.accepted).toBe(10);
   });

@@ -1,0 +1,85 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import type { PluginUse, SwitchyardConfig } from '../config/load.js';
+import type { ServicePlugin } from '../plugin.js';
+import type { Runtime } from '../runtime.js';
+
+/**
+ * Reload, part that concerns the primary's own plugins (workers get the new config by being
+ * replaced). Returns the reasons the reload cannot be applied without a restart: a
+ * control-plane service plugin (`runsIn: 'any'`, e.g. health-check) added to or removed from a
+ * service, because workers would then follow statuses nobody sets, or miss ones still set.
+ */
+export function primaryPluginChangesNeedingRestart(
+  previous: SwitchyardConfig,
+  next: SwitchyardConfig,
+): string[] {
+  const problems: string[] = [];
+  for (const sc of next.services) {
+    const before = previous.services.find((s) => s.name === sc.name);
+    if (!before) continue;
+    const was = controlPlane(before.plugins);
+    const now = controlPlane(sc.plugins);
+    for (const name of now.keys())
+      if (!was.has(name)) problems.push(`plugin "${name}" added to service "${sc.name}"`);
+    for (const name of was.keys())
+      if (!now.has(name)) problems.push(`plugin "${name}" removed from service "${sc.name}"`);
+  }
+  return problems;
+}
+
+/**
+ * Gives the primary's control-plane service plugins their new options (`reconfigure`), and
+ * warns about option changes the primary can only take at a restart (process plugins such as
+ * the admin API, or plugins without `reconfigure`).
+ */
+export function reconfigurePrimaryPlugins(
+  runtime: Runtime,
+  previous: SwitchyardConfig,
+  next: SwitchyardConfig,
+  log: Logger,
+): void {
+  for (const sc of next.services) {
+    const service = runtime.services.get(sc.name);
+    const before = previous.services.find((s) => s.name === sc.name);
+    if (!service || !before) continue;
+    const was = controlPlane(before.plugins);
+    for (const [name, use] of controlPlane(sc.plugins)) {
+      const old = was.get(name);
+      if (!old || isDeepStrictEqual(old.options, use.options)) continue;
+      const plugin = use.plugin as ServicePlugin;
+      if (typeof plugin.reconfigure !== 'function') {
+        log.warn(
+          { service: sc.name, plugin: name },
+          'plugin options changed: the primary applies them at restart',
+        );
+        continue;
+      }
+      try {
+        plugin.reconfigure(service, use.options);
+      } catch (err) {
+        log.error({ err, service: sc.name, plugin: name }, 'plugin could not take its reloaded options');
+      }
+    }
+  }
+  for (const use of next.plugins) {
+    const old = previous.plugins.find((p) => p.name === use.name);
+    if (old === undefined)
+      log.warn({ plugin: use.name }, 'process plugin added: workers run it now, the primary at restart');
+    else if (!isDeepStrictEqual(old.options, use.options))
+      log.warn(
+        { plugin: use.name },
+        'process plugin options changed: workers use them now, the primary at restart',
+      );
+  }
+  for (const old of previous.plugins)
+    if (!next.plugins.some((p) => p.name === old.name))
+      log.warn(
+        { plugin: old.name },
+        'process plugin removed: workers dropped it, the primary keeps it until restart',
+      );
+}
+
+function controlPlane(uses: PluginUse[]): Map<string, PluginUse> {
+  return new Map(uses.filter((u) => (u.plugin as ServicePlugin).runsIn === 'any').map((u) => [u.name, u]));
+}
