@@ -96,6 +96,8 @@ export class BackendRegistry {
         bytesIn: 0,
         bytesOut: 0,
         status: {},
+        peerActive: 0,
+        peerStatus: {},
       };
     }
     this.#byAddress.set(address, backend);

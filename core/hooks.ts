@@ -104,6 +104,13 @@ export interface ServiceHooks {
    * Lets plugins react to each other (a passing health check closes a breaker).
    */
   readonly backendStatus: SyncHook<[Backend, string, string]>;
+  /**
+   * backendPeerStatus — cluster workers only: the other workers' merged status of a backend
+   * for `source` changed (`backend.peerStatus`), e.g. a breaker opened in another worker.
+   * Arrives with the primary's peer view every ~500 ms. Lets a plugin act on what its
+   * instances in other workers decided (circuit-breaker ejects there too).
+   */
+  readonly backendPeerStatus: SyncHook<[Backend, string, string]>;
   /** start — after all plugins are applied, before listeners bind. Start timers and servers here. */
   readonly start: AsyncParallelHook<[]>;
   /** stop — after listeners closed and sessions drained. Stop timers, close servers, in tap order. */
@@ -128,6 +135,7 @@ export function createServiceHooks(): ServiceHooks {
     backendRemoved: new SyncHook<[Backend]>(['backend']),
     backendChanged: new SyncHook<[Backend]>(['backend']),
     backendStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
+    backendPeerStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     start: new AsyncParallelHook<[]>([]),
     stop: new AsyncSeriesHook<[]>([]),
   });

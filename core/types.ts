@@ -54,6 +54,18 @@ export interface Backend {
    * `backendStatus` hook fires; the admin API and metrics report it as is.
    */
   readonly status: Record<string, string>;
+  /**
+   * Cluster worker: sessions on this backend in the *other* workers, as of their last reports
+   * (up to ~1 s old; docs/multi-process.md). 0 with one process. Balancers that count
+   * sessions add it to `active` to see the whole cluster.
+   */
+  peerActive: number;
+  /**
+   * Cluster worker: the other workers' statuses of this backend, merged per source (a
+   * taking-no-sessions value such as `open` wins). Empty with one process. Changes fire the
+   * `backendPeerStatus` hook.
+   */
+  readonly peerStatus: Record<string, string>;
 }
 
 /** Why a session ended. Stable strings: logs, metrics and the admin API report them. */

@@ -1,8 +1,6 @@
 import type { Runtime } from '../runtime.js';
-import type { BackendStats, ServiceCounters, WorkerStats } from './messages.js';
-
-/** Statuses that take a backend out of rotation; one worker reporting one wins the merged view. */
-const BAD_STATUS = new Set(['down', 'open', 'ejected', 'half-open']);
+import type { BackendStats, PeerView, ServiceCounters, WorkerStats } from './messages.js';
+import { BAD_STATUS, peerViews } from './peers.js';
 
 const COUNTERS: readonly (keyof ServiceCounters)[] = [
   'accepted',
@@ -34,6 +32,11 @@ export class StatsAggregator {
 
   report(workerId: number, stats: WorkerStats): void {
     this.#live.set(workerId, stats);
+  }
+
+  /** What each live worker's peers reported (core/cluster/peers.ts). */
+  peerViews(): Map<number, PeerView> {
+    return peerViews(this.#live, this.runtime.primaryStatusSources);
   }
 
   /** A worker exited: its sessions are gone, its history stays in the totals. */

@@ -46,8 +46,20 @@ export interface WorkerStats {
 
 export const STATS_INTERVAL = 500;
 
+/** One backend as the other workers see it (PeerView: for one worker, everyone but itself). */
+export interface PeerBackend {
+  active: number;
+  /** Merged statuses of the non-primary sources; omitted when none. */
+  status?: Record<string, string>;
+}
+
+/** Per service, per backend address. */
+export type PeerView = Record<string, Record<string, PeerBackend>>;
+
 /** Primary → worker. */
 export type ToWorker =
+  /** The other workers' sessions and statuses per backend, after every stats round. */
+  | { t: 'peers'; services: PeerView }
   | { t: 'snapshot'; snapshot: RegistrySnapshot }
   | { t: 'request'; id: number; topic: string; payload: unknown }
   /** Every worker is at its session budget (or no longer): see Service.setClusterSaturated. */

@@ -81,7 +81,7 @@ export class ClusterPrimary {
       });
     }
     await this.#runtime.start();
-    this.#statsTimer = setInterval(() => this.#aggregator.apply(), STATS_INTERVAL);
+    this.#statsTimer = setInterval(() => this.#statsRound(), STATS_INTERVAL);
     this.#statsTimer.unref();
     const generation = this.#forkGeneration(this.workers);
     try {
@@ -278,6 +278,14 @@ export class ClusterPrimary {
         : 'workers have room again',
     );
     for (const m of this.#members.values()) if (m.ready) this.#send(m, { t: 'saturated', saturated });
+  }
+
+  /** Sums the reports into the registry, and tells each worker what the others reported. */
+  #statsRound(): void {
+    this.#aggregator.apply();
+    const views = this.#aggregator.peerViews();
+    for (const m of this.#members.values())
+      if (m.ready) this.#send(m, { t: 'peers', services: views.get(m.worker.id) ?? {} });
   }
 
   #queueSnapshot(): void {

@@ -10,6 +10,7 @@ import {
   type ToPrimary,
   type ToWorker,
 } from './messages.js';
+import { applyPeers } from './peers.js';
 import { LIST_SESSIONS, type ListSessionsRequest, listSessions } from './session-list.js';
 import { applySnapshot, seedFromSnapshot } from './snapshot.js';
 import { collectStats } from './stats.js';
@@ -67,6 +68,8 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
       else firstSnapshot(raw.snapshot);
     } else if (raw.t === 'request') {
       void answer(raw.id, raw.topic, raw.payload);
+    } else if (raw.t === 'peers') {
+      if (started && runtime) applyPeers(runtime, raw.services);
     } else if (raw.t === 'saturated') {
       saturated = raw.saturated;
       if (started && runtime) for (const s of runtime.services.values()) s.setClusterSaturated(saturated);

@@ -13,7 +13,7 @@ export interface CircuitBreakerApi {
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /** Why a breaker opened. */
-export type TripReason = 'consecutive-failures' | 'failure-ratio' | 'half-open-failure';
+export type TripReason = 'consecutive-failures' | 'failure-ratio' | 'half-open-failure' | 'peer-opened';
 
 /** Why a breaker closed. */
 export type CloseCause = 'trial-succeeded' | 'health-check' | 'manual';

@@ -191,6 +191,20 @@ export class BreakerController {
     if (br !== undefined && br.state !== 'closed') this.#close(br, Date.now(), 'health-check');
   }
 
+  /**
+   * Cluster: another worker's breaker for this backend opened. Ejection is cluster-wide, as
+   * Envoy's outlier detection is across its worker threads: open here too (within
+   * max_ejection_percent), then probe with our own half-open trials. Only the change to `open`
+   * counts, so workers never re-open each other in a loop after they close.
+   */
+  onPeerStatus(backend: Backend, source: string, status: string): void {
+    if (source !== NAME || status !== 'open') return;
+    const br = this.#breakers.get(backend);
+    if (br === undefined || br.state !== 'closed') return;
+    br.lastError = 'opened in another worker';
+    this.#tryOpen(br, Date.now(), 'peer-opened');
+  }
+
   stop(): void {
     for (const br of this.#breakers.values()) {
       if (br.timer !== null) clearTimeout(br.timer);

@@ -24,6 +24,10 @@ export default definePlugin<CircuitBreakerOptions>({
     hooks.backendStatus.tap(NAME, (backend, source, status) =>
       breakers.onBackendStatus(backend, source, status),
     );
+    // Another worker of a cluster opened its breaker: eject here too (cluster-wide ejection).
+    hooks.backendPeerStatus.tap(NAME, (backend, source, status) =>
+      breakers.onPeerStatus(backend, source, status),
+    );
     hooks.candidates.tap(NAME, (backends) => breakers.filter(backends));
     // Early stage: a pool or TLS plugin bails out of `connect`, and trials must be counted first.
     hooks.connect.tap({ name: NAME, stage: -100 }, (session, backend) => {

@@ -4,7 +4,8 @@ import { definePlugin } from '../../plugin-sdk/index.js';
  * Least connections (HAProxy leastconn): the candidate with the fewest active sessions per
  * unit of weight. Ties rotate, so idle backends share new sessions instead of the first one
  * taking them all. `backend.active` is kept by the core (connecting sessions count), so counts
- * stay exact when backends are added, removed, drained or re-added.
+ * stay exact when backends are added, removed, drained or re-added. In a cluster the other
+ * workers' sessions count too (`backend.peerActive`, up to ~1 s old).
  */
 export default definePlugin({
   name: 'least-connections',
@@ -20,8 +21,9 @@ export default definePlugin({
       let best = candidates[offset]!;
       for (let k = 1; k < n; k++) {
         const b = candidates[(offset + k) % n]!;
-        // active/weight compared without division: a.active * b.weight < b.active * a.weight
-        if (b.active * best.weight < best.active * b.weight) best = b;
+        // Sessions per weight, compared without division. `peerActive`: the other cluster
+        // workers' sessions there (0 with one process), so the whole cluster is balanced.
+        if ((b.active + b.peerActive) * best.weight < (best.active + best.peerActive) * b.weight) best = b;
       }
       return best;
     });

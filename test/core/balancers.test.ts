@@ -87,6 +87,19 @@ describe('least-connections', () => {
     expect(got.filter((n) => n === 'b').length).toBe(2);
   });
 
+  it("counts the other cluster workers' sessions (peerActive) with its own", async () => {
+    await setup(['a', 'b', 'c'], [1, 1, 1], 'least-connections');
+    const reg = proxy!.service.backends;
+    // What a worker's peer view says: the other workers hold 5 sessions on a, 1 on c.
+    reg.get(backends[0]!.address)!.peerActive = 5;
+    reg.get(backends[2]!.address)!.peerActive = 1;
+    // b and c fill up to a's 5 before a gets one (without the peer counts a would get a third).
+    const got: string[] = [];
+    for (let i = 0; i < 8; i++) got.push(await hold());
+    expect(got).not.toContain('a');
+    expect(got.filter((n) => n === 'b').length).toBeGreaterThanOrEqual(4);
+  });
+
   it('keeps counts right while backends are removed, re-added and added', async () => {
     await setup(['a', 'b'], [1, 1], 'least-connections');
     await hold();
