@@ -18,12 +18,16 @@ export interface ClusterBridge {
   readonly role: 'primary' | 'worker';
   /**
    * Primary: sends `payload` on `topic` to every live worker and resolves with their answers
-   * (workers that exit or do not answer within the timeout are left out). Unless `sticky` is
-   * false, the last payload of each topic is kept and sent to workers forked later (a replaced
-   * worker, a reload), so the state it carries survives them. Worker: resolves with [] (only
-   * the primary asks).
+   * (workers that exit or do not answer within `timeout` ms, default 5000, are left out).
+   * Unless `sticky` is false, the last payload of each topic is kept and sent to workers forked
+   * later (a replaced worker, a reload), so the state it carries survives them. Worker:
+   * resolves with [] (only the primary asks).
    */
-  request<T = unknown>(topic: string, payload: unknown, options?: { sticky?: boolean }): Promise<T[]>;
+  request<T = unknown>(
+    topic: string,
+    payload: unknown,
+    options?: { sticky?: boolean; timeout?: number },
+  ): Promise<T[]>;
   /** Worker: answers requests on `topic` (one handler per topic). Primary: ignored. */
   handle(topic: string, handler: (payload: unknown) => unknown): void;
   /** Live workers (primary); 0 in a worker. */

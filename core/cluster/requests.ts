@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster';
 import type { ClusterBridge } from './bridge.js';
 import type { ToWorker } from './messages.js';
 
-/** How long the primary waits for a worker's answer to a request. */
+/** How long the primary waits for a worker's answer to a request, unless the request says otherwise. */
 const REPLY_TIMEOUT = 5000;
 
 interface Pending {
@@ -25,7 +25,11 @@ export class PrimaryRequests implements ClusterBridge {
 
   constructor(private readonly readyWorkers: () => Worker[]) {}
 
-  request<T = unknown>(topic: string, payload: unknown, options: { sticky?: boolean } = {}): Promise<T[]> {
+  request<T = unknown>(
+    topic: string,
+    payload: unknown,
+    options: { sticky?: boolean; timeout?: number } = {},
+  ): Promise<T[]> {
     if (options.sticky !== false) this.#sticky.set(topic, payload);
     const workers = this.readyWorkers();
     if (workers.length === 0) return Promise.resolve([]);
@@ -35,7 +39,7 @@ export class PrimaryRequests implements ClusterBridge {
         waiting: new Set(workers.map((w) => w.id)),
         values: [],
         resolve: resolve as (values: unknown[]) => void,
-        timer: setTimeout(() => this.#finish(id), REPLY_TIMEOUT),
+        timer: setTimeout(() => this.#finish(id), options.timeout ?? REPLY_TIMEOUT),
       };
       this.#pending.set(id, pending);
       for (const w of workers) {

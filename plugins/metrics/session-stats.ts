@@ -59,7 +59,8 @@ export interface ServiceStats {
   readonly backends: WeakMap<Backend, BackendStats>;
 }
 
-function zeroReasons(): Record<string, number> {
+/** A count of 0 for every close reason. */
+export function zeroReasons(): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const reason of CLOSE_REASONS) counts[reason] = 0;
   return counts;

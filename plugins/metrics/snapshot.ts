@@ -14,9 +14,10 @@ export interface ServiceSnapshot {
  * Returns the state of every service, built once per scrape: `scrape()` starts every metric's
  * `get()` in one synchronous run (the registry awaits each only after calling it), so the
  * snapshot is dropped at the next microtask. All metrics of a scrape then agree with each
- * other, and the session table is walked once.
+ * other, and the session table is walked once. `statsOf` gives the plugin's own per-session
+ * numbers of a service: this process's (one process) or the workers' sum (cluster primary).
  */
-export function snapshotter(runtime: Runtime, stats: ReadonlyMap<Service, ServiceStats>) {
+export function snapshotter(runtime: Runtime, statsOf: (service: Service) => ServiceStats) {
   let cached: ServiceSnapshot[] | undefined;
   return (): ServiceSnapshot[] => {
     if (cached === undefined) {
@@ -26,7 +27,7 @@ export function snapshotter(runtime: Runtime, stats: ReadonlyMap<Service, Servic
           service,
           counters: service.counters,
           backends: backendViews(service),
-          stats: stats.get(service)!,
+          stats: statsOf(service),
         });
       }
       queueMicrotask(() => {
