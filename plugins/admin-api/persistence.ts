@@ -6,6 +6,7 @@ import {
   parseAddress,
   type Runtime,
   type Service,
+  type ServiceConfig,
 } from '../../plugin-sdk/index.js';
 import { type PersistedBackend, type PersistedService, type StateDocument, StateFile } from './state-file.js';
 
@@ -25,6 +26,10 @@ export class BackendPersistence {
   readonly #configLists = new Map<string, BackendSpec[]>();
   /** Addresses to drain again when the service adds them at start. */
   readonly #toDrain = new Map<Service, Set<string>>();
+  /** Per service, the backend list (as `fingerprint`) the file holds or is being written with. */
+  readonly #recorded = new Map<string, string>();
+  /** Services with a check for changes made outside the API already queued. */
+  readonly #checking = new Set<Service>();
 
   constructor(
     private readonly runtime: Runtime,
@@ -35,6 +40,16 @@ export class BackendPersistence {
     for (const service of runtime.services.values()) {
       // A late stage: every other plugin sees the backend added as `up` first, then the drain.
       service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => this.#redrain(service, b));
+      // A cluster primary's reload (SIGHUP) applies the config file's edits to the registry
+      // (core/cluster/reconcile.ts). The file must follow them, or a restart would bring back a
+      // backend the new config removed and drop one it added. One process reads its config at
+      // start only, so there every change comes through the API.
+      if (runtime.role === 'primary') {
+        const check = () => this.#queueCheck(service);
+        service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, check);
+        service.hooks.backendRemoved.tap('admin-api', check);
+        service.hooks.backendChanged.tap('admin-api', check);
+      }
     }
   }
 
@@ -79,9 +94,10 @@ export class BackendPersistence {
           { service: name, file: this.path },
           "the config's backends changed since the state file was written; the state file's list is used (delete the file to use the config's)",
         );
-      service.config.backends = specs;
+      startFrom(service, specs);
       if (drain.size > 0) this.#toDrain.set(service, drain);
       this.#managed.add(name);
+      this.#recorded.set(name, fingerprint(saved.backends));
       this.log.info(
         { service: name, backends: specs.length, draining: drain.size, file: this.path },
         'backends restored from the state file',
@@ -92,6 +108,8 @@ export class BackendPersistence {
   /** Records a change made through the API; resolves once it is on disk. */
   record(service: Service): Promise<void> {
     this.#managed.add(service.name);
+    // This list, or a later one, is what the next write records.
+    this.#recorded.set(service.name, fingerprint(service.backends.list().map(persisted)));
     return this.#file.save();
   }
 
@@ -106,17 +124,51 @@ export class BackendPersistence {
     service.backends.setDraining(backend.address, true);
   }
 
+  /**
+   * After a registry change in the primary: once the current task is over (a change made
+   * through the API has been recorded by then, and the start's adds are all done), saves the
+   * file if the service's list differs from the one it records.
+   */
+  #queueCheck(service: Service): void {
+    if (!this.#managed.has(service.name) || this.#checking.has(service)) return;
+    this.#checking.add(service);
+    setImmediate(() => {
+      this.#checking.delete(service);
+      if (fingerprint(service.backends.list().map(persisted)) === this.#recorded.get(service.name)) return;
+      this.log.info(
+        { service: service.name, file: this.path },
+        'backends changed outside the API (config reload): saving the state file',
+      );
+      this.#file.save().catch((err: Error) => {
+        this.log.error(
+          { err, file: this.path },
+          'cannot save the state file; a restart would lose the reloaded backends',
+        );
+      });
+    });
+  }
+
   #snapshot(): StateDocument {
     const services: Record<string, PersistedService> = { ...this.#foreign };
     for (const name of this.#managed) {
       const service = this.runtime.services.get(name)!;
-      services[name] = {
-        backends: service.backends.list().map(persisted),
-        config_backends: this.#configLists.get(name) ?? [],
-      };
+      const backends = service.backends.list().map(persisted);
+      this.#recorded.set(name, fingerprint(backends));
+      services[name] = { backends, config_backends: this.#configLists.get(name) ?? [] };
     }
     return { version: 1, updated_at: new Date().toISOString(), services };
   }
+}
+
+/**
+ * Makes the service start with `specs` instead of its config's list. The service gets a copy
+ * of its config rather than a change to the shared one: a cluster primary keeps that object as
+ * the config file it read, and on reload (SIGHUP) applies only what the file changed since;
+ * seeing the state file's list there, it would drop every backend added through the API and
+ * bring back every one removed.
+ */
+function startFrom(service: Service, specs: BackendSpec[]): void {
+  (service as { config: ServiceConfig }).config = { ...service.config, backends: specs };
 }
 
 function persisted(b: Backend): PersistedBackend {

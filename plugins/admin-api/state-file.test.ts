@@ -79,6 +79,11 @@ plugins:
     // Traffic follows the restored list: a is drained, b is gone.
     for (let i = 0; i < 3; i++) expect((await exchange(proxy.address, '')).toString()).toBe('c\n');
 
+    // The file's list replaced the service's start list, not the config as read: a cluster
+    // primary compares that with the next file on reload (test/cluster/state-file-reload.test.ts).
+    expect(proxy.service.config.backends.map((x) => x.address)).toEqual([a, c]);
+    expect(proxy.config.services[0]!.backends.map((x) => x.address)).toEqual([a, b]);
+
     // A later change on the other service records it too; web is unchanged.
     await api('POST', '/backends?service=other', { json: { address: b } });
     const again = await readState();

@@ -1,11 +1,16 @@
 import type { FastifyRequest } from 'fastify';
-import type { AdminRoute, Session } from '../../../plugin-sdk/index.js';
+import { type AdminRoute, CLUSTER, type ClusterBridge, type Session } from '../../../plugin-sdk/index.js';
+import { CLUSTER_WINDOW, clusterSessions } from '../cluster-sessions.js';
 import type { AdminContext } from '../context.js';
-import { type SessionsQuery, sessionsQuery } from '../schemas.js';
+import { BadRequest, type SessionsQuery, sessionsQuery } from '../schemas.js';
 
 type WithJson = Session & { toJSON?(): Record<string, unknown> };
 
-/** `GET /sessions`: how many sessions are live, and one page of them (oldest first). */
+/**
+ * `GET /sessions`: how many sessions are live, and one page of them (oldest first). A cluster
+ * primary holds no sessions: it asks the workers and merges their pages; each session then
+ * carries `worker` and `pid`, since ids are per worker.
+ */
 export function sessionRoutes(ctx: AdminContext): AdminRoute[] {
   return [
     {
@@ -15,6 +20,22 @@ export function sessionRoutes(ctx: AdminContext): AdminRoute[] {
       handler: async (request) => {
         const { limit, offset } = (request as FastifyRequest<{ Querystring: SessionsQuery }>).query;
         const service = ctx.serviceOf(request);
+        const bridge = ctx.runtime.role === 'primary' ? ctx.runtime.use<ClusterBridge>(CLUSTER) : undefined;
+        if (bridge !== undefined) {
+          if (offset + limit > CLUSTER_WINDOW)
+            throw new BadRequest(
+              `with several workers, offset + limit must be at most ${CLUSTER_WINDOW} (got ${offset + limit})`,
+            );
+          const page = await clusterSessions(bridge, service.name, offset, limit);
+          return {
+            service: service.name,
+            count: page.count,
+            offset,
+            limit,
+            workers: page.workers,
+            sessions: page.sessions,
+          };
+        }
         const sessions: Record<string, unknown>[] = [];
         let i = 0;
         for (const session of service.sessions.values()) {
