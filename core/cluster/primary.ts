@@ -39,7 +39,9 @@ interface Member {
 export class ClusterPrimary {
   readonly #members = new Map<number, Member>();
   readonly #requests = new PrimaryRequests(() =>
-    [...this.#members.values()].filter((m) => m.ready && !m.retiring).map((m) => m.worker),
+    // Retiring workers too: while they drain, their sessions are still the operator's to list,
+    // force-disconnect and close at a drain timeout.
+    [...this.#members.values()].filter((m) => m.ready && m.worker.isConnected()).map((m) => m.worker),
   );
   readonly #backoff = new RespawnBackoff();
   #runtime!: Runtime;

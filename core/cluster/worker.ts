@@ -90,11 +90,10 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   };
 
   let stopping = false;
-  let timer: NodeJS.Timeout | undefined;
   const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    clearInterval(timer);
+    // Stats keep flowing while draining (the timer is unref'd): the primary counts these sessions until exit.
     log.info({ why }, 'worker stopping: no new connections, draining sessions');
     const done = runtime?.stop() ?? Promise.resolve();
     done.then(
@@ -140,7 +139,7 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   send({ t: 'listening', addresses });
   log.info({ sessionLimit: finite(runtime.capacity.limit) }, 'worker listening');
   const rt = runtime;
-  timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt) }), STATS_INTERVAL);
+  const timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt) }), STATS_INTERVAL);
   timer.unref();
 }
 

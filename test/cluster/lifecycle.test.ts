@@ -1,6 +1,7 @@
+import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange, startEcho, startNamed, type TestServer } from '../helpers/servers.js';
-import { ClusterProcess, poll, readUntil, stampedSession } from './cluster-harness.js';
+import { admin, ClusterProcess, poll, readUntil, stampedSession } from './cluster-harness.js';
 
 /** Supervision, reload and stop of a real `workers: 2` cluster. */
 describe('cluster lifecycle', () => {
@@ -102,6 +103,31 @@ ${extra}`;
     // Once its last session ends, the old generation exits.
     await poll(async () => (await cluster!.workerPids()).length === 2, 15_000, 'old workers to exit');
     expect(isAlive(held.pid)).toBe(false);
+  });
+
+  it('after a reload, sessions still draining in the old generation are listed and force-disconnected', async () => {
+    const a = await startNamed('a');
+    servers = [a];
+    const extra = '  admin-api: { listen: 127.0.0.1:0 }\n  force-disconnect: {}\n';
+    cluster = new ClusterProcess();
+    cluster.writeConfig(configFor(cluster, a.address, extra));
+    cluster.start();
+    const { proxy, admin: api, pids } = await cluster.started();
+    const held = await stampedSession(proxy);
+    held.socket.resume();
+    cluster.signal('SIGHUP');
+    await cluster.waitForLog(/^reloaded/, 20_000);
+    expect(isAlive(held.pid)).toBe(true);
+
+    const listed = (await admin(api, 'GET', '/sessions')).body;
+    expect(listed.count).toBe(1);
+    expect(listed.sessions[0].pid).toBe(held.pid);
+    const closed = once(held.socket, 'close');
+    const off = await admin(api, 'POST', '/force_disconnect', { enabled: true });
+    expect(off.body.closed).toBe(1);
+    await closed;
+    // With its last session gone, the old generation exits at once, not at drain_timeout (20 s).
+    await poll(() => pids.every((p) => !isAlive(p)), 10_000, 'old workers to exit');
   });
 
   it('SIGTERM: workers drain, the primary exits 0, no process is left', async () => {
