@@ -25,6 +25,7 @@ const MAX_PENDING_PER_CLIENT = 200;
  * @property {string} name
  * @property {number} workers
  * @property {'rr' | 'none'} scheduling
+ * @property {number | undefined} semiSpace  worker_semi_space (MiB); undefined: Node's default
  * @property {number} target
  * @property {number} clients
  * @property {number} rate
@@ -37,10 +38,11 @@ const MAX_PENDING_PER_CLIENT = 200;
  */
 
 /** The YAML config: N workers, every listener on a port picked just before, round robin. */
-export function clusterConfig({ workers, scheduling, listen, backendPorts, idleTimeout }) {
+export function clusterConfig({ workers, scheduling, semiSpace, listen, backendPorts, idleTimeout }) {
   const lines = [
     `workers: ${workers}`,
     `scheduling: ${scheduling}`,
+    ...(semiSpace === undefined ? [] : [`worker_semi_space: ${semiSpace}`]),
     `listen: [${listen.map((a) => `'${a}'`).join(', ')}]`,
     'backends:',
     ...backendPorts.map((port) => `  - address: '127.0.0.1:${port}'`),
@@ -68,6 +70,7 @@ export async function runClusterPhase(o) {
     kind: 'cluster',
     workers: o.workers,
     scheduling: o.scheduling,
+    semiSpace: o.semiSpace,
     target: o.target,
   };
   const probeDir = join(o.dir, `probe-${o.scheduling}-${Date.now()}`);

@@ -30,13 +30,13 @@ export function sayClusterPhase(say, r) {
 
 export function printClusterSummary(say, results) {
   say(
-    '\n| workers, scheduling | target | held (worker sessions) | client errors during ramp | ramp | echo ok / failed | RSS MiB, all processes: idle → plateau → after echo | RSS KiB/conn | without young-gen growth | JS heap KiB/conn | primary sockets max during ramp |',
+    '\n| workers, scheduling, worker_semi_space | target | held (worker sessions) | client errors during ramp | ramp | echo ok / failed | RSS MiB, all processes: idle → plateau → after echo | RSS KiB/conn | without young-gen growth | JS heap KiB/conn | primary sockets max during ramp |',
   );
   say('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const p = clusterPerConnection(r);
     say(
-      `| ${r.workers}, ${r.scheduling} | ${fmt(r.target)} | ${fmt(r.settle.held)} (${fmt(r.plateau.sessions)}) | ` +
+      `| ${r.workers}, ${r.scheduling}, ${r.semiSpace === undefined ? 'Node default' : `${r.semiSpace} MiB`} | ${fmt(r.target)} | ${fmt(r.settle.held)} (${fmt(r.plateau.sessions)}) | ` +
         `${errorList(r.ramp.errors)} (resets ${fmt(r.ramp.resets)}, failed ${fmt(r.ramp.failed)}) | ` +
         `${(r.ramp.ms / 1000).toFixed(1)} s, ${fmt(r.ramp.rate)}/s | ${fmt(r.echo.ok)} / ${fmt(r.echo.failed)} | ` +
         `${mib(r.idle.rss)} → ${mib(r.plateau.rss)} → ${mib(r.afterEcho.rss)} | ${p.rss.toFixed(2)} | ${p.rssNoYoung.toFixed(2)} | ${p.heap.toFixed(2)} | ${fmt(r.ramp.primaryMaxSockets)} |`,

@@ -29,7 +29,9 @@ const USAGE = `usage: node bench/concurrency/run.js [options]
   --workers <n>        multi-process mode: Switchyard with \`workers: n\` (primary + n workers) instead
                        of one process; no naive proxy, no --over-limit. Defaults then: one client
                        and one backend per 8,000 connections (at least 2)
-  --scheduling <list>  with --workers: rr, none, or rr,none (one phase each; default rr)`;
+  --scheduling <list>  with --workers: rr, none, or rr,none (one phase each; default rr)
+  --semi-space <n>     with --workers: the config's worker_semi_space in MiB (default 2; "node"
+                       leaves Node's default, up to 16 MiB per worker)`;
 
 function options() {
   const { values } = parseArgs({
@@ -47,6 +49,7 @@ function options() {
       json: { type: 'string' },
       workers: { type: 'string' },
       scheduling: { type: 'string', default: 'rr' },
+      'semi-space': { type: 'string', default: '2' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -82,6 +85,7 @@ function options() {
       target,
       workers,
       scheduling,
+      semiSpace: values['semi-space'] === 'node' ? undefined : int('semi-space', 1, 256),
       overLimit: false,
       naive: false,
       rate: int('rate', 10, 20_000),
@@ -198,6 +202,7 @@ async function clusterMain(o, deadline, say, hosts, dir, machine) {
           name,
           workers: o.workers,
           scheduling,
+          semiSpace: o.semiSpace,
           target: o.target,
           clients: o.clients,
           rate: o.rate,

@@ -183,6 +183,12 @@ export class ClusterPrimary {
 
   #forkGeneration(n: number): Member[] {
     this.#generation++;
+    // Per generation, so a reload can change it. V8 reads the heap flags at start only.
+    const semi = this.config.worker_semi_space;
+    const inherited = process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size'));
+    cluster.setupPrimary({
+      execArgv: semi === undefined ? process.execArgv : [...inherited, `--max-semi-space-size=${semi}`],
+    });
     return Array.from({ length: n }, () => this.#fork(this.#generation, false));
   }
 

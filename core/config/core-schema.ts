@@ -112,4 +112,11 @@ export const processProperties = {
     description:
       'How connections reach workers (workers > 1): "rr" the primary accepts and hands them round-robin (even spread, a full worker is skipped); "none" workers accept directly (faster accept, uneven spread).',
   },
+  worker_semi_space: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 256,
+    description:
+      "Workers' V8 young-generation semi-space cap in MiB (node --max-semi-space-size), workers > 1 only. Unset: Node's default (up to 16 MiB, grown under load). 1-2 saves ~15 MiB per worker, ~2 KiB per held connection at 50,000; see docs/os-tuning.md.",
+  },
 } as const;

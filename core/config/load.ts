@@ -52,6 +52,8 @@ export interface SwitchyardConfig {
   workers: number | 'auto';
   /** cluster.schedulingPolicy when workers > 1. */
   scheduling: 'rr' | 'none';
+  /** Workers' `--max-semi-space-size` in MiB; undefined: Node's default. */
+  worker_semi_space?: number;
   /** In config order; the first is the default service for APIs that take a service name. */
   services: ServiceConfig[];
   /** Process-scope plugins. */
@@ -165,6 +167,7 @@ export async function loadConfigText(
     log_level: data.log_level as string | undefined,
     workers: (data.workers as number | 'auto' | undefined) ?? 1,
     scheduling: (data.scheduling as 'rr' | 'none' | undefined) ?? 'rr',
+    worker_semi_space: data.worker_semi_space as number | undefined,
     services: [],
     plugins: [],
   };

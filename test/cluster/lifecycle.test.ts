@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange, startEcho, startNamed, type TestServer } from '../helpers/servers.js';
 import { admin, ClusterProcess, poll, readUntil, stampedSession } from './cluster-harness.js';
@@ -128,6 +129,17 @@ ${extra}`;
     await closed;
     // With its last session gone, the old generation exits at once, not at drain_timeout (20 s).
     await poll(() => pids.every((p) => !isAlive(p)), 10_000, 'old workers to exit');
+  });
+
+  it('worker_semi_space reaches the workers as --max-semi-space-size, not the primary', async () => {
+    servers = [await startEcho()];
+    cluster = new ClusterProcess();
+    cluster.writeConfig(`worker_semi_space: 2\n${configFor(cluster, servers[0]!.address)}`);
+    cluster.start();
+    const { pids } = await cluster.started();
+    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    for (const pid of pids) expect(cmdline(pid)).toContain('--max-semi-space-size=2');
+    expect(cmdline(cluster.pid).some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
   });
 
   it('SIGTERM: workers drain, the primary exits 0, no process is left', async () => {
