@@ -6,6 +6,7 @@ import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
 import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
+import { PrimaryFdWatch } from './primary-fd-watch.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePrimaryPlugins } from './primary-plugins.js';
 import { reconcileConfigBackends } from './reconcile.js';
 import { PrimaryRequests } from './requests.js';
@@ -52,6 +53,7 @@ export class ClusterPrimary {
   #stopping = false;
   #reloading = false;
   #statsTimer: NodeJS.Timeout | undefined;
+  readonly #fdWatch: PrimaryFdWatch;
   /** Every serving worker at its session budget: they stop declining (see Service.setClusterSaturated). */
   #saturated = false;
   readonly #capacity = new Map<number, { active: number; limit: number | null }>();
@@ -60,7 +62,9 @@ export class ClusterPrimary {
     private config: SwitchyardConfig,
     private workers: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#fdWatch = new PrimaryFdWatch(log);
+  }
 
   get runtime(): Runtime {
     return this.#runtime;
@@ -85,6 +89,8 @@ export class ClusterPrimary {
     await this.#runtime.start();
     this.#statsTimer = setInterval(() => this.#statsRound(), STATS_INTERVAL);
     this.#statsTimer.unref();
+    // Only rr queues client descriptors in the primary.
+    if (this.config.scheduling === 'rr') this.#fdWatch.start();
     const generation = this.#forkGeneration(this.workers);
     try {
       await this.#whenListening(generation);
@@ -109,6 +115,7 @@ export class ClusterPrimary {
   async stop(drainTimeout?: number): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#statsTimer);
+    this.#fdWatch.stop();
     const members = [...this.#members.values()];
     for (const m of members) this.#retire(m);
     const longest = drainTimeout ?? Math.max(0, ...this.config.services.map((s) => s.drain_timeout));
