@@ -21,6 +21,23 @@ interface PluginBase {
   dependencies?: string[];
   /** One line for `--help` style listings and docs. */
   description?: string;
+  /**
+   * Capabilities the core asks for by name rather than by plugin, so a third-party plugin can
+   * stand in for a built-in one. Known: `'upstream-tls'` (dials backends with `tls: true` —
+   * without an enabled plugin providing it, such a backend is a config or admin API error).
+   */
+  provides?: string[];
+}
+
+/** The capability a plugin declares when it dials `tls: true` backends (tls-upstream does). */
+export const UPSTREAM_TLS = 'upstream-tls';
+
+/** True when one of `uses` declares the capability (`provides`). */
+export function someProvides(
+  uses: ReadonlyArray<{ plugin: { provides?: string[] } }>,
+  capability: string,
+): boolean {
+  return uses.some((u) => u.plugin.provides?.includes(capability) === true);
 }
 
 /**
@@ -93,6 +110,11 @@ export function checkPluginShape(value: unknown): string | undefined {
     return `plugin "${p.name}" has a reconfigure that is not a function`;
   if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')
     return `plugin "${p.name}" has an unknown kind "${String(p.kind)}"`;
+  if (
+    p.provides !== undefined &&
+    !(Array.isArray(p.provides) && p.provides.every((c) => typeof c === 'string'))
+  )
+    return `plugin "${p.name}" has a provides that is not a list of strings`;
   if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))
     return `plugin "${p.name}" has a schema that is not an object`;
   return undefined;

@@ -7,6 +7,7 @@ import type { ServiceConfig } from './config/load.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
 import { LISTEN_BACKLOG } from './os-limits.js';
 import { Pipeline, type PipelineCounters } from './pipeline.js';
+import { someProvides, UPSTREAM_TLS } from './plugin.js';
 import type { Runtime } from './runtime.js';
 import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
 
@@ -31,7 +32,7 @@ function closeInWorkers(runtime: Runtime, service: string, backend: Backend): vo
   });
 }
 
-/** The plugin that dials TLS backends; it provides itself under this name. */
+/** The built-in plugin that dials TLS backends (named in error messages). */
 export const TLS_UPSTREAM = 'tls-upstream';
 
 interface BoundListener {
@@ -74,11 +75,8 @@ export class Service implements ServiceRef {
       // Never dial a backend meant for TLS in plain text because no plugin speaks TLS.
       // The cluster primary applies no service plugin, so it asks the config instead.
       (spec) =>
-        spec.tls === true &&
-        (runtime.role === 'primary'
-          ? !config.plugins.some((p) => p.name === TLS_UPSTREAM)
-          : this.use(TLS_UPSTREAM) === undefined)
-          ? `backend ${spec.address} has tls: true, but the ${TLS_UPSTREAM} plugin is not enabled in service ${this.name}`
+        spec.tls === true && !someProvides(config.plugins, UPSTREAM_TLS)
+          ? `backend ${spec.address} has tls: true, but no plugin that dials TLS (e.g. ${TLS_UPSTREAM}) is enabled in service ${this.name}`
           : undefined,
     );
     this.#pipeline = new Pipeline(

@@ -15,6 +15,7 @@ export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/
 export { parseDuration } from '../core/duration.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
 export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
+export { UPSTREAM_TLS } from '../core/plugin.js';
 export type { Runtime, RuntimeHooks } from '../core/runtime.js';
 export type { Service } from '../core/service.js';
 export type {

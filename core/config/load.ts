@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAddress, parseListenAddress } from '../address.js';
-import type { Plugin } from '../plugin.js';
+import { type Plugin, someProvides, UPSTREAM_TLS } from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
 import type { BackendSpec } from '../types.js';
 import { composeSchema, DEFAULT_BALANCER } from './compose-schema.js';
@@ -261,12 +261,12 @@ function buildService(
         );
     }
   }
-  if (!plugins.some((p) => p.plugin.name === TLS_UPSTREAM)) {
+  if (!someProvides(plugins, UPSTREAM_TLS)) {
     backends.forEach((b, i) => {
       if (b.tls === true)
         src.report(
           [...at, 'backends', i, 'tls'],
-          `tls: true needs the ${TLS_UPSTREAM} plugin (plugins: { ${TLS_UPSTREAM}: {} })`,
+          `tls: true needs a plugin that dials TLS, e.g. ${TLS_UPSTREAM} (plugins: { ${TLS_UPSTREAM}: {} })`,
         );
     });
   }

@@ -1,6 +1,12 @@
 import { Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { type Backend, type Dialed, definePlugin, parseAddress } from '../../plugin-sdk/index.js';
+import {
+  type Backend,
+  type Dialed,
+  definePlugin,
+  parseAddress,
+  UPSTREAM_TLS,
+} from '../../plugin-sdk/index.js';
 import { type BackendTls, TLS_ONLY_FIELDS, UpstreamContexts, type UpstreamDefaults } from './contexts.js';
 
 export interface TlsUpstreamOptions extends UpstreamDefaults {
@@ -49,6 +55,8 @@ export const CONNECT_STAGE = -50;
 
 export default definePlugin<TlsUpstreamOptions>({
   name: 'tls-upstream',
+  // The core accepts `tls: true` backends only when a plugin provides this.
+  provides: [UPSTREAM_TLS],
   description: 'Dials backends marked `tls: true` over TLS (verification, SNI, client certificates).',
   schema: {
     type: 'object',

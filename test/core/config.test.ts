@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigIssue } from '../../core/config/errors.js';
 import { loadConfigText } from '../../core/config/load.js';
@@ -209,5 +212,29 @@ backends:
         message: expect.stringContaining('tls-upstream'),
       }),
     ]);
+  });
+
+  it("accepts tls: true when any enabled plugin provides 'upstream-tls' (a stand-in for tls-upstream)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-provides-'));
+    try {
+      const file = join(dir, 'my-tls.mjs');
+      writeFileSync(file, "export default { name: 'my-tls', provides: ['upstream-tls'], apply() {} };\n");
+      const yaml = (plugin: string) => `listen: 127.0.0.1:8080
+backends:
+  - address: 127.0.0.1:9001
+    tls: true
+plugins:
+  ${plugin}: {}
+`;
+      const config = await loadConfigText(yaml(JSON.stringify(file)), join(dir, 'c.yaml'));
+      expect(config.services[0]!.backends[0]!.tls).toBe(true);
+      // A plugin that does not declare it does not count.
+      writeFileSync(join(dir, 'other.mjs'), "export default { name: 'other', apply() {} };\n");
+      await expect(
+        loadConfigText(yaml(JSON.stringify(join(dir, 'other.mjs'))), join(dir, 'c.yaml')),
+      ).rejects.toThrow(/dials TLS/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
