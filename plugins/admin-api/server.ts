@@ -37,7 +37,9 @@ class HttpError extends Error {
 export function createServer(settings: ServerSettings, routes: readonly AdminRoute[]): FastifyInstance {
   const { runtime, log, bodyLimit } = settings;
   const app = fastify({
-    loggerInstance: log as FastifyBaseLogger,
+    // fastify's own info lines ("Server listening at ...") repeat the plugin's start line;
+    // keep its warnings and errors, and everything at debug.
+    loggerInstance: (log.isLevelEnabled('debug') ? log : log.child({}, { level: 'warn' })) as FastifyBaseLogger,
     // Changes are logged by the handlers (audit lines); per-request lines would only add noise.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
