@@ -80,6 +80,12 @@ export interface ProcessPlugin<Options = any> extends PluginBase {
    */
   runsIn?: 'any' | 'primary';
   apply(runtime: Runtime, options: Options): void | Promise<void>;
+  /**
+   * Cluster primary only: a reload (SIGHUP) changed this plugin's options. Apply what can
+   * change in place (admin-api rotates its token); workers get the new options by being
+   * replaced. Without it the primary keeps the old options until a restart and logs that.
+   */
+  reconfigure?(runtime: Runtime, options: Options): void;
 }
 
 export type Plugin<Options = any> = ServicePlugin<Options> | ProcessPlugin<Options>;

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { PluginUse, SwitchyardConfig } from '../config/load.js';
-import type { ServicePlugin } from '../plugin.js';
+import type { ProcessPlugin, ServicePlugin } from '../plugin.js';
 import type { Runtime } from '../runtime.js';
 
 /**
@@ -64,13 +64,24 @@ export function reconfigurePrimaryPlugins(
   }
   for (const use of next.plugins) {
     const old = previous.plugins.find((p) => p.name === use.name);
-    if (old === undefined)
+    if (old === undefined) {
       log.warn({ plugin: use.name }, 'process plugin added: workers run it now, the primary at restart');
-    else if (!isDeepStrictEqual(old.options, use.options))
+      continue;
+    }
+    if (isDeepStrictEqual(old.options, use.options)) continue;
+    const plugin = use.plugin as ProcessPlugin;
+    if (typeof plugin.reconfigure !== 'function') {
       log.warn(
         { plugin: use.name },
         'process plugin options changed: workers use them now, the primary at restart',
       );
+      continue;
+    }
+    try {
+      plugin.reconfigure(runtime, use.options);
+    } catch (err) {
+      log.error({ err, plugin: use.name }, 'plugin could not take its reloaded options');
+    }
   }
   for (const old of previous.plugins)
     if (!next.plugins.some((p) => p.name === old.name))

@@ -163,7 +163,6 @@ export class ClusterPrimary {
       const old = [...this.#members.values()].filter((m) => !m.retiring);
       const previous = this.config;
       reconcileConfigBackends(this.#runtime, previous, next, this.log);
-      reconfigurePrimaryPlugins(this.#runtime, previous, next, this.log);
       this.config = next;
       this.workers = workers;
       const generation = this.#forkGeneration(workers);
@@ -178,6 +177,8 @@ export class ClusterPrimary {
         return false;
       }
       for (const m of old) this.#retire(m);
+      // Only once the new generation serves: a failed reload leaves the primary's plugins as they were.
+      reconfigurePrimaryPlugins(this.#runtime, previous, next, this.log);
       this.log.info(
         { generation: this.#generation, workers, retiring: old.length },
         'reloaded: new workers listening, old workers draining',

@@ -27,17 +27,34 @@ export function isMutatingMethod(method: string | string[]): boolean {
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
+ * The token settings the check reads on every request, so a reload can rotate the token
+ * (`reconfigure`) without restarting the server. `token` undefined: no check (loopback only).
+ */
+export interface AuthSettings {
+  token: string | undefined;
+  readOnlyOpen: boolean;
+}
+
+/**
  * The bearer token check as a fastify `onRequest` hook. Digests have equal length, so
  * `timingSafeEqual` compares in constant time and the token's length does not leak either.
  * A token that is presented must be right even where none is needed: a stale token is a
  * configuration error worth surfacing.
  */
-export function bearerAuth(token: string, readOnlyOpen: boolean) {
-  const expected = digest(token);
+export function bearerAuth(settings: AuthSettings) {
+  // Recomputed only when a reload changes the token.
+  let digestOf: string | undefined;
+  let expected = Buffer.alloc(0);
   const deny = (reply: FastifyReply, error: string) =>
     reply.code(401).header('www-authenticate', 'Bearer realm="switchyard-admin"').send({ error });
 
   return async function checkToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { token, readOnlyOpen } = settings;
+    if (token === undefined) return;
+    if (token !== digestOf) {
+      digestOf = token;
+      expected = digest(token);
+    }
     const auth = (request.routeOptions.config ?? {}) as RouteAuth;
     const header = request.headers.authorization;
     if (header !== undefined) {

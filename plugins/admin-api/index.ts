@@ -1,14 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import {
   ADMIN_ROUTES,
   type AdminRoute,
   definePlugin,
   formatAddress,
   parseAddress,
+  type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
-import { isLoopbackHost } from './auth.js';
+import { type AuthSettings, isLoopbackHost } from './auth.js';
 import { type AdminContext, NotPersisted, Unavailable } from './context.js';
 import { type AdminApiOptions, optionsSchema, TOKEN_ENV } from './options.js';
 import { BackendPersistence } from './persistence.js';
@@ -28,6 +30,24 @@ export interface AdminApi {
  * The admin HTTP API (fastify): backends (REST and the original Go proxy's endpoints),
  * sessions, probes, and the routes other plugins contribute through `ADMIN_ROUTES`.
  */
+/** What `reconfigure` changes in place, per runtime. */
+const states = new WeakMap<Runtime, { options: AdminApiOptions; auth: AuthSettings; log: Logger }>();
+
+/**
+ * The token in effect: the option, else the environment. Throws when none is set but the
+ * listen address is reachable from other hosts.
+ */
+function tokenOf(options: AdminApiOptions, log: Logger): string | undefined {
+  const token = options.token ?? (process.env[TOKEN_ENV] || undefined);
+  if (token === undefined && !isLoopbackHost(parseListen(options.listen).host))
+    throw new Error(
+      `admin-api: listen address ${options.listen} is reachable from other hosts, so a token is mandatory: set the "token" option or ${TOKEN_ENV}`,
+    );
+  if (token !== undefined && token.length < 16)
+    log.warn('the admin token is shorter than 16 characters; use a long random one');
+  return token;
+}
+
 export default definePlugin<AdminApiOptions>({
   name: 'admin-api',
   scope: 'process',
@@ -79,14 +99,12 @@ export default definePlugin<AdminApiOptions>({
 
     runtime.provide<AdminApi>('admin-api', { address: () => bound });
 
+    const auth: AuthSettings = { token: undefined, readOnlyOpen: options.read_only_open };
+    states.set(runtime, { options, auth, log });
+
     runtime.hooks.start.tapPromise('admin-api', async () => {
-      const token = options.token ?? (process.env[TOKEN_ENV] || undefined);
-      if (token === undefined && !isLoopbackHost(listen.host))
-        throw new Error(
-          `admin-api: listen address ${options.listen} is reachable from other hosts, so a token is mandatory: set the "token" option or ${TOKEN_ENV}`,
-        );
-      if (token !== undefined && token.length < 16)
-        log.warn('the admin token is shorter than 16 characters; use a long random one');
+      const token = tokenOf(options, log);
+      auth.token = token;
       await persistence?.restore();
 
       const routes: AdminRoute[] = [
@@ -96,10 +114,7 @@ export default definePlugin<AdminApiOptions>({
         ...sessionRoutes(ctx),
         ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
       ];
-      const server = createServer(
-        { runtime, log, token, readOnlyOpen: options.read_only_open, bodyLimit: options.body_limit },
-        routes,
-      );
+      const server = createServer({ runtime, log, auth, bodyLimit: options.body_limit }, routes);
       try {
         await server.listen({ host: listen.host, port: listen.port });
       } catch (err) {
@@ -123,6 +138,35 @@ export default definePlugin<AdminApiOptions>({
       await server?.close();
       await persistence?.flush();
     });
+  },
+  /**
+   * Reload (cluster primary): `token` and `read_only_open` change in place, so a token is
+   * rotated with a SIGHUP; `listen`, `state_file` and `body_limit` need a restart.
+   */
+  reconfigure(runtime, options) {
+    const state = states.get(runtime);
+    if (!state) return;
+    const { log, auth } = state;
+    const restart = (['listen', 'state_file', 'body_limit'] as const).filter(
+      (k) => options[k] !== state.options[k],
+    );
+    if (restart.length > 0) log.warn({ options: restart }, 'admin-api: these options change at restart only');
+    if (options.listen !== state.options.listen) options = { ...options, listen: state.options.listen };
+    let token: string | undefined;
+    try {
+      token = tokenOf(options, log);
+    } catch (err) {
+      log.error({ err }, 'admin-api: reloaded options rejected; keeping the current token');
+      return;
+    }
+    const rotated = token !== auth.token;
+    auth.token = token;
+    auth.readOnlyOpen = options.read_only_open;
+    state.options = options;
+    log.info(
+      { token: token !== undefined, rotated, readOnlyOpen: auth.readOnlyOpen },
+      'admin-api: options reloaded',
+    );
   },
 });
 

@@ -8,15 +8,14 @@ import {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { type AdminRoute, RegistryError, type Runtime } from '../../plugin-sdk/index.js';
-import { bearerAuth, isMutatingMethod, type RouteAuth } from './auth.js';
+import { type AuthSettings, bearerAuth, isMutatingMethod, type RouteAuth } from './auth.js';
 import { describeValidation, validatorCompiler } from './validation.js';
 
 export interface ServerSettings {
   runtime: Runtime;
   log: Logger;
-  /** Undefined: no token (loopback only; checked by the caller). */
-  token: string | undefined;
-  readOnlyOpen: boolean;
+  /** Read per request: a reload may change it (index.ts `reconfigure`). */
+  auth: AuthSettings;
   bodyLimit: number;
 }
 
@@ -39,7 +38,9 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
   const app = fastify({
     // fastify's own info lines ("Server listening at ...") repeat the plugin's start line;
     // keep its warnings and errors, and everything at debug.
-    loggerInstance: (log.isLevelEnabled('debug') ? log : log.child({}, { level: 'warn' })) as FastifyBaseLogger,
+    loggerInstance: (log.isLevelEnabled('debug')
+      ? log
+      : log.child({}, { level: 'warn' })) as FastifyBaseLogger,
     // Changes are logged by the handlers (audit lines); per-request lines would only add noise.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
@@ -64,8 +65,7 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
     }
   });
 
-  if (settings.token !== undefined)
-    app.addHook('onRequest', bearerAuth(settings.token, settings.readOnlyOpen));
+  app.addHook('onRequest', bearerAuth(settings.auth));
 
   app.addHook('preValidation', async (request, reply) => {
     const name = (request.query as Record<string, unknown> | undefined)?.service;

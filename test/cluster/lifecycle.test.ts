@@ -142,6 +142,30 @@ ${extra}`;
     expect(cmdline(cluster.pid).some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
   });
 
+  it('SIGHUP rotates the admin token in the primary; a listen change waits for a restart', async () => {
+    servers = [await startEcho()];
+    const old = 'old-token-0123456789abcdef';
+    const fresh = 'new-token-fedcba9876543210';
+    const adminWith = (token: string, listen = '127.0.0.1:0') =>
+      `  admin-api: { listen: "${listen}", token: "${token}", read_only_open: false }\n`;
+    cluster = new ClusterProcess();
+    cluster.writeConfig(configFor(cluster, servers[0]!.address, adminWith(old)));
+    cluster.start();
+    const { admin: api } = await cluster.started();
+    const get = async (token: string) =>
+      (await fetch(`http://${api}/backends`, { headers: { authorization: `Bearer ${token}` } })).status;
+    expect(await get(old)).toBe(200);
+    expect(await get(fresh)).toBe(401);
+
+    cluster.writeConfig(configFor(cluster, servers[0]!.address, adminWith(fresh, '127.0.0.1:1')));
+    cluster.signal('SIGHUP');
+    await cluster.waitForLog('admin-api: options reloaded', 20_000);
+    expect(await get(fresh)).toBe(200);
+    expect(await get(old)).toBe(401);
+    // Same server, same address: the new listen address is logged as needing a restart.
+    expect(cluster.find('admin-api: these options change at restart only')?.options).toEqual(['listen']);
+  });
+
   it('SIGTERM: workers drain, the primary exits 0, no process is left', async () => {
     servers = [await startEcho()];
     const { pids } = await start(servers[0]!.address);
