@@ -8,7 +8,8 @@ import type { Runtime } from '../runtime.js';
  * Reload, part that concerns the primary's own plugins (workers get the new config by being
  * replaced). Returns the reasons the reload cannot be applied without a restart: a
  * control-plane service plugin (`runsIn: 'any'`, e.g. health-check) added to or removed from a
- * service, because workers would then follow statuses nobody sets, or miss ones still set.
+ * service, or a new service that uses one, because workers would then follow statuses nobody
+ * sets, or miss ones still set.
  */
 export function primaryPluginChangesNeedingRestart(
   previous: SwitchyardConfig,
@@ -17,7 +18,12 @@ export function primaryPluginChangesNeedingRestart(
   const problems: string[] = [];
   for (const sc of next.services) {
     const before = previous.services.find((s) => s.name === sc.name);
-    if (!before) continue;
+    if (!before) {
+      // The primary learns new services only at a restart, so nobody would run these here.
+      for (const name of controlPlane(sc.plugins).keys())
+        problems.push(`service "${sc.name}" is new and uses plugin "${name}", which runs in the primary`);
+      continue;
+    }
     const was = controlPlane(before.plugins);
     const now = controlPlane(sc.plugins);
     for (const name of now.keys())

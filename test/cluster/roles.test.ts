@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StatsAggregator } from '../../core/cluster/aggregate.js';
 import type { ClusterBridge } from '../../core/cluster/bridge.js';
 import type { BackendStats, WorkerStats } from '../../core/cluster/messages.js';
+import { primaryPluginChangesNeedingRestart } from '../../core/cluster/primary-plugins.js';
 import { RespawnBackoff } from '../../core/cluster/respawn-backoff.js';
 import { applySnapshot, takeSnapshot } from '../../core/cluster/snapshot.js';
 import { loadConfigText } from '../../core/config/load.js';
@@ -175,5 +176,34 @@ describe('respawn back-off', () => {
     expect(delays).toEqual([0, 250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
     now += 61_000;
     expect(backoff.next()).toBe(0);
+  });
+});
+
+describe('reload checks for plugins that run in the primary', () => {
+  const load = (yaml: string) => loadConfigText(yaml, 'reload.yaml');
+  it('names every control-plane plugin added, removed, or brought by a new service', async () => {
+    const before = await load(`
+services:
+  a: { listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }], plugins: { health-check: {} } }
+  b: { listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }] }
+`);
+    const after = await load(`
+services:
+  a: { listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }] }
+  b: { listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }], plugins: { health-check: {} } }
+  c: { listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }], plugins: { health-check: {}, circuit-breaker: {} } }
+`);
+    expect(primaryPluginChangesNeedingRestart(before, after)).toEqual([
+      'plugin "health-check" removed from service "a"',
+      'plugin "health-check" added to service "b"',
+      'service "c" is new and uses plugin "health-check", which runs in the primary',
+    ]);
+    // Options changes and data-plane plugins (circuit-breaker) are fine.
+    const tuned = await load(`
+services:
+  a: { listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }], plugins: { health-check: { interval: 1s }, circuit-breaker: {} } }
+  b: { listen: 127.0.0.1:0, backends: [{ address: 127.0.0.1:1 }] }
+`);
+    expect(primaryPluginChangesNeedingRestart(before, tuned)).toEqual([]);
   });
 });
