@@ -81,6 +81,19 @@ plugins:
     }>;
     expect(list.find((x) => x.address === b.address)?.status).toMatchObject({ 'health-check': 'down' });
 
+    // A replaced worker starts with the verdict (from its first snapshot), not with `initial`.
+    const [victim] = [...pids];
+    process.kill(victim!, 'SIGKILL');
+    await cluster.waitForLog('replacement worker listening', 15_000);
+    const after = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      const { pid, name } = await sessionOn(proxy, sockets);
+      after.add(pid);
+      expect(name).toBe('a');
+    }
+    expect(after.size).toBe(2);
+    expect(after.has(victim!)).toBe(false);
+
     b.healthy = true;
     await cluster.waitForLog('backend is UP (health check passed)');
     await poll(
