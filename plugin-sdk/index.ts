@@ -9,7 +9,7 @@ import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 export { formatAddress, parseAddress } from '../core/address.js';
 export type { BackendRegistry, RemoveOptions } from '../core/backend-registry.js';
 export { RegistryError } from '../core/backend-registry.js';
-export type { ClusterBridge, RuntimeRole } from '../core/cluster/bridge.js';
+export type { ClusterBridge, RuntimeRole, WorkerInfo } from '../core/cluster/bridge.js';
 export { CLUSTER } from '../core/cluster/bridge.js';
 export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/load.js';
 export { parseDuration } from '../core/duration.js';

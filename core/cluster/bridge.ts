@@ -32,6 +32,25 @@ export interface ClusterBridge {
   handle(topic: string, handler: (payload: unknown) => unknown): void;
   /** Live workers (primary); 0 in a worker. */
   workerCount(): number;
+  /** Primary: every live worker as of its last report (≤ 500 ms old); [] in a worker. */
+  workers(): WorkerInfo[];
+}
+
+/** One worker process as the primary sees it (metrics, admin). */
+export interface WorkerInfo {
+  /** `cluster.worker.id`: a replacement gets a new one. */
+  id: number;
+  pid: number;
+  generation: number;
+  /** Told to stop (reload, shutdown): draining its sessions. */
+  retiring: boolean;
+  /** Sessions held, and the session budget (null: none). */
+  sessions: number;
+  sessionLimit: number | null;
+  rss: number;
+  heapUsed: number;
+  cpuUser: number;
+  cpuSystem: number;
 }
 
 /** Core topic: the primary's drain of a backend timed out; workers close its sessions. */

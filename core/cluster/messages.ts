@@ -42,6 +42,8 @@ export interface WorkerStats {
   services: Record<string, ServiceStats>;
   /** The process session budget (core/capacity.ts): sessions held and the limit (null: none). */
   capacity: { active: number; limit: number | null };
+  /** The worker process itself: memory in bytes, CPU in seconds since it started. */
+  process: { rss: number; heapUsed: number; cpuUser: number; cpuSystem: number };
 }
 
 export const STATS_INTERVAL = 500;

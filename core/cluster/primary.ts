@@ -5,7 +5,8 @@ import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
-import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
+import type { WorkerInfo } from './bridge.js';
+import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker, type WorkerStats } from './messages.js';
 import { PrimaryFdWatch } from './primary-fd-watch.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePrimaryPlugins } from './primary-plugins.js';
 import { reconcileConfigBackends } from './reconcile.js';
@@ -39,10 +40,12 @@ interface Member {
  */
 export class ClusterPrimary {
   readonly #members = new Map<number, Member>();
-  readonly #requests = new PrimaryRequests(() =>
-    // Retiring workers too: while they drain, their sessions are still the operator's to list,
-    // force-disconnect and close at a drain timeout.
-    [...this.#members.values()].filter((m) => m.ready && m.worker.isConnected()).map((m) => m.worker),
+  readonly #requests = new PrimaryRequests(
+    () =>
+      // Retiring workers too: while they drain, their sessions are still the operator's to list,
+      // force-disconnect and close at a drain timeout.
+      [...this.#members.values()].filter((m) => m.ready && m.worker.isConnected()).map((m) => m.worker),
+    () => this.#workerInfos(),
   );
   readonly #backoff = new RespawnBackoff();
   #runtime!: Runtime;
@@ -57,6 +60,8 @@ export class ClusterPrimary {
   /** Every serving worker at its session budget: they stop declining (see Service.setClusterSaturated). */
   #saturated = false;
   readonly #capacity = new Map<number, { active: number; limit: number | null }>();
+  /** Each live worker's last report of its own process. */
+  readonly #processes = new Map<number, WorkerStats['process']>();
 
   constructor(
     private config: SwitchyardConfig,
@@ -237,6 +242,7 @@ export class ClusterPrimary {
       case 'stats':
         this.#aggregator.report(member.worker.id, raw.stats);
         this.#capacity.set(member.worker.id, raw.stats.capacity);
+        this.#processes.set(member.worker.id, raw.stats.process);
         this.#checkSaturation();
         break;
       case 'reply':
@@ -252,6 +258,7 @@ export class ClusterPrimary {
     const id = member.worker.id;
     this.#members.delete(id);
     this.#capacity.delete(id);
+    this.#processes.delete(id);
     this.#checkSaturation();
     this.#aggregator.retire(id);
     this.#aggregator.apply();
@@ -294,6 +301,25 @@ export class ClusterPrimary {
         : 'workers have room again',
     );
     for (const m of this.#members.values()) if (m.ready) this.#send(m, { t: 'saturated', saturated });
+  }
+
+  #workerInfos(): WorkerInfo[] {
+    const out: WorkerInfo[] = [];
+    for (const m of this.#members.values()) {
+      const p = this.#processes.get(m.worker.id);
+      if (p === undefined) continue; // no report yet
+      const c = this.#capacity.get(m.worker.id);
+      out.push({
+        id: m.worker.id,
+        pid: m.worker.process.pid ?? 0,
+        generation: m.generation,
+        retiring: m.retiring,
+        sessions: c?.active ?? 0,
+        sessionLimit: c?.limit ?? null,
+        ...p,
+      });
+    }
+    return out.sort((a, b) => a.id - b.id);
   }
 
   /** Sums the reports into the registry, and tells each worker what the others reported. */

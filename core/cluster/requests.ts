@@ -1,5 +1,5 @@
 import type { Worker } from 'node:cluster';
-import type { ClusterBridge } from './bridge.js';
+import type { ClusterBridge, WorkerInfo } from './bridge.js';
 import type { ToWorker } from './messages.js';
 
 /** How long the primary waits for a worker's answer to a request, unless the request says otherwise. */
@@ -23,7 +23,11 @@ export class PrimaryRequests implements ClusterBridge {
   readonly #sticky = new Map<string, unknown>();
   #nextId = 1;
 
-  constructor(private readonly readyWorkers: () => Worker[]) {}
+  constructor(
+    private readonly readyWorkers: () => Worker[],
+    /** The primary's view of every live worker (ClusterBridge.workers). */
+    readonly workers: () => WorkerInfo[] = () => [],
+  ) {}
 
   request<T = unknown>(
     topic: string,

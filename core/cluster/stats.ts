@@ -19,5 +19,16 @@ export function collectStats(runtime: Runtime): WorkerStats {
     services[service.name] = { counters: service.counters, sessions: service.sessions.size, backends };
   }
   const { active, limit } = runtime.capacity;
-  return { services, capacity: { active, limit: Number.isFinite(limit) ? limit : null } };
+  const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return {
+    services,
+    capacity: { active, limit: Number.isFinite(limit) ? limit : null },
+    process: {
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      cpuUser: cpu.user / 1e6,
+      cpuSystem: cpu.system / 1e6,
+    },
+  };
 }

@@ -37,6 +37,7 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
       handlers.set(topic, handler);
     },
     workerCount: () => 0,
+    workers: () => [],
   };
 
   // The primary timed out a drain: close what this worker still has on that backend, unless

@@ -17,6 +17,7 @@ function fakeBridge(replies: Array<ListSessionsReply | null>) {
     },
     handle() {},
     workerCount: () => replies.length,
+    workers: () => [],
   };
   return { bridge, asked };
 }

@@ -63,6 +63,7 @@ function fakeBridge() {
     },
     handle() {},
     workerCount: () => state.answers.length + state.silent,
+    workers: () => [],
   };
   return { bridge, state };
 }
@@ -229,6 +230,7 @@ describe('metrics plugin in cluster roles (in process)', () => {
       request: async () => [],
       handle: (topic, fn) => handlers.set(topic, fn),
       workerCount: () => 0,
+      workers: () => [],
     };
     const runtime = await build(
       `listen: 127.0.0.1:0

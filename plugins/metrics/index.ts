@@ -15,6 +15,7 @@ import { scrape } from './scrape.js';
 import { registerServiceMetrics } from './service-metrics.js';
 import { type ServiceStats, trackSessions } from './session-stats.js';
 import { snapshotter } from './snapshot.js';
+import { registerWorkerMetrics } from './worker-metrics.js';
 import { serveWorkerReports } from './worker-report.js';
 import { WorkerTotals } from './worker-totals.js';
 
@@ -123,6 +124,7 @@ export default definePlugin<MetricsOptions>({
     const snapshot = snapshotter(runtime, sessions.statsOf);
     registerServiceMetrics(registry, snapshot);
     registerConnectHistogram(registry, bounds, snapshot);
+    if (runtime.role === 'primary' && bridge !== undefined) registerWorkerMetrics(registry, bridge);
     registry.registerMetric(collectErrors);
     const registries = options.process_metrics ? [registry, processRegistry()] : [registry];
 

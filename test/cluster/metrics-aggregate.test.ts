@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Family, parseExposition, sampleValue } from '../../plugins/metrics/exposition.test-support.js';
 import { exchange, startEcho, type TestServer } from '../helpers/servers.js';
-import { admin, ClusterProcess, poll } from './cluster-harness.js';
+import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
 
 const HISTOGRAM = 'switchyard_backend_connect_seconds';
 const CLOSED = 'switchyard_sessions_closed_total';
@@ -133,6 +133,49 @@ plugins:
     expect([...again].some((pid) => !pids.includes(pid))).toBe(true);
     now = await t.until('16 sessions', (n) => n.count === 16 && n.clientClosed === 16);
     expect(now).toMatchObject({ inf: 16, rejected: 4, forceDisconnect: 4, timeouts: 0 });
+  });
+
+  it('one series per live worker for memory, CPU and sessions; a replaced worker is replaced in them', async () => {
+    const echo = await startEcho();
+    servers = [echo];
+    const { proxy, admin: api, pids } = await start(echo.address);
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push((await stampedSession(proxy)).socket);
+    const seriesPids = async (name: string) =>
+      ((await scrape(api)).get(name)?.samples ?? []).map((x) => Number(x.labels.pid)).sort();
+    await poll(
+      async () =>
+        JSON.stringify(await seriesPids('switchyard_worker_resident_memory_bytes')) ===
+        JSON.stringify([...pids].sort()),
+      10_000,
+      'a memory series per worker',
+    );
+    const m = await scrape(api);
+    for (const x of m.get('switchyard_worker_resident_memory_bytes')!.samples)
+      expect(x.value).toBeGreaterThan(10 * 2 ** 20);
+    for (const x of m.get('switchyard_worker_cpu_user_seconds_total')!.samples)
+      expect(x.value).toBeGreaterThan(0);
+    // The held sessions, per worker, add up.
+    await poll(
+      async () =>
+        ((await scrape(api)).get('switchyard_worker_sessions')?.samples ?? []).reduce(
+          (n, x) => n + x.value,
+          0,
+        ) === 4,
+      10_000,
+      '4 sessions over the workers',
+    );
+    for (const s of held) s.destroy();
+
+    process.kill(pids[0]!, 'SIGKILL');
+    await cluster!.waitForLog('replacement worker listening');
+    const live = (await cluster!.workerPids()).sort();
+    await poll(
+      async () =>
+        JSON.stringify(await seriesPids('switchyard_worker_resident_memory_bytes')) === JSON.stringify(live),
+      10_000,
+      'the replacement in the series, the dead worker gone',
+    );
   });
 
   it('a reload replaces every worker; the old generation keeps its counts after it exits', async () => {

@@ -14,6 +14,7 @@ const log = pino({ level: 'silent' });
 
 const stats = (backends: Record<string, Partial<BackendStats>>): WorkerStats => ({
   capacity: { active: 0, limit: null },
+  process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
   services: {
     default: {
       sessions: 0,
@@ -61,6 +62,7 @@ describe('peer views', () => {
     request: async () => [],
     handle: () => {},
     workerCount: () => 0,
+    workers: () => [],
   };
   const runtimes: Runtime[] = [];
   afterEach(async () => {

@@ -17,6 +17,7 @@ const bridge = (role: 'primary' | 'worker'): ClusterBridge => ({
   request: async () => [],
   handle: () => {},
   workerCount: () => 0,
+  workers: () => [],
 });
 
 const YAML = `
@@ -121,6 +122,7 @@ describe('runtime roles', () => {
     });
     const report = (sessions: number, b1: Partial<BackendStats>): WorkerStats => ({
       capacity: { active: sessions, limit: 100 },
+      process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
       services: {
         default: {
           sessions,
