@@ -202,6 +202,12 @@ plugins:
       all.body.sessions.slice(1, 3).map((s: { id: number }) => s.id),
     );
     expect((await api('GET', '/sessions?offset=10')).body.sessions).toEqual([]);
+    // One process: itself as worker 0, with the sessions it holds.
+    const workers = await api('GET', '/workers');
+    expect(workers.body).toMatchObject({ mode: 'single', primaryPid: null });
+    expect(workers.body.workers).toEqual([
+      expect.objectContaining({ id: 0, pid: process.pid, sessions: 5, retiring: false }),
+    ]);
   });
 
   it('/healthz answers while alive; /readyz needs listening services with a usable backend', async () => {

@@ -18,6 +18,7 @@ import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
 import { legacyRoutes } from './routes/legacy.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { workerRoutes } from './routes/workers.js';
 import { createServer } from './server.js';
 
 /** What admin-api provides to other plugins and tests: `runtime.use<AdminApi>('admin-api')`. */
@@ -112,6 +113,7 @@ export default definePlugin<AdminApiOptions>({
         ...backendRoutes(ctx),
         ...legacyRoutes(ctx),
         ...sessionRoutes(ctx),
+        ...workerRoutes(ctx),
         ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
       ];
       const server = createServer({ runtime, log, auth, bodyLimit: options.body_limit }, routes);

@@ -8,6 +8,7 @@ import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
 import { legacyRoutes } from './routes/legacy.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { workerRoutes } from './routes/workers.js';
 
 type Schema = { properties?: Record<string, unknown>; $ref?: string; required?: string[] };
 
@@ -29,6 +30,7 @@ describe('openapi.yaml', () => {
       ...backendRoutes(ctx),
       ...legacyRoutes(ctx),
       ...sessionRoutes(ctx),
+      ...workerRoutes(ctx),
       ...forceDisconnectRoutes(fd),
     ];
 

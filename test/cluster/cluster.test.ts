@@ -59,6 +59,11 @@ plugins:
     const [backend] = (await admin(api, 'GET', '/get')).body;
     expect(backend).toMatchObject({ address: servers[0]!.address, active: 10, total: 10 });
     expect((await admin(api, 'GET', '/sessions')).body.count).toBe(10);
+    const { body: workers } = await admin(api, 'GET', '/workers');
+    expect(workers.mode).toBe('cluster');
+    expect(workers.primaryPid).toBe(cluster!.pid);
+    expect(workers.workers.map((w: { pid: number }) => w.pid).sort()).toEqual([...pids].sort());
+    expect(workers.workers.reduce((n: number, w: { sessions: number }) => n + w.sessions, 0)).toBe(10);
     const metrics = (await admin(api, 'GET', '/metrics')).body as string;
     expect(metrics).toMatch(/switchyard_service_sessions_active\{service="default"\} 10/);
     expect(metrics).toMatch(/switchyard_service_accepted_total\{service="default"\} 10/);
