@@ -1,4 +1,7 @@
+import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.js';
+import type { Service } from '../service.js';
+import type { Backend } from '../types.js';
 import type { PeerBackend, PeerView, WorkerStats } from './messages.js';
 
 /** Statuses that take a backend out of rotation; one worker reporting one wins a merge. */
@@ -68,7 +71,16 @@ export function peerViews(
  * the `backendPeerStatus` hook (status `''` when no other worker reports that source any more).
  * Backends the view does not name (no other worker has them yet) get an empty view.
  */
-export function applyPeers(runtime: Runtime, view: PeerView): void {
+export function applyPeers(runtime: Runtime, view: PeerView, log?: Logger): void {
+  // A throwing tap must not take the worker down (this runs in its IPC handler) or keep the
+  // other backends from their view; each change is reported once, as it fires once.
+  const call = (service: Service, backend: Backend, source: string, status: string) => {
+    try {
+      service.hooks.backendPeerStatus.call(backend, source, status);
+    } catch (err) {
+      log?.error({ err, backend: backend.address, source, status }, 'a backendPeerStatus tap threw');
+    }
+  };
   for (const service of runtime.services.values()) {
     const peers = view[service.name];
     for (const backend of service.backends.list()) {
@@ -79,13 +91,13 @@ export function applyPeers(runtime: Runtime, view: PeerView): void {
       for (const source of Object.keys(current)) {
         if (next?.[source] !== undefined) continue;
         delete current[source];
-        service.hooks.backendPeerStatus.call(backend, source, '');
+        call(service, backend, source, '');
       }
       if (next === undefined) continue;
       for (const [source, value] of Object.entries(next)) {
         if (current[source] === value) continue;
         current[source] = value;
-        service.hooks.backendPeerStatus.call(backend, source, value);
+        call(service, backend, source, value);
       }
     }
   }

@@ -70,7 +70,7 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     } else if (raw.t === 'request') {
       void answer(raw.id, raw.topic, raw.payload);
     } else if (raw.t === 'peers') {
-      if (started && runtime) applyPeers(runtime, raw.services);
+      if (started && runtime) applyPeers(runtime, raw.services, log);
     } else if (raw.t === 'saturated') {
       saturated = raw.saturated;
       if (started && runtime) for (const s of runtime.services.values()) s.setClusterSaturated(saturated);

@@ -107,6 +107,19 @@ plugins:
     // max_ejection_percent still holds: b2 opened elsewhere, but ejecting both is not allowed.
     applyPeers(runtime, { default: { '127.0.0.1:2': { active: 0, status: { 'circuit-breaker': 'open' } } } });
     expect(breakers.get('127.0.0.1:2')?.state).toBe('closed');
+
+    // A tap that throws is logged; the worker's IPC handler and the other backends carry on.
+    service.hooks.backendPeerStatus.tap('boom', (b) => {
+      if (b.port === 1) throw new Error('boom');
+    });
+    const view = {
+      default: {
+        '127.0.0.1:1': { active: 1, status: { x: 'down' } },
+        '127.0.0.1:2': { active: 3, status: { x: 'down' } },
+      },
+    };
+    expect(() => applyPeers(runtime, view, log)).not.toThrow();
+    expect([b1!.peerStatus, b2!.peerStatus, b2!.peerActive]).toEqual([{ x: 'down' }, { x: 'down' }, 3]);
   });
 });
 
