@@ -8,6 +8,7 @@ import { logLevels } from './config/core-schema.js';
 import { ConfigError, formatIssue } from './config/errors.js';
 import { loadConfigFile, type SwitchyardConfig } from './config/load.js';
 import { createLogger } from './logger.js';
+import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -97,10 +98,23 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
     'switchyard started',
   );
 
-  // Without a listener SIGHUP would kill the proxy; plugins (tls-listener) reload on it.
-  process.on('SIGHUP', () =>
-    log.info('SIGHUP received (certificates reload; the config itself is read at start only)'),
-  );
+  // SIGHUP: the config is read again and applied where it can be (core/reload.ts); plugins
+  // such as tls-listener reload their files on it too. One reload at a time.
+  let current = config;
+  let reloading = false;
+  process.on('SIGHUP', () => {
+    if (reloading) return log.warn('reload already in progress; SIGHUP ignored');
+    reloading = true;
+    log.info('SIGHUP received: reloading the config');
+    reloadSingleProcess(runtime, current, log)
+      .then((next) => {
+        current = next;
+      })
+      .catch((err) => log.error({ err }, 'reload failed'))
+      .finally(() => {
+        reloading = false;
+      });
+  });
   stopOnSignals(log, 'stopping: no new connections, draining sessions', () => runtime.stop());
   keepRunningOnBugs(log);
 }

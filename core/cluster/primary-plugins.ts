@@ -44,20 +44,25 @@ export function reconfigurePrimaryPlugins(
   previous: SwitchyardConfig,
   next: SwitchyardConfig,
   log: Logger,
+  /** `single`: one process reloading itself; every service plugin is here, no worker takes the rest. */
+  mode: 'primary' | 'single' = 'primary',
 ): void {
+  const later = mode === 'single' ? 'at restart' : 'the primary at restart';
+  const pick =
+    mode === 'single' ? (uses: PluginUse[]) => new Map(uses.map((u) => [u.name, u])) : controlPlane;
   for (const sc of next.services) {
     const service = runtime.services.get(sc.name);
     const before = previous.services.find((s) => s.name === sc.name);
     if (!service || !before) continue;
-    const was = controlPlane(before.plugins);
-    for (const [name, use] of controlPlane(sc.plugins)) {
+    const was = pick(before.plugins);
+    for (const [name, use] of pick(sc.plugins)) {
       const old = was.get(name);
       if (!old || isDeepStrictEqual(old.options, use.options)) continue;
       const plugin = use.plugin as ServicePlugin;
       if (typeof plugin.reconfigure !== 'function') {
         log.warn(
           { service: sc.name, plugin: name },
-          'plugin options changed: the primary applies them at restart',
+          `plugin options changed: they take effect ${mode === 'single' ? 'at restart' : 'in the primary at restart'}`,
         );
         continue;
       }
@@ -71,7 +76,10 @@ export function reconfigurePrimaryPlugins(
   for (const use of next.plugins) {
     const old = previous.plugins.find((p) => p.name === use.name);
     if (old === undefined) {
-      log.warn({ plugin: use.name }, 'process plugin added: workers run it now, the primary at restart');
+      log.warn(
+        { plugin: use.name },
+        `process plugin added: ${mode === 'single' ? 'it runs' : 'workers run it now,'} ${later}`,
+      );
       continue;
     }
     if (isDeepStrictEqual(old.options, use.options)) continue;
@@ -79,7 +87,7 @@ export function reconfigurePrimaryPlugins(
     if (typeof plugin.reconfigure !== 'function') {
       log.warn(
         { plugin: use.name },
-        'process plugin options changed: workers use them now, the primary at restart',
+        `process plugin options changed: ${mode === 'single' ? 'they take effect' : 'workers use them now,'} ${later}`,
       );
       continue;
     }
@@ -93,7 +101,9 @@ export function reconfigurePrimaryPlugins(
     if (!next.plugins.some((p) => p.name === old.name))
       log.warn(
         { plugin: old.name },
-        'process plugin removed: workers dropped it, the primary keeps it until restart',
+        mode === 'single'
+          ? 'process plugin removed: it keeps running until restart'
+          : 'process plugin removed: workers dropped it, the primary keeps it until restart',
       );
 }
 
