@@ -26,13 +26,34 @@ export function takeSnapshot(runtime: Runtime, version: number): RegistrySnapsho
 
 /**
  * Before a worker's services start: their config lists become the snapshot's lists, so the
- * backends the primary removed never take a session here, not even the first one.
+ * backends the primary removed never take a session here, not even the first one. Returns
+ * the function that ends the seeding once the services have started.
  */
-export function seedFromSnapshot(runtime: Runtime, snapshot: RegistrySnapshot): void {
+export function seedFromSnapshot(runtime: Runtime, snapshot: RegistrySnapshot): () => void {
+  const seeding = { active: true };
   for (const [name, list] of Object.entries(snapshot.services)) {
     const service = runtime.services.get(name);
-    if (service) service.config.backends = list.map((e) => ({ ...e.spec, weight: e.weight }));
+    if (!service) continue;
+    service.config.backends = list.map((e) => ({ ...e.spec, weight: e.weight }));
+    // The primary's statuses (health) too, as each backend is added at start — after its
+    // plugins set their initial ones, before the listeners bind — so not even the first
+    // session goes to a backend the primary has marked down. Once per worker start; the
+    // tap stays inert afterwards (applySnapshot handles later changes).
+    const statuses = new Map(
+      list.filter((e) => e.status !== undefined).map((e) => [e.spec.address, e.status!]),
+    );
+    if (statuses.size === 0) continue;
+    service.hooks.backendAdded.tap('cluster-seed', (backend) => {
+      if (!seeding.active) return;
+      const status = statuses.get(backend.address);
+      if (status !== undefined)
+        for (const [source, value] of Object.entries(status))
+          service.setBackendStatus(backend, source, value);
+    });
   }
+  return () => {
+    seeding.active = false;
+  };
 }
 
 /**

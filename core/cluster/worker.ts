@@ -121,10 +121,11 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     const timeout = setTimeout(() => firstSnapshot(undefined), SNAPSHOT_WAIT);
     const snapshot = await gotSnapshot;
     clearTimeout(timeout);
-    if (snapshot) seedFromSnapshot(runtime, snapshot);
-    else log.warn('no registry snapshot from the primary: starting with the config backends');
+    const seeded = snapshot ? seedFromSnapshot(runtime, snapshot) : () => {};
+    if (!snapshot) log.warn('no registry snapshot from the primary: starting with the config backends');
     if (stopping) return;
     await runtime.start();
+    seeded();
     started = true;
     if (snapshot) applySnapshot(runtime, snapshot, log);
     if (saturated) for (const s of runtime.services.values()) s.setClusterSaturated(true);

@@ -5,7 +5,7 @@ import type { ClusterBridge } from '../../core/cluster/bridge.js';
 import type { BackendStats, WorkerStats } from '../../core/cluster/messages.js';
 import { primaryPluginChangesNeedingRestart } from '../../core/cluster/primary-plugins.js';
 import { RespawnBackoff } from '../../core/cluster/respawn-backoff.js';
-import { applySnapshot, takeSnapshot } from '../../core/cluster/snapshot.js';
+import { applySnapshot, seedFromSnapshot, takeSnapshot } from '../../core/cluster/snapshot.js';
 import { loadConfigText } from '../../core/config/load.js';
 import { Runtime } from '../../core/runtime.js';
 import type { HealthCheckApi } from '../../plugins/health-check/index.js';
@@ -106,6 +106,33 @@ describe('runtime roles', () => {
     primary.defaultService.setBackendStatus(pb, 'health-check', 'up');
     applySnapshot(worker, takeSnapshot(primary, 4), log);
     expect(health.isHealthy(wb)).toBe(true);
+  });
+
+  it("a starting worker has the primary's verdicts before its listeners bind (seeded), and only then", async () => {
+    const primary = await build('primary');
+    primary.defaultService.setBackendStatus(
+      primary.defaultService.backends.get('127.0.0.1:1')!,
+      'health-check',
+      'down',
+    );
+    const config = await loadConfigText(YAML, 'roles.yaml');
+    const worker = await Runtime.create(config, log, { role: 'worker', cluster: bridge('worker') });
+    runtimes.push(worker);
+    const done = seedFromSnapshot(worker, takeSnapshot(primary, 1));
+    const health = worker.defaultService.use<HealthCheckApi>('health-check')!;
+    // Checked at the moment the listener binds: the verdict is already there.
+    let healthyAtBind: boolean | undefined;
+    worker.defaultService.hooks.listen.tap('test', (factory) => {
+      healthyAtBind = health.isHealthy(worker.defaultService.backends.get('127.0.0.1:1')!);
+      return factory;
+    });
+    await worker.start();
+    done();
+    expect(healthyAtBind).toBe(false);
+    // Seeding is over: a backend removed and added again starts from its plugins' initial state.
+    worker.defaultService.backends.remove('127.0.0.1:1', { drainTimeout: 0 });
+    const again = worker.defaultService.backends.add({ address: '127.0.0.1:1' });
+    expect(health.isHealthy(again)).toBe(true);
   });
 
   it('sums workers into the primary: active over live workers, totals kept after exit, bad status wins', async () => {
