@@ -78,9 +78,7 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
     runtime = await Runtime.create(config, log);
     await runtime.start();
   } catch (err) {
-    log.fatal({ err }, (err as Error).message);
-    log.flush?.();
-    setTimeout(() => process.exit(1), 50);
+    exitOnStartFailure(log, err);
     return;
   }
   log.info(
@@ -117,6 +115,13 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
   });
   stopOnSignals(log, 'stopping: no new connections, draining sessions', () => runtime.stop());
   keepRunningOnBugs(log);
+}
+
+/** A start that failed (bad plugin, cannot bind): one fatal line, flushed, then exit 1. */
+function exitOnStartFailure(log: Logger, err: unknown): void {
+  log.fatal({ err }, (err as Error).message);
+  log.flush?.();
+  setTimeout(() => process.exit(1), 50);
 }
 
 /**
@@ -162,9 +167,7 @@ async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger
   try {
     listening = await primary.start();
   } catch (err) {
-    log.fatal({ err }, (err as Error).message);
-    log.flush?.();
-    setTimeout(() => process.exit(1), 50);
+    exitOnStartFailure(log, err);
     return;
   }
   log.info(

@@ -31,14 +31,9 @@ export interface PipelineCounters {
   closed: number;
 }
 
-/**
- * accept → select → acquire → pipe → release for one service. Socket listeners are shared
- * module-level functions that find their session through `socket[kSession]`, so a session
- * costs no closures; hooks are called only when something taps them.
- */
-export class Pipeline {
-  readonly sessions = new Map<number, SessionImpl>();
-  readonly counters: PipelineCounters = {
+/** Every counter at 0 (a fresh service; the base the cluster primary sums onto). */
+export function zeroCounters(): PipelineCounters {
+  return {
     accepted: 0,
     rejected: 0,
     noBackend: 0,
@@ -48,6 +43,16 @@ export class Pipeline {
     established: 0,
     closed: 0,
   };
+}
+
+/**
+ * accept → select → acquire → pipe → release for one service. Socket listeners are shared
+ * module-level functions that find their session through `socket[kSession]`, so a session
+ * costs no closures; hooks are called only when something taps them.
+ */
+export class Pipeline {
+  readonly sessions = new Map<number, SessionImpl>();
+  readonly counters: PipelineCounters = zeroCounters();
   /** Set by the service during stop: new connections are closed at once. */
   stopping = false;
   /** Resolves waiters when the session table empties (graceful stop). */

@@ -32,6 +32,9 @@ interface PluginBase {
 /** The capability a plugin declares when it dials `tls: true` backends (tls-upstream does). */
 export const UPSTREAM_TLS = 'upstream-tls';
 
+/** The built-in plugin that provides UPSTREAM_TLS, named in error messages. */
+export const TLS_UPSTREAM = 'tls-upstream';
+
 /** True when one of `uses` declares the capability (`provides`). */
 export function someProvides(
   uses: ReadonlyArray<{ plugin: { provides?: string[] } }>,

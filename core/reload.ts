@@ -3,19 +3,11 @@ import type { Logger } from 'pino';
 import { reconfigurePrimaryPlugins } from './cluster/primary-plugins.js';
 import { reconcileConfigBackends } from './cluster/reconcile.js';
 import { ConfigError, formatIssue } from './config/errors.js';
-import { loadConfigFile, type ServiceConfig, type SwitchyardConfig } from './config/load.js';
+import { INHERITED, loadConfigFile, type ServiceConfig, type SwitchyardConfig } from './config/load.js';
 import type { Runtime } from './runtime.js';
 
-/** Service keys a running process cannot change in place: listeners, pipeline settings, plugin set. */
-const RESTART_KEYS = [
-  'listen',
-  'connect_timeout',
-  'idle_timeout',
-  'retries',
-  'drain_timeout',
-  'max_connections',
-  'tcp_nodelay',
-] as const satisfies readonly (keyof ServiceConfig)[];
+/** Service keys a running process cannot change in place: its listeners and every pipeline setting. */
+const RESTART_KEYS = ['listen', ...INHERITED] as const satisfies readonly (keyof ServiceConfig)[];
 
 /**
  * SIGHUP with one process (`workers: 1`): re-reads and validates the config file. Invalid:

@@ -7,7 +7,7 @@ import type { ServiceConfig } from './config/load.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
 import { LISTEN_BACKLOG } from './os-limits.js';
 import { Pipeline, type PipelineCounters } from './pipeline.js';
-import { someProvides, UPSTREAM_TLS } from './plugin.js';
+import { someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from './plugin.js';
 import type { Runtime } from './runtime.js';
 import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
 
@@ -31,9 +31,6 @@ function closeInWorkers(runtime: Runtime, service: string, backend: Backend): vo
     void runtime.use<ClusterBridge>(CLUSTER)?.request(CLOSE_BACKEND, payload, { sticky: false });
   });
 }
-
-/** The built-in plugin that dials TLS backends (named in error messages). */
-export const TLS_UPSTREAM = 'tls-upstream';
 
 interface BoundListener {
   info: ListenerInfo;

@@ -141,6 +141,8 @@ export interface Session {
   closeDetail: string | null;
   /** Free slot for plugins; key by plugin name. Allocated on first access. */
   readonly data: Record<string, unknown>;
+  /** A JSON view (admin API, debug logs): live byte counts while connected, final ones after. */
+  toJSON(): Record<string, unknown>;
 }
 
 /** The minimal view of a service that sessions and contexts carry. */

@@ -1,18 +1,10 @@
+import { zeroCounters } from '../pipeline.js';
 import type { Runtime } from '../runtime.js';
 import type { BackendStats, PeerView, ServiceCounters, WorkerStats } from './messages.js';
 import { BAD_STATUS, peerViews } from './peers.js';
 
-const COUNTERS: readonly (keyof ServiceCounters)[] = [
-  'accepted',
-  'rejected',
-  'noBackend',
-  'overloaded',
-  'connectFailures',
-  'retries',
-  'established',
-  'closed',
-  'dropped',
-];
+/** Every counter a worker reports, in one place: the zero value defines the set. */
+const COUNTERS = Object.keys(zeroServiceCounters()) as readonly (keyof ServiceCounters)[];
 
 type Totals = Pick<BackendStats, 'total' | 'connectFailures' | 'bytesIn' | 'bytesOut'>;
 
@@ -32,6 +24,11 @@ export class StatsAggregator {
 
   report(workerId: number, stats: WorkerStats): void {
     this.#live.set(workerId, stats);
+  }
+
+  /** A live worker's last report (capacity, process), or undefined before its first one. */
+  reportOf(workerId: number): WorkerStats | undefined {
+    return this.#live.get(workerId);
   }
 
   /** What each live worker's peers reported (core/cluster/peers.ts). */
@@ -55,7 +52,7 @@ export class StatsAggregator {
         t.bytesOut += b.bytesOut;
         backends.set(address, t);
       }
-      const c = this.#retiredCounters.get(name) ?? zeroCounters();
+      const c = this.#retiredCounters.get(name) ?? zeroServiceCounters();
       for (const k of COUNTERS) c[k] += s.counters[k] ?? 0;
       this.#retiredCounters.set(name, c);
     }
@@ -65,7 +62,7 @@ export class StatsAggregator {
   apply(): void {
     const owned = this.runtime.primaryStatusSources;
     for (const service of this.runtime.services.values()) {
-      const counters = { ...(this.#retiredCounters.get(service.name) ?? zeroCounters()) };
+      const counters = { ...(this.#retiredCounters.get(service.name) ?? zeroServiceCounters()) };
       let sessions = 0;
       const reports: Array<Record<string, BackendStats>> = [];
       for (const stats of this.#live.values()) {
@@ -114,16 +111,6 @@ export class StatsAggregator {
   }
 }
 
-function zeroCounters(): ServiceCounters {
-  return {
-    accepted: 0,
-    rejected: 0,
-    noBackend: 0,
-    overloaded: 0,
-    connectFailures: 0,
-    retries: 0,
-    established: 0,
-    closed: 0,
-    dropped: 0,
-  };
+function zeroServiceCounters(): ServiceCounters {
+  return { ...zeroCounters(), dropped: 0 };
 }

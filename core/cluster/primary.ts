@@ -6,7 +6,7 @@ import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
 import type { WorkerInfo } from './bridge.js';
-import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker, type WorkerStats } from './messages.js';
+import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
 import { PrimaryFdWatch } from './primary-fd-watch.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePrimaryPlugins } from './primary-plugins.js';
 import { reconcileConfigBackends } from './reconcile.js';
@@ -59,9 +59,6 @@ export class ClusterPrimary {
   readonly #fdWatch: PrimaryFdWatch;
   /** Every serving worker at its session budget: they stop declining (see Service.setClusterSaturated). */
   #saturated = false;
-  readonly #capacity = new Map<number, { active: number; limit: number | null }>();
-  /** Each live worker's last report of its own process. */
-  readonly #processes = new Map<number, WorkerStats['process']>();
 
   constructor(
     private config: SwitchyardConfig,
@@ -241,8 +238,6 @@ export class ClusterPrimary {
         break;
       case 'stats':
         this.#aggregator.report(member.worker.id, raw.stats);
-        this.#capacity.set(member.worker.id, raw.stats.capacity);
-        this.#processes.set(member.worker.id, raw.stats.process);
         this.#checkSaturation();
         break;
       case 'reply':
@@ -257,8 +252,6 @@ export class ClusterPrimary {
   #onExit(member: Member, code: number | null, signal: string | null): void {
     const id = member.worker.id;
     this.#members.delete(id);
-    this.#capacity.delete(id);
-    this.#processes.delete(id);
     this.#checkSaturation();
     this.#aggregator.retire(id);
     this.#aggregator.apply();
@@ -289,7 +282,7 @@ export class ClusterPrimary {
     const saturated =
       serving.length > 0 &&
       serving.every((m) => {
-        const c = this.#capacity.get(m.worker.id);
+        const c = this.#aggregator.reportOf(m.worker.id)?.capacity;
         return c !== undefined && c.limit !== null && c.active >= c.limit;
       });
     if (saturated === this.#saturated) return;
@@ -306,17 +299,17 @@ export class ClusterPrimary {
   #workerInfos(): WorkerInfo[] {
     const out: WorkerInfo[] = [];
     for (const m of this.#members.values()) {
-      const p = this.#processes.get(m.worker.id);
-      if (p === undefined) continue; // no report yet
-      const c = this.#capacity.get(m.worker.id);
+      const report = this.#aggregator.reportOf(m.worker.id);
+      if (report === undefined) continue; // no report yet
+      const c = report.capacity;
       out.push({
         id: m.worker.id,
         pid: m.worker.process.pid ?? 0,
         generation: m.generation,
         retiring: m.retiring,
-        sessions: c?.active ?? 0,
-        sessionLimit: c?.limit ?? null,
-        ...p,
+        sessions: c.active,
+        sessionLimit: c.limit,
+        ...report.process,
       });
     }
     return out.sort((a, b) => a.id - b.id);

@@ -3,6 +3,9 @@ import type { Runtime } from '../runtime.js';
 /** Core topic: the primary asks every worker for one page of a service's live sessions. */
 export const LIST_SESSIONS = 'core:list-sessions';
 
+/** The most sessions one worker sends per request (bounds the IPC message, ~250 B each). */
+export const LIST_WINDOW = 10_000;
+
 export interface ListSessionsRequest {
   service: string;
   /** The worker returns its `first` oldest sessions; the primary merges pages by start time. */
@@ -27,11 +30,10 @@ export function listSessions(
   const service = runtime.services.get(request.service);
   if (!service) return null;
   const sessions: Record<string, unknown>[] = [];
-  const first = Math.max(0, Math.min(request.first, 10_000));
+  const first = Math.max(0, Math.min(request.first, LIST_WINDOW));
   for (const session of service.sessions.values()) {
     if (sessions.length >= first) break;
-    const json = (session as { toJSON?(): Record<string, unknown> }).toJSON?.() ?? { id: session.id };
-    sessions.push({ ...json, worker, pid: process.pid });
+    sessions.push({ ...session.toJSON(), worker, pid: process.pid });
   }
   return { worker, pid: process.pid, count: service.sessionCount, sessions };
 }

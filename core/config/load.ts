@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAddress, parseListenAddress } from '../address.js';
-import { type Plugin, someProvides, UPSTREAM_TLS } from '../plugin.js';
+import { type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
 import type { BackendSpec } from '../types.js';
 import { composeSchema, DEFAULT_BALANCER } from './compose-schema.js';
@@ -9,11 +9,8 @@ import { ConfigError } from './errors.js';
 import { compileValidator } from './validator.js';
 import { YamlSource } from './yaml-source.js';
 
-/** The plugin that dials TLS backends (same name as core/service.ts uses). */
-const TLS_UPSTREAM = 'tls-upstream';
-
 /** Service keys that, written at the root of a `services:` config, are defaults for every service. */
-const INHERITED = [
+export const INHERITED = [
   'connect_timeout',
   'idle_timeout',
   'retries',

@@ -1,12 +1,12 @@
-import { LIST_SESSIONS, type ListSessionsReply } from '../../core/cluster/session-list.js';
+import { LIST_SESSIONS, LIST_WINDOW, type ListSessionsReply } from '../../core/cluster/session-list.js';
 import type { ClusterBridge } from '../../plugin-sdk/index.js';
 
 /**
  * Largest `offset + limit` a cluster primary serves: it asks every worker for its oldest
  * `offset + limit` sessions (one IPC message each, about 250 bytes per session) and merges them.
- * Workers apply the same bound (core/cluster/session-list.ts).
+ * The workers' own bound (core/cluster/session-list.ts).
  */
-export const CLUSTER_WINDOW = 10_000;
+export const CLUSTER_WINDOW = LIST_WINDOW;
 
 export interface ClusterSessionsPage {
   /** Live sessions of the service over the workers that answered, counted as they answered. */

@@ -1,10 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import { type AdminRoute, CLUSTER, type ClusterBridge, type Session } from '../../../plugin-sdk/index.js';
+import { type AdminRoute, CLUSTER, type ClusterBridge } from '../../../plugin-sdk/index.js';
 import { CLUSTER_WINDOW, clusterSessions } from '../cluster-sessions.js';
 import type { AdminContext } from '../context.js';
 import { BadRequest, type SessionsQuery, sessionsQuery } from '../schemas.js';
-
-type WithJson = Session & { toJSON?(): Record<string, unknown> };
 
 /**
  * `GET /sessions`: how many sessions are live, and one page of them (oldest first). A cluster
@@ -41,27 +39,10 @@ export function sessionRoutes(ctx: AdminContext): AdminRoute[] {
         for (const session of service.sessions.values()) {
           if (i++ < offset) continue;
           if (sessions.length >= limit) break;
-          sessions.push(describe(session as WithJson));
+          sessions.push(session.toJSON());
         }
         return { service: service.name, count: service.sessionCount, offset, limit, sessions };
       },
     },
   ];
-}
-
-function describe(s: WithJson): Record<string, unknown> {
-  if (typeof s.toJSON === 'function') return s.toJSON();
-  return {
-    id: s.id,
-    service: s.service.name,
-    listener: s.listener.address,
-    client: `${s.remoteAddress}:${s.remotePort}`,
-    backend: s.backend?.address ?? null,
-    startedAt: new Date(s.startedAt).toISOString(),
-    connected: s.connectedAt > 0,
-    attempts: s.attempts,
-    bytesIn: s.bytesIn,
-    bytesOut: s.bytesOut,
-    closeReason: s.closeReason,
-  };
 }
