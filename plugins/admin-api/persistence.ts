@@ -40,16 +40,13 @@ export class BackendPersistence {
     for (const service of runtime.services.values()) {
       // A late stage: every other plugin sees the backend added as `up` first, then the drain.
       service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => this.#redrain(service, b));
-      // A cluster primary's reload (SIGHUP) applies the config file's edits to the registry
-      // (core/cluster/reconcile.ts). The file must follow them, or a restart would bring back a
-      // backend the new config removed and drop one it added. One process reads its config at
-      // start only, so there every change comes through the API.
-      if (runtime.role === 'primary') {
-        const check = () => this.#queueCheck(service);
-        service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, check);
-        service.hooks.backendRemoved.tap('admin-api', check);
-        service.hooks.backendChanged.tap('admin-api', check);
-      }
+      // A reload (SIGHUP; one process or a cluster primary) applies the config file's edits to
+      // the registry (core/cluster/reconcile.ts). The file must follow them, or a restart would
+      // bring back a backend the new config removed and drop one it added.
+      const check = () => this.#queueCheck(service);
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, check);
+      service.hooks.backendRemoved.tap('admin-api', check);
+      service.hooks.backendChanged.tap('admin-api', check);
     }
   }
 

@@ -1,5 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClusterProcess, readUntil } from '../cluster/cluster-harness.js';
+import { ClusterProcess, poll, readUntil } from '../cluster/cluster-harness.js';
 import { exchange, open, startNamed, type TestServer } from '../helpers/servers.js';
 
 /** SIGHUP with one process (`workers: 1`), through the real CLI. */
@@ -58,5 +60,46 @@ ${extra}plugins:
     expect(proc.find('invalid config')?.issue).toMatch(/bogus_key/);
     expect((await exchange(proxy, 'x')).toString()).toBe('b\nx');
     expect(await get(t2)).toBe(200);
+  });
+
+  it('with a state file, a reload that edits the backends saves the file too (a restart would bring the old list back otherwise)', async () => {
+    const a = await startNamed('a');
+    const b = await startNamed('b');
+    servers = [a, b];
+    proc = new ClusterProcess();
+    const stateFile = join(proc.dir, 'state.json');
+    const config = (backend: string) => `
+listen: 127.0.0.1:0
+backends: [{ address: "${backend}" }]
+plugins:
+  admin-api: { listen: 127.0.0.1:0, state_file: "${stateFile}" }
+`;
+    proc.writeConfig(config(a.address));
+    proc.start();
+    const line = await proc.waitForLog('switchyard started', 15_000);
+    const proxy = (line.services as Array<{ listen: string[] }>)[0]!.listen[0]!;
+    const api = proc.find('admin API listening')!.address as string;
+    // An API change makes the file manage the service's list.
+    expect(
+      (
+        await fetch(`http://${api}/backends/${a.address}`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ weight: 2 }),
+        })
+      ).status,
+    ).toBe(200);
+    await poll(() => existsSync(stateFile), 5000, 'the state file');
+
+    proc.writeConfig(config(b.address));
+    proc.signal('SIGHUP');
+    await proc.waitForLog('backends changed outside the API (config reload): saving the state file');
+    const saved = () =>
+      (
+        JSON.parse(readFileSync(stateFile, 'utf8')).services.default.backends as Array<{ address: string }>
+      ).map((x) => x.address);
+    await poll(() => saved().includes(b.address), 5000, 'b in the state file');
+    expect(saved()).toEqual([b.address]);
+    expect((await exchange(proxy, 'x')).toString()).toBe('b\nx');
   });
 });
