@@ -5,7 +5,8 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { open } from '../helpers/servers.js';
+import { afterEach } from 'vitest';
+import { open, type TestServer } from '../helpers/servers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
@@ -241,4 +242,28 @@ export function readUntil(socket: Socket, suffix: string, timeoutMs = 10_000): P
     socket.on('close', onClose);
     socket.resume();
   });
+}
+
+/**
+ * The state a cluster test holds — the CLI (primary and workers), backend servers, client
+ * sockets — cleaned up after every test of the `describe` it is called in: sockets destroyed,
+ * the process group killed, servers closed.
+ */
+export function clusterFixture(): {
+  cluster: ClusterProcess | undefined;
+  servers: TestServer[];
+  sockets: Socket[];
+} {
+  const t = {
+    cluster: undefined as ClusterProcess | undefined,
+    servers: [] as TestServer[],
+    sockets: [] as Socket[],
+  };
+  afterEach(async () => {
+    for (const s of t.sockets.splice(0)) s.destroy();
+    await t.cluster?.kill();
+    t.cluster = undefined;
+    await Promise.all(t.servers.splice(0).map((s) => s.close()));
+  });
+  return t;
 }

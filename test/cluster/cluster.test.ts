@@ -1,36 +1,26 @@
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { exchange, startEcho, startNamed, type TestServer } from '../helpers/servers.js';
-import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
+import { describe, expect, it } from 'vitest';
+import { exchange, startEcho, startNamed } from '../helpers/servers.js';
+import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
 
 /** workers: 2 from the real CLI: traffic, registry changes, aggregated stats, force-disconnect. */
 describe('cluster (workers: 2)', () => {
-  let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const t = clusterFixture();
 
   const start = async (backends: string[]) => {
-    cluster = new ClusterProcess();
-    cluster.writeConfig(`
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0
 backends: [${backends.map((a) => `{ address: "${a}" }`).join(', ')}]
 plugins:
-  ${cluster.pidStamp}: {}
+  ${t.cluster.pidStamp}: {}
   admin-api: { listen: 127.0.0.1:0 }
   force-disconnect: {}
   metrics: {}
 `);
-    cluster.start();
-    return cluster.started();
+    t.cluster.start();
+    return t.cluster.started();
   };
 
   const openStamped = async (address: string, n: number) => {
@@ -38,15 +28,15 @@ plugins:
     for (let i = 0; i < n; i++) {
       const s = await stampedSession(address);
       s.socket.resume(); // read on, so a close by the proxy is seen
-      sockets.push(s.socket);
+      t.sockets.push(s.socket);
       out.push(s);
     }
     return out;
   };
 
   it('spreads sessions over both workers; the primary sums them; force-disconnect reaches every worker', async () => {
-    servers = [await startEcho()];
-    const { proxy, admin: api, pids } = await start([servers[0]!.address]);
+    t.servers = [await startEcho()];
+    const { proxy, admin: api, pids } = await start([t.servers[0]!.address]);
     expect(pids).toHaveLength(2);
     expect(proxy).toMatch(/^127\.0\.0\.1:\d+$/);
 
@@ -57,11 +47,11 @@ plugins:
     // The workers' periodic reports add up in the primary's registry and counters.
     await poll(async () => (await admin(api, 'GET', '/get')).body[0].active === 10, 10_000, 'active 10');
     const [backend] = (await admin(api, 'GET', '/get')).body;
-    expect(backend).toMatchObject({ address: servers[0]!.address, active: 10, total: 10 });
+    expect(backend).toMatchObject({ address: t.servers[0]!.address, active: 10, total: 10 });
     expect((await admin(api, 'GET', '/sessions')).body.count).toBe(10);
     const { body: workers } = await admin(api, 'GET', '/workers');
     expect(workers.mode).toBe('cluster');
-    expect(workers.primaryPid).toBe(cluster!.pid);
+    expect(workers.primaryPid).toBe(t.cluster!.pid);
     expect(workers.workers.map((w: { pid: number }) => w.pid).sort()).toEqual([...pids].sort());
     expect(workers.workers.reduce((n: number, w: { sessions: number }) => n + w.sessions, 0)).toBe(10);
     const metrics = (await admin(api, 'GET', '/metrics')).body as string;
@@ -75,11 +65,11 @@ plugins:
     expect(on.status).toBe(200);
     expect(on.body).toMatchObject({ enabled: true, closed: 10 });
     await closed;
-    await poll(() => servers[0]!.sockets.size === 0, 10_000, 'upstreams to close');
+    await poll(() => t.servers[0]!.sockets.size === 0, 10_000, 'upstreams to close');
     // Refused by every worker: several connections, so both get one.
-    const acceptedBefore = servers[0]!.accepted;
+    const acceptedBefore = t.servers[0]!.accepted;
     for (let i = 0; i < 4; i++) expect((await exchange(proxy)).length).toBe(0);
-    expect(servers[0]!.accepted).toBe(acceptedBefore);
+    expect(t.servers[0]!.accepted).toBe(acceptedBefore);
 
     const off = await admin(api, 'POST', '/force_disconnect', { enabled: false });
     expect(off.body).toMatchObject({ enabled: false, closed: 10 });
@@ -91,7 +81,7 @@ plugins:
   it('applies admin changes made in the primary in every worker', async () => {
     const a = await startNamed('a');
     const b = await startNamed('b');
-    servers = [a, b];
+    t.servers = [a, b];
     const { proxy, admin: api } = await start([a.address]);
 
     const added = await admin(api, 'POST', '/add', { address: b.address, weight: 3 });
@@ -114,7 +104,7 @@ plugins:
   it('a drain timed in the primary closes the backend sessions in every worker', async () => {
     const a = await startEcho();
     const b = await startEcho();
-    servers = [a, b];
+    t.servers = [a, b];
     const { proxy, admin: api } = await start([a.address, b.address]);
     const sessions = await openStamped(proxy, 8);
     expect(new Set(sessions.map((s) => s.pid)).size).toBe(2);

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/servers.js';
-import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
+import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
 
 /**
  * A backend that answers the health check's `PING` with `+PONG` while `healthy`, `-ERR`
@@ -26,34 +26,25 @@ async function startCheckable(name: string): Promise<TestServer & { healthy: boo
 
 /** Health checks in a cluster: the primary probes, once; workers follow its verdicts. */
 describe('cluster health checks (workers: 2)', () => {
-  let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const t = clusterFixture();
 
   it('probes once per interval from the primary; both workers stop and resume sending to a backend it marks down and up', async () => {
     const a = await startCheckable('a');
     const b = await startCheckable('b');
-    servers = [a, b];
-    cluster = new ClusterProcess();
+    t.servers = [a, b];
+    t.cluster = new ClusterProcess();
     const interval = 200;
-    cluster.writeConfig(`
+    t.cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0
 backends: [{ address: "${a.address}" }, { address: "${b.address}" }]
 plugins:
-  ${cluster.pidStamp}: {}
+  ${t.cluster.pidStamp}: {}
   health-check: { interval: ${interval}ms, jitter: 0, rise: 1, fall: 1, send: "PING\\r\\n", expect: "+PONG" }
   admin-api: { listen: 127.0.0.1:0 }
 `);
-    cluster.start();
-    const { proxy, admin: api } = await cluster.started();
+    t.cluster.start();
+    const { proxy, admin: api } = await t.cluster.started();
 
     // Probe rate: one prober. Three processes probing would triple it; late timers only lower it.
     const p0 = a.pings;
@@ -64,12 +55,12 @@ plugins:
     expect(a.pings - p0).toBeLessThanOrEqual(Math.ceil(expected * 1.5) + 1);
 
     b.healthy = false;
-    await cluster.waitForLog('backend is DOWN (health check failed)');
-    expect(cluster.find('backend is DOWN (health check failed)')?.pid).toBe(cluster.pid);
+    await t.cluster.waitForLog('backend is DOWN (health check failed)');
+    expect(t.cluster.find('backend is DOWN (health check failed)')?.pid).toBe(t.cluster.pid);
     // Every session lands on `a`, in both workers (round-robin alternates between them).
     const pids = new Set<number>();
     for (let i = 0; i < 12; i++) {
-      const { pid, name } = await sessionOn(proxy, sockets);
+      const { pid, name } = await sessionOn(proxy, t.sockets);
       pids.add(pid);
       expect(name).toBe('a');
     }
@@ -84,10 +75,10 @@ plugins:
     // A replaced worker starts with the verdict (from its first snapshot), not with `initial`.
     const [victim] = [...pids];
     process.kill(victim!, 'SIGKILL');
-    await cluster.waitForLog('replacement worker listening', 15_000);
+    await t.cluster.waitForLog('replacement worker listening', 15_000);
     const after = new Set<number>();
     for (let i = 0; i < 12; i++) {
-      const { pid, name } = await sessionOn(proxy, sockets);
+      const { pid, name } = await sessionOn(proxy, t.sockets);
       after.add(pid);
       expect(name).toBe('a');
     }
@@ -95,25 +86,25 @@ plugins:
     expect(after.has(victim!)).toBe(false);
 
     b.healthy = true;
-    await cluster.waitForLog('backend is UP (health check passed)');
+    await t.cluster.waitForLog('backend is UP (health check passed)');
     await poll(
       async () => {
         const seen = new Set<string>();
-        for (let i = 0; i < 6; i++) seen.add((await sessionOn(proxy, sockets)).name);
+        for (let i = 0; i < 6; i++) seen.add((await sessionOn(proxy, t.sockets)).name);
         return seen.has('b');
       },
       10_000,
       'sessions on b again',
     );
     // One DOWN and one UP line in all: workers follow quietly.
-    expect(cluster.logs.filter((l) => l.msg === 'backend is DOWN (health check failed)')).toHaveLength(1);
-    expect(cluster.logs.filter((l) => l.msg === 'backend is UP (health check passed)')).toHaveLength(1);
+    expect(t.cluster.logs.filter((l) => l.msg === 'backend is DOWN (health check failed)')).toHaveLength(1);
+    expect(t.cluster.logs.filter((l) => l.msg === 'backend is UP (health check passed)')).toHaveLength(1);
   });
 
   it('SIGHUP with new health-check options applies them in the primary; adding the plugin needs a restart', async () => {
     const a = await startCheckable('a');
-    servers = [a];
-    cluster = new ClusterProcess();
+    t.servers = [a];
+    t.cluster = new ClusterProcess();
     const config = (check: string) => `
 workers: 2
 listen: 127.0.0.1:0
@@ -122,25 +113,25 @@ plugins:
   ${check}
   admin-api: { listen: 127.0.0.1:0 }
 `;
-    cluster.writeConfig(config('health-check: { interval: 1h, send: "PING\\r\\n", expect: "+PONG" }'));
-    cluster.start();
-    await cluster.started();
+    t.cluster.writeConfig(config('health-check: { interval: 1h, send: "PING\\r\\n", expect: "+PONG" }'));
+    t.cluster.start();
+    await t.cluster.started();
     await new Promise((r) => setTimeout(r, 300));
     const before = a.pings;
     expect(before).toBeLessThanOrEqual(1);
 
-    cluster.writeConfig(
+    t.cluster.writeConfig(
       config('health-check: { interval: 100ms, jitter: 0, send: "PING\\r\\n", expect: "+PONG" }'),
     );
-    cluster.signal('SIGHUP');
-    await cluster.waitForLog('health-check options reloaded');
-    await cluster.waitForLog('reloaded: new workers listening, old workers draining');
+    t.cluster.signal('SIGHUP');
+    await t.cluster.waitForLog('health-check options reloaded');
+    await t.cluster.waitForLog('reloaded: new workers listening, old workers draining');
     await poll(() => a.pings >= before + 5, 10_000, 'checks at the new interval');
 
     // Removing it would leave workers following statuses nobody updates: rejected.
-    cluster.writeConfig(config('round-robin: {}'));
-    cluster.signal('SIGHUP');
-    const rejected = await cluster.waitForLog(/^reload rejected: these changes need a restart/);
+    t.cluster.writeConfig(config('round-robin: {}'));
+    t.cluster.signal('SIGHUP');
+    const rejected = await t.cluster.waitForLog(/^reload rejected: these changes need a restart/);
     expect(rejected.changes).toEqual(['plugin "health-check" removed from service "default"']);
   });
 });

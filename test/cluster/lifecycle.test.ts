@@ -1,19 +1,12 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { exchange, startEcho, startNamed, type TestServer } from '../helpers/servers.js';
-import { admin, ClusterProcess, poll, readUntil, stampedSession } from './cluster-harness.js';
+import { describe, expect, it } from 'vitest';
+import { exchange, startEcho, startNamed } from '../helpers/servers.js';
+import { admin, ClusterProcess, clusterFixture, poll, readUntil, stampedSession } from './cluster-harness.js';
 
 /** Supervision, reload and stop of a real `workers: 2` cluster. */
 describe('cluster lifecycle', () => {
-  let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
-  afterEach(async () => {
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const t = clusterFixture();
 
   const configFor = (c: ClusterProcess, backend: string, extra = '') => `
 workers: 2
@@ -25,10 +18,10 @@ plugins:
 ${extra}`;
 
   const start = async (backend: string) => {
-    cluster = new ClusterProcess();
-    cluster.writeConfig(configFor(cluster, backend));
-    cluster.start();
-    return cluster.started();
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(configFor(t.cluster, backend));
+    t.cluster.start();
+    return t.cluster.started();
   };
 
   const isAlive = (pid: number) => {
@@ -41,13 +34,13 @@ ${extra}`;
   };
 
   it('replaces a worker killed with SIGKILL; traffic continues', async () => {
-    servers = [await startEcho()];
-    const { proxy, pids } = await start(servers[0]!.address);
+    t.servers = [await startEcho()];
+    const { proxy, pids } = await start(t.servers[0]!.address);
     const victim = pids[0]!;
     process.kill(victim, 'SIGKILL');
-    await cluster!.waitForLog('worker died');
-    await cluster!.waitForLog('replacement worker listening');
-    const now = await cluster!.workerPids();
+    await t.cluster!.waitForLog('worker died');
+    await t.cluster!.waitForLog('replacement worker listening');
+    const now = await t.cluster!.workerPids();
     expect(now).toHaveLength(2);
     expect(now).not.toContain(victim);
     const seen = new Set<number>();
@@ -61,31 +54,31 @@ ${extra}`;
   });
 
   it('SIGHUP with an invalid config logs every problem and keeps the running workers', async () => {
-    servers = [await startEcho()];
-    const { proxy, pids } = await start(servers[0]!.address);
-    cluster!.writeConfig(`${configFor(cluster!, servers[0]!.address)}bogus_key: 1\nretries: -4\n`);
-    cluster!.signal('SIGHUP');
-    const rejected = await cluster!.waitForLog(/^reload rejected/);
+    t.servers = [await startEcho()];
+    const { proxy, pids } = await start(t.servers[0]!.address);
+    t.cluster!.writeConfig(`${configFor(t.cluster!, t.servers[0]!.address)}bogus_key: 1\nretries: -4\n`);
+    t.cluster!.signal('SIGHUP');
+    const rejected = await t.cluster!.waitForLog(/^reload rejected/);
     expect(rejected.problems).toBe(2);
-    const issues = cluster!.logs.filter((l) => l.msg === 'invalid config').map((l) => String(l.issue));
+    const issues = t.cluster!.logs.filter((l) => l.msg === 'invalid config').map((l) => String(l.issue));
     expect(issues.some((i) => i.includes('bogus_key'))).toBe(true);
     expect(issues.some((i) => i.includes('retries'))).toBe(true);
-    expect((await cluster!.workerPids()).sort()).toEqual([...pids].sort());
+    expect((await t.cluster!.workerPids()).sort()).toEqual([...pids].sort());
     expect((await exchange(proxy, 'still')).toString()).toMatch(/still$/);
   });
 
   it('SIGHUP with a valid config: new sessions use the new backend, an open session survives', async () => {
     const a = await startNamed('a');
     const b = await startNamed('b');
-    servers = [a, b];
+    t.servers = [a, b];
     const { proxy, pids } = await start(a.address);
     const held = await stampedSession(proxy);
     await poll(() => a.accepted === 1, 5000, 'a to take the held session');
 
-    cluster!.writeConfig(configFor(cluster!, b.address));
-    cluster!.signal('SIGHUP');
-    await cluster!.waitForLog(/^reloaded/, 20_000);
-    const fresh = await cluster!.workerPids();
+    t.cluster!.writeConfig(configFor(t.cluster!, b.address));
+    t.cluster!.signal('SIGHUP');
+    await t.cluster!.waitForLog(/^reloaded/, 20_000);
+    const fresh = await t.cluster!.workerPids();
     expect(fresh.filter((p) => !pids.includes(p))).toHaveLength(2);
 
     for (let i = 0; i < 4; i++) {
@@ -102,22 +95,22 @@ ${extra}`;
     expect(isAlive(held.pid)).toBe(true);
     held.socket.destroy();
     // Once its last session ends, the old generation exits.
-    await poll(async () => (await cluster!.workerPids()).length === 2, 15_000, 'old workers to exit');
+    await poll(async () => (await t.cluster!.workerPids()).length === 2, 15_000, 'old workers to exit');
     expect(isAlive(held.pid)).toBe(false);
   });
 
   it('after a reload, sessions still draining in the old generation are listed and force-disconnected', async () => {
     const a = await startNamed('a');
-    servers = [a];
+    t.servers = [a];
     const extra = '  admin-api: { listen: 127.0.0.1:0 }\n  force-disconnect: {}\n';
-    cluster = new ClusterProcess();
-    cluster.writeConfig(configFor(cluster, a.address, extra));
-    cluster.start();
-    const { proxy, admin: api, pids } = await cluster.started();
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(configFor(t.cluster, a.address, extra));
+    t.cluster.start();
+    const { proxy, admin: api, pids } = await t.cluster.started();
     const held = await stampedSession(proxy);
     held.socket.resume();
-    cluster.signal('SIGHUP');
-    await cluster.waitForLog(/^reloaded/, 20_000);
+    t.cluster.signal('SIGHUP');
+    await t.cluster.waitForLog(/^reloaded/, 20_000);
     expect(isAlive(held.pid)).toBe(true);
 
     const listed = (await admin(api, 'GET', '/sessions')).body;
@@ -132,56 +125,56 @@ ${extra}`;
   });
 
   it('worker_semi_space reaches the workers as --max-semi-space-size, not the primary', async () => {
-    servers = [await startEcho()];
-    cluster = new ClusterProcess();
-    cluster.writeConfig(`worker_semi_space: 2\n${configFor(cluster, servers[0]!.address)}`);
-    cluster.start();
-    const { pids } = await cluster.started();
+    t.servers = [await startEcho()];
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(`worker_semi_space: 2\n${configFor(t.cluster, t.servers[0]!.address)}`);
+    t.cluster.start();
+    const { pids } = await t.cluster.started();
     const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     for (const pid of pids) expect(cmdline(pid)).toContain('--max-semi-space-size=2');
-    expect(cmdline(cluster.pid).some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
+    expect(cmdline(t.cluster.pid).some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
   });
 
   it('SIGHUP rotates the admin token in the primary; a listen change waits for a restart', async () => {
-    servers = [await startEcho()];
+    t.servers = [await startEcho()];
     const old = 'old-token-0123456789abcdef';
     const fresh = 'new-token-fedcba9876543210';
     const adminWith = (token: string, listen = '127.0.0.1:0') =>
       `  admin-api: { listen: "${listen}", token: "${token}", read_only_open: false }\n`;
-    cluster = new ClusterProcess();
-    cluster.writeConfig(configFor(cluster, servers[0]!.address, adminWith(old)));
-    cluster.start();
-    const { admin: api } = await cluster.started();
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(configFor(t.cluster, t.servers[0]!.address, adminWith(old)));
+    t.cluster.start();
+    const { admin: api } = await t.cluster.started();
     const get = async (token: string) =>
       (await fetch(`http://${api}/backends`, { headers: { authorization: `Bearer ${token}` } })).status;
     expect(await get(old)).toBe(200);
     expect(await get(fresh)).toBe(401);
 
-    cluster.writeConfig(configFor(cluster, servers[0]!.address, adminWith(fresh, '127.0.0.1:1')));
-    cluster.signal('SIGHUP');
-    await cluster.waitForLog('admin-api: options reloaded', 20_000);
+    t.cluster.writeConfig(configFor(t.cluster, t.servers[0]!.address, adminWith(fresh, '127.0.0.1:1')));
+    t.cluster.signal('SIGHUP');
+    await t.cluster.waitForLog('admin-api: options reloaded', 20_000);
     expect(await get(fresh)).toBe(200);
     expect(await get(old)).toBe(401);
     // Same server, same address: the new listen address is logged as needing a restart.
-    expect(cluster.find('admin-api: these options change at restart only')?.options).toEqual(['listen']);
+    expect(t.cluster.find('admin-api: these options change at restart only')?.options).toEqual(['listen']);
   });
 
   it('SIGTERM: workers drain, the primary exits 0, no process is left', async () => {
-    servers = [await startEcho()];
-    const { pids } = await start(servers[0]!.address);
-    cluster!.signal('SIGTERM');
-    expect(await cluster!.waitExit(20_000)).toBe(0);
+    t.servers = [await startEcho()];
+    const { pids } = await start(t.servers[0]!.address);
+    t.cluster!.signal('SIGTERM');
+    expect(await t.cluster!.waitExit(20_000)).toBe(0);
     await poll(() => pids.every((p) => !isAlive(p)), 5000, 'workers to exit');
-    expect(() => process.kill(-cluster!.pid, 0)).toThrow();
+    expect(() => process.kill(-t.cluster!.pid, 0)).toThrow();
   });
 
   it('exits 1 when the workers cannot bind', async () => {
-    servers = [await startEcho()];
-    const taken = servers[0]!.address;
-    cluster = new ClusterProcess();
-    cluster.writeConfig(configFor(cluster, taken).replace('127.0.0.1:0', taken));
-    cluster.start();
-    expect(await cluster.waitExit(20_000)).toBe(1);
-    expect(cluster.logs.some((l) => /cannot listen|EADDRINUSE/.test(String(l.msg)))).toBe(true);
+    t.servers = [await startEcho()];
+    const taken = t.servers[0]!.address;
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(configFor(t.cluster, taken).replace('127.0.0.1:0', taken));
+    t.cluster.start();
+    expect(await t.cluster.waitExit(20_000)).toBe(1);
+    expect(t.cluster.logs.some((l) => /cannot listen|EADDRINUSE/.test(String(l.msg)))).toBe(true);
   });
 });

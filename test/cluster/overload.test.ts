@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { open, startEcho, type TestServer } from '../helpers/servers.js';
-import { ClusterProcess, poll } from './cluster-harness.js';
+import { describe, expect, it } from 'vitest';
+import { open, startEcho } from '../helpers/servers.js';
+import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /**
  * Session budget per worker from a low `ulimit -n` (230 → (230 - 200) / 2 = 15): a full worker
@@ -9,33 +9,24 @@ import { ClusterProcess, poll } from './cluster-harness.js';
  * are refused at once instead of bouncing between workers.
  */
 describe('cluster overload', () => {
-  let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const t = clusterFixture();
 
   it('fills both workers to their budget, refuses the rest, and accepts again when room frees', async () => {
-    servers = [await startEcho()];
-    cluster = new ClusterProcess();
-    cluster.writeConfig(`
+    t.servers = [await startEcho()];
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0
-backends: [{ address: "${servers[0]!.address}" }]
+backends: [{ address: "${t.servers[0]!.address}" }]
 plugins:
-  ${cluster.pidStamp}: {}
+  ${t.cluster.pidStamp}: {}
 `);
-    cluster.start({ fdLimit: 230 });
-    const { proxy } = await cluster.started();
+    t.cluster.start({ fdLimit: 230 });
+    const { proxy } = await t.cluster.started();
     // Each worker logs from its own process: the lines may arrive after the primary's start line.
-    const listening = () => cluster!.logs.filter((l) => l.msg === 'worker listening');
+    const listening = () => t.cluster!.logs.filter((l) => l.msg === 'worker listening');
     await poll(() => listening().length === 2, 10_000, 'both workers to log "worker listening"');
-    expect(cluster.logs.filter((l) => l.msg === 'worker listening').map((l) => l.sessionLimit)).toEqual([
+    expect(t.cluster.logs.filter((l) => l.msg === 'worker listening').map((l) => l.sessionLimit)).toEqual([
       15, 15,
     ]);
 
@@ -51,19 +42,19 @@ plugins:
       });
       s.on('close', () => closed++);
       clients.push(s);
-      sockets.push(s);
+      t.sockets.push(s);
     }
     await poll(() => closed === 10, 15_000, `10 refusals (closed ${closed})`);
     await poll(() => [...pids.values()].reduce((a, b) => a + b, 0) === 30, 10_000, '30 sessions');
     expect([...pids.values()].sort()).toEqual([15, 15]);
-    expect(servers[0]!.sockets.size).toBe(30);
-    await cluster.waitForLog('every worker is at its session limit: refusing new connections');
+    expect(t.servers[0]!.sockets.size).toBe(30);
+    await t.cluster.waitForLog('every worker is at its session limit: refusing new connections');
 
     // Free five sessions: new connections are served again.
     for (const s of clients.filter((c) => !c.destroyed).slice(0, 5)) s.destroy();
-    await cluster.waitForLog('workers have room again', 10_000);
+    await t.cluster.waitForLog('workers have room again', 10_000);
     const again = await open(proxy);
-    sockets.push(again);
+    t.sockets.push(again);
     const line = await new Promise<string>((resolve) => again.once('data', (d) => resolve(d.toString())));
     expect(pids.has(Number(line.split('\n')[0]))).toBe(true);
   });

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterBridge } from '../../core/cluster/bridge.js';
@@ -7,8 +6,8 @@ import { applyPeers, peerViews } from '../../core/cluster/peers.js';
 import { loadConfigText } from '../../core/config/load.js';
 import { Runtime } from '../../core/runtime.js';
 import type { CircuitBreakerApi } from '../../plugins/circuit-breaker/index.js';
-import { freePort, startEcho, type TestServer } from '../helpers/servers.js';
-import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
+import { freePort, startEcho } from '../helpers/servers.js';
+import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
 
 const log = pino({ level: 'silent' });
 
@@ -124,39 +123,30 @@ plugins:
 });
 
 describe('cluster-wide ejection (workers: 2, real CLI)', () => {
-  let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const t = clusterFixture();
 
   it('a breaker that opens in one worker opens in the other within a stats round', async () => {
-    servers = [await startEcho()];
+    t.servers = [await startEcho()];
     const dead = `127.0.0.1:${await freePort()}`;
-    cluster = new ClusterProcess();
-    cluster.writeConfig(`
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0
 retries: 2
-backends: [{ address: "${dead}" }, { address: "${servers[0]!.address}" }]
+backends: [{ address: "${dead}" }, { address: "${t.servers[0]!.address}" }]
 plugins:
-  ${cluster.pidStamp}: {}
+  ${t.cluster.pidStamp}: {}
   circuit-breaker: { consecutive_failures: 1, base_ejection_time: 1m }
   admin-api: { listen: 127.0.0.1:0 }
 `);
-    const live = servers[0]!.address;
-    cluster.start();
-    const { proxy, admin: api } = await cluster.started();
+    const live = t.servers[0]!.address;
+    t.cluster.start();
+    const { proxy, admin: api } = await t.cluster.started();
     // One session: the worker that takes it tries the dead backend first, trips, and retries.
     const s = await stampedSession(proxy);
-    sockets.push(s.socket);
-    const first = await cluster.waitForLog('circuit breaker opened');
-    const second = await cluster.waitForLog('circuit breaker opened', 10_000, 2);
+    t.sockets.push(s.socket);
+    const first = await t.cluster.waitForLog('circuit breaker opened');
+    const second = await t.cluster.waitForLog('circuit breaker opened', 10_000, 2);
     expect(first.pid).toBe(s.pid);
     expect(second.pid).not.toBe(s.pid);
     expect([first.reason, second.reason]).toEqual(['consecutive-failures', 'peer-opened']);
@@ -166,7 +156,7 @@ plugins:
     const pids = new Set<number>();
     for (let i = 0; i < 6; i++) {
       const next = await stampedSession(proxy);
-      sockets.push(next.socket);
+      t.sockets.push(next.socket);
       pids.add(next.pid);
     }
     expect(pids.size).toBe(2);

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { exchange, startEcho, type TestServer } from '../helpers/servers.js';
-import { ClusterProcess, poll } from './cluster-harness.js';
+import { describe, expect, it } from 'vitest';
+import { exchange, startEcho } from '../helpers/servers.js';
+import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /** A session that streams `total` random bytes through the proxy and hashes what comes back. */
 function stream(address: string, total: number) {
@@ -47,27 +47,20 @@ function stream(address: string, total: number) {
 
 /** Zero-downtime reload under traffic: nothing refused, nothing cut, no byte lost. */
 describe('cluster reload under traffic (workers: 2)', () => {
-  let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
-  afterEach(async () => {
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const t = clusterFixture();
 
   it('new connections keep succeeding through a SIGHUP, and streams across it arrive intact', async () => {
-    servers = [await startEcho()];
-    cluster = new ClusterProcess();
+    t.servers = [await startEcho()];
+    t.cluster = new ClusterProcess();
     const config = (weight: number) => `
 workers: 2
 listen: 127.0.0.1:0
 drain_timeout: 30s
-backends: [{ address: "${servers[0]!.address}", weight: ${weight} }]
+backends: [{ address: "${t.servers[0]!.address}", weight: ${weight} }]
 `;
-    cluster.writeConfig(config(1));
-    cluster.start();
-    const { proxy, pids } = await cluster.started();
+    t.cluster.writeConfig(config(1));
+    t.cluster.start();
+    const { proxy, pids } = await t.cluster.started();
 
     // Streams opened before the reload, written to on and off until after it.
     const streams = Array.from({ length: 4 }, () => stream(proxy, 2 * 1024 * 1024));
@@ -94,9 +87,9 @@ backends: [{ address: "${servers[0]!.address}", weight: ${weight} }]
     const loops = Promise.all(Array.from({ length: 4 }, loop));
 
     await poll(() => results.before >= 40, 15_000, '40 exchanges before the reload');
-    cluster.writeConfig(config(2));
-    cluster.signal('SIGHUP');
-    await cluster.waitForLog(/^reloaded/, 20_000);
+    t.cluster.writeConfig(config(2));
+    t.cluster.signal('SIGHUP');
+    await t.cluster.waitForLog(/^reloaded/, 20_000);
     reloaded = true;
     await poll(() => results.after >= 40, 15_000, '40 exchanges after the reload');
     done = true;
@@ -107,7 +100,7 @@ backends: [{ address: "${servers[0]!.address}", weight: ${weight} }]
     expect(await Promise.all(streams.map((s) => s.finish()))).toEqual([true, true, true, true]);
     // Their sessions ended, so the old workers leave without waiting for drain_timeout.
     await poll(
-      async () => (await cluster!.workerPids()).every((p) => !pids.includes(p)),
+      async () => (await t.cluster!.workerPids()).every((p) => !pids.includes(p)),
       15_000,
       'old workers to exit',
     );
