@@ -1,9 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { reconfigurePrimaryPlugins } from './cluster/primary-plugins.js';
-import { reconcileConfigBackends } from './cluster/reconcile.js';
 import { ConfigError, formatIssue } from './config/errors.js';
 import { INHERITED, loadConfigFile, type ServiceConfig, type SwitchyardConfig } from './config/load.js';
+import { reconcileConfigBackends } from './reload-backends.js';
+import { reconfigurePlugins } from './reload-plugins.js';
 import type { Runtime } from './runtime.js';
 
 /** Service keys a running process cannot change in place: its listeners and every pipeline setting. */
@@ -36,7 +36,7 @@ export async function reloadSingleProcess(
   }
   const restartOnly = restartOnlyChanges(current, next);
   reconcileConfigBackends(runtime, current, next, log);
-  reconfigurePrimaryPlugins(runtime, current, next, log, 'single');
+  reconfigurePlugins(runtime, current, next, log, 'single');
   if (restartOnly.length > 0)
     log.warn({ changes: restartOnly }, 'reloaded in part: these changes take effect at restart');
   log.info({ file: current.file }, 'reloaded: backends and plugin options applied');

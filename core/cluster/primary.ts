@@ -3,13 +3,13 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
+import { reconcileConfigBackends } from '../reload-backends.js';
+import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
 import type { WorkerInfo } from './bridge.js';
 import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
 import { PrimaryFdWatch } from './primary-fd-watch.js';
-import { primaryPluginChangesNeedingRestart, reconfigurePrimaryPlugins } from './primary-plugins.js';
-import { reconcileConfigBackends } from './reconcile.js';
 import { PrimaryRequests } from './requests.js';
 import { RespawnBackoff } from './respawn-backoff.js';
 import { takeSnapshot } from './snapshot.js';
@@ -180,7 +180,7 @@ export class ClusterPrimary {
       }
       for (const m of old) this.#retire(m);
       // Only once the new generation serves: a failed reload leaves the primary's plugins as they were.
-      reconfigurePrimaryPlugins(this.#runtime, previous, next, this.log);
+      reconfigurePlugins(this.#runtime, previous, next, this.log);
       this.log.info(
         { generation: this.#generation, workers, retiring: old.length },
         'reloaded: new workers listening, old workers draining',

@@ -41,7 +41,7 @@ export class BackendPersistence {
       // A late stage: every other plugin sees the backend added as `up` first, then the drain.
       service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => this.#redrain(service, b));
       // A reload (SIGHUP; one process or a cluster primary) applies the config file's edits to
-      // the registry (core/cluster/reconcile.ts). The file must follow them, or a restart would
+      // the registry (core/reload-backends.ts). The file must follow them, or a restart would
       // bring back a backend the new config removed and drop one it added.
       const check = () => this.#queueCheck(service);
       service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, check);

@@ -3,10 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StatsAggregator } from '../../core/cluster/aggregate.js';
 import type { ClusterBridge } from '../../core/cluster/bridge.js';
 import type { BackendStats, WorkerStats } from '../../core/cluster/messages.js';
-import { primaryPluginChangesNeedingRestart } from '../../core/cluster/primary-plugins.js';
 import { RespawnBackoff } from '../../core/cluster/respawn-backoff.js';
 import { applySnapshot, seedFromSnapshot, takeSnapshot } from '../../core/cluster/snapshot.js';
 import { loadConfigText } from '../../core/config/load.js';
+import { primaryPluginChangesNeedingRestart } from '../../core/reload-plugins.js';
 import { Runtime } from '../../core/runtime.js';
 import type { HealthCheckApi } from '../../plugins/health-check/index.js';
 

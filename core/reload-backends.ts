@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
-import { formatAddress, parseAddress } from '../address.js';
-import type { SwitchyardConfig } from '../config/load.js';
-import type { Runtime } from '../runtime.js';
-import type { BackendSpec } from '../types.js';
+import { formatAddress, parseAddress } from './address.js';
+import type { SwitchyardConfig } from './config/load.js';
+import type { Runtime } from './runtime.js';
+import type { BackendSpec } from './types.js';
 
 /**
- * On reload, applies to the primary's registry what changed between the old and the new config
- * file: backends added, removed, or re-weighted there. Backends the file did not change keep
- * what the admin API did to them (drained, weight, added at run time), as an operator expects
- * from a reload. Services new in the file are not known to the primary until a restart.
+ * On reload, applies to the registry (one process, or a cluster primary's authoritative one)
+ * what changed between the old and the new config file: backends added, removed, or
+ * re-weighted there. Backends the file did not change keep what the admin API did to them
+ * (drained, weight, added at run time), as an operator expects from a reload. Services new in
+ * the file are left to a restart.
  */
 export function reconcileConfigBackends(
   runtime: Runtime,

@@ -1,12 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { PluginUse, SwitchyardConfig } from '../config/load.js';
-import type { ProcessPlugin, ServicePlugin } from '../plugin.js';
-import type { Runtime } from '../runtime.js';
+import type { PluginUse, SwitchyardConfig } from './config/load.js';
+import type { ProcessPlugin, ServicePlugin } from './plugin.js';
+import type { Runtime } from './runtime.js';
 
 /**
- * Reload, part that concerns the primary's own plugins (workers get the new config by being
- * replaced). Returns the reasons the reload cannot be applied without a restart: a
+ * Cluster reload, part that concerns the primary's own plugins (workers get the new config by
+ * being replaced). Returns the reasons the reload cannot be applied without a restart: a
  * control-plane service plugin (`runsIn: 'any'`, e.g. health-check) added to or removed from a
  * service, or a new service that uses one, because workers would then follow statuses nobody
  * sets, or miss ones still set.
@@ -35,11 +35,11 @@ export function primaryPluginChangesNeedingRestart(
 }
 
 /**
- * Gives the primary's control-plane service plugins their new options (`reconfigure`), and
- * warns about option changes the primary can only take at a restart (process plugins such as
- * the admin API, or plugins without `reconfigure`).
+ * Gives plugins their reloaded options (`reconfigure`) — in a cluster primary its control-plane
+ * service plugins and process plugins, in one process (`single`) every plugin — and warns about
+ * option changes that wait for a restart (plugins without `reconfigure`).
  */
-export function reconfigurePrimaryPlugins(
+export function reconfigurePlugins(
   runtime: Runtime,
   previous: SwitchyardConfig,
   next: SwitchyardConfig,
