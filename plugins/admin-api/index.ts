@@ -11,6 +11,7 @@ import {
   type Service,
 } from '../../plugin-sdk/index.js';
 import { type AuthSettings, isLoopbackHost } from './auth.js';
+import type { BrowserGuardSettings, GuardCounts } from './browser-guard.js';
 import { type AdminContext, NotPersisted, Unavailable } from './context.js';
 import { type AdminApiOptions, optionsSchema, TOKEN_ENV } from './options.js';
 import { BackendPersistence } from './persistence.js';
@@ -25,14 +26,24 @@ import { createServer } from './server.js';
 export interface AdminApi {
   /** The bound `host:port` (IPv6 in brackets), or null while not listening. */
   address(): string | null;
+  /** Whether calls that change state need the bearer token (false: no token is configured). */
+  tokenRequired(): boolean;
+  /** Requests refused since start, by reason; a copy. */
+  refused(): AdminRefusals;
 }
+
+/** What `AdminApi.refused()` counts. */
+export interface AdminRefusals extends GuardCounts {}
 
 /**
  * The admin HTTP API (fastify): backends (REST and the original Go proxy's endpoints),
  * sessions, probes, and the routes other plugins contribute through `ADMIN_ROUTES`.
  */
 /** What `reconfigure` changes in place, per runtime. */
-const states = new WeakMap<Runtime, { options: AdminApiOptions; auth: AuthSettings; log: Logger }>();
+const states = new WeakMap<
+  Runtime,
+  { options: AdminApiOptions; auth: AuthSettings; guard: BrowserGuardSettings; log: Logger }
+>();
 
 /**
  * The token in effect: the option, else the environment. Throws when none is set but the
@@ -98,10 +109,16 @@ export default definePlugin<AdminApiOptions>({
       },
     };
 
-    runtime.provide<AdminApi>('admin-api', { address: () => bound });
-
     const auth: AuthSettings = { token: undefined, readOnlyOpen: options.read_only_open };
-    states.set(runtime, { options, auth, log });
+    const refused: AdminRefusals = { host: 0, crossSite: 0 };
+    runtime.provide<AdminApi>('admin-api', {
+      address: () => bound,
+      tokenRequired: () => auth.token !== undefined,
+      refused: () => ({ ...refused }),
+    });
+
+    const guard: BrowserGuardSettings = { allowedHosts: options.allowed_hosts, listenHost: listen.host };
+    states.set(runtime, { options, auth, guard, log });
 
     runtime.hooks.start.tapPromise('admin-api', async () => {
       const token = tokenOf(options, log);
@@ -116,7 +133,10 @@ export default definePlugin<AdminApiOptions>({
         ...workerRoutes(ctx),
         ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
       ];
-      const server = createServer({ runtime, log, auth, bodyLimit: options.body_limit }, routes);
+      const server = createServer(
+        { runtime, log, auth, guard, refused, bodyLimit: options.body_limit },
+        routes,
+      );
       try {
         await server.listen({ host: listen.host, port: listen.port });
       } catch (err) {
@@ -142,13 +162,13 @@ export default definePlugin<AdminApiOptions>({
     });
   },
   /**
-   * Reload (cluster primary): `token` and `read_only_open` change in place, so a token is
-   * rotated with a SIGHUP; `listen`, `state_file` and `body_limit` need a restart.
+   * Reload (cluster primary): `token`, `read_only_open` and `allowed_hosts` change in place, so
+   * a token is rotated with a SIGHUP; `listen`, `state_file` and `body_limit` need a restart.
    */
   reconfigure(runtime, options) {
     const state = states.get(runtime);
     if (!state) return;
-    const { log, auth } = state;
+    const { log, auth, guard } = state;
     const restart = (['listen', 'state_file', 'body_limit'] as const).filter(
       (k) => options[k] !== state.options[k],
     );
@@ -164,6 +184,7 @@ export default definePlugin<AdminApiOptions>({
     const rotated = token !== auth.token;
     auth.token = token;
     auth.readOnlyOpen = options.read_only_open;
+    guard.allowedHosts = options.allowed_hosts;
     state.options = options;
     log.info(
       { token: token !== undefined, rotated, readOnlyOpen: auth.readOnlyOpen },

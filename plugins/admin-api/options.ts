@@ -12,6 +12,8 @@ export interface AdminApiOptions {
   state_file?: string;
   /** Largest request body accepted, in bytes. */
   body_limit: number;
+  /** Host names (besides IP addresses, localhost and the listen host) the API answers to. */
+  allowed_hosts: string[];
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:9090';
@@ -51,6 +53,19 @@ export const optionsSchema: JsonSchema = {
       maximum: 1048576,
       default: 16384,
       description: 'Largest request body accepted, in bytes.',
+    },
+    allowed_hosts: {
+      type: 'array',
+      maxItems: 100,
+      uniqueItems: true,
+      default: [],
+      items: {
+        type: 'string',
+        pattern: '^\\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\\.?$',
+        description: 'a host name ("admin.example.com"), or ".example.com" for it and every subdomain',
+      },
+      description:
+        'Host names the API answers to besides IP addresses, localhost and the listen host (Host header check against DNS rebinding).',
     },
   },
 };

@@ -9,6 +9,7 @@ import {
 import type { Logger } from 'pino';
 import { type AdminRoute, RegistryError, type Runtime } from '../../plugin-sdk/index.js';
 import { type AuthSettings, bearerAuth, isMutatingMethod, type RouteAuth } from './auth.js';
+import { type BrowserGuardSettings, crossSiteCheck, type GuardCounts, hostCheck } from './browser-guard.js';
 import { describeValidation, validatorCompiler } from './validation.js';
 
 export interface ServerSettings {
@@ -16,6 +17,10 @@ export interface ServerSettings {
   log: Logger;
   /** Read per request: a reload may change it (index.ts `reconfigure`). */
   auth: AuthSettings;
+  /** Read per request, like `auth`. */
+  guard: BrowserGuardSettings;
+  /** Refusals by the Host and cross-site checks, counted here. */
+  refused: GuardCounts;
   bodyLimit: number;
 }
 
@@ -65,6 +70,10 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
     }
   });
 
+  // Host first (a rebinding page must learn nothing, not even whether it needs a token), then
+  // where a browser says a change comes from, then the token.
+  app.addHook('onRequest', hostCheck(settings.guard, settings.refused, log));
+  app.addHook('onRequest', crossSiteCheck(settings.guard, settings.refused));
   app.addHook('onRequest', bearerAuth(settings.auth));
 
   app.addHook('preValidation', async (request, reply) => {

@@ -1,17 +1,12 @@
-import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, SKIP_BROWSER } from '../../test/helpers/browser.js';
 import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
 import { open, readBytes, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
 
-/**
- * The page in headless Chromium (Debian package `chromium`) against a running proxy.
- * Without Chromium these tests fail with a message, unless SWITCHYARD_SKIP_BROWSER=1.
- */
-const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium';
-const SKIP = process.env.SWITCHYARD_SKIP_BROWSER === '1';
-if (SKIP) console.warn('dashboard browser tests skipped: SWITCHYARD_SKIP_BROWSER=1');
+/** The page in headless Chromium against a running proxy (test/helpers/browser.ts). */
+if (SKIP_BROWSER) console.warn('dashboard browser tests skipped: SWITCHYARD_SKIP_BROWSER=1');
 
 const TOKEN = 'dashboard-test-token-0123456789';
 const TIMEOUT = 10_000;
@@ -23,7 +18,7 @@ interface ForceDisconnect {
   state(): { enabled: boolean };
 }
 
-describe.skipIf(SKIP)('dashboard in a browser', () => {
+describe.skipIf(SKIP_BROWSER)('dashboard in a browser', () => {
   let browser: Browser;
   let context: BrowserContext | undefined;
   let page: Page;
@@ -33,23 +28,7 @@ describe.skipIf(SKIP)('dashboard in a browser', () => {
   let pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install the Debian package (apt-get install -y chromium), ` +
-          'point SWITCHYARD_CHROMIUM at a binary, or set SWITCHYARD_SKIP_BROWSER=1 to skip these tests',
-      );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -70,7 +49,11 @@ describe.skipIf(SKIP)('dashboard in a browser', () => {
   });
 
   /** A proxy with two echo backends, admin-api with a token, the dashboard polling every 250 ms. */
-  async function start(extraPlugins = 'force-disconnect: {}', adminOptions = ''): Promise<[string, string]> {
+  async function start(
+    extraPlugins = 'force-disconnect: {}',
+    adminOptions = '',
+    token = `token: "${TOKEN}", `,
+  ): Promise<[string, string]> {
     servers = await Promise.all([startEcho(), startEcho()]);
     proxy = await startProxy(`
 listen: 127.0.0.1:0
@@ -78,7 +61,7 @@ backends:
   - address: ${servers[0]!.address}
   - address: ${servers[1]!.address}
 plugins:
-  admin-api: { listen: "127.0.0.1:0", token: "${TOKEN}"${adminOptions} }
+  admin-api: { ${token}listen: "127.0.0.1:0"${adminOptions} }
   dashboard: { refresh: 250ms }
   ${extraPlugins}
 `);
@@ -195,6 +178,25 @@ plugins:
       (globalThis as any).document.querySelector('#freshness')?.textContent?.startsWith('live'),
     );
     expect(await page.isVisible(`${row(a)} button[data-action="drain"]`)).toBe(false);
+  });
+
+  it('acts without a token when the admin API has none (loopback): same-origin changes pass', async () => {
+    const [a, b] = await start('force-disconnect: {}', '', '');
+    await page.waitForSelector(row(a));
+    await textIs('#token-state', 'The admin API has no token (loopback only): changes are enabled.');
+    await page.click(`${row(a)} button[data-action="drain"]`);
+    await waitFor(
+      () => proxy!.service.backends.get(a)?.state === 'draining',
+      TIMEOUT,
+      'drained in the registry',
+    );
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.click(`${row(b)} button[data-action="remove"]`);
+    await waitFor(() => proxy!.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
+    await page.click('#force-on');
+    const fd = proxy!.runtime.use<ForceDisconnect>('force-disconnect')!;
+    await waitFor(() => fd.state().enabled, TIMEOUT, 'force-disconnect on');
+    expect(await page.textContent('#errors')).toBe('');
   });
 
   it('loads without a token when the admin API is closed to readers, and asks for one', async () => {

@@ -36,6 +36,11 @@ export interface DashboardState {
   process: { pid: number; node: string; uptime: number };
   /** The force-disconnect switch, or null when that plugin is not enabled. */
   forceDisconnect: ForceDisconnectView | null;
+  /**
+   * Whether changes need the admin token. False when admin-api has none (loopback, no token):
+   * the page then shows its controls without asking for one.
+   */
+  tokenRequired: boolean;
   services: ServiceRow[];
 }
 
@@ -46,6 +51,11 @@ export interface ForceDisconnectView {
   closed: number;
   /** ISO time of the last change. */
   since: string;
+}
+
+/** The part of `runtime.use('admin-api')` read here; unknown means a token is required. */
+interface AdminApiView {
+  tokenRequired?: () => boolean;
 }
 
 /** The part of `service.use('backend-limits')` read here; optional, every call is guarded. */
@@ -133,6 +143,7 @@ export function dashboardState(
     process: { pid: process.pid, node: process.version, uptime: Math.round(process.uptime()) },
     forceDisconnect:
       runtime.use<{ state?: () => ForceDisconnectView }>('force-disconnect')?.state?.() ?? null,
+    tokenRequired: runtime.use<AdminApiView>('admin-api')?.tokenRequired?.() !== false,
     services: [...runtime.services.values()].map((s) => serviceRow(s, changes.get(s))),
   };
 }

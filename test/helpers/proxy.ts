@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { Capacity } from '../../core/capacity.js';
 import { loadConfigText, type SwitchyardConfig } from '../../core/config/load.js';
 import { Runtime } from '../../core/runtime.js';
@@ -20,10 +20,10 @@ export interface TestProxy {
 export async function startProxy(
   yaml: string,
   baseDir = process.cwd(),
-  options: { sessionLimit?: number } = {},
+  options: { sessionLimit?: number; log?: Logger } = {},
 ): Promise<TestProxy> {
   const config = await loadConfigText(yaml, 'test.yaml', { baseDir });
-  const log = pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' });
+  const log = options.log ?? pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' });
   const capacity = options.sessionLimit === undefined ? undefined : new Capacity(options.sessionLimit, log);
   const runtime = await Runtime.create(config, log, { capacity });
   await runtime.start();
@@ -35,4 +35,11 @@ export async function startProxy(
     address: service.addresses()[0]!,
     stop: (drainTimeout = 0) => runtime.stop(drainTimeout),
   };
+}
+
+/** A logger that keeps every line it writes (parsed), for tests that check what was logged. */
+export function capturingLogger(level = 'info'): { log: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { log, lines };
 }

@@ -59,15 +59,21 @@
     showTokenState();
   }
 
+  /** False once the state says the admin API has no token (loopback only): changes need none. */
+  let tokenRequired = true;
+
   function showTokenState() {
     const has = token() !== '';
-    document.body.classList.toggle('admin', has);
+    const canChange = has || !tokenRequired;
+    document.body.classList.toggle('admin', canChange);
     $('token-forget').hidden = !has;
     $('token-state').textContent = has
       ? 'Token set for this tab: changes are enabled.'
-      : 'Read-only: enter the admin token to drain, remove or force-disconnect.';
+      : canChange
+        ? 'The admin API has no token (loopback only): changes are enabled.'
+        : 'Read-only: enter the admin token to drain, remove or force-disconnect.';
     for (const b of document.querySelectorAll('[data-admin]'))
-      b.hidden = !has || b.dataset.inactive === 'yes';
+      b.hidden = !canChange || b.dataset.inactive === 'yes';
   }
 
   // ---- API ---------------------------------------------------------------------------------
@@ -414,6 +420,7 @@
   }
 
   function render(state) {
+    tokenRequired = state.tokenRequired !== false;
     renderProcess(state);
     $('services').replaceChildren(...state.services.map((svc) => serviceSection(svc, state.now)));
     remember(state);
