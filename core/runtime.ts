@@ -79,6 +79,8 @@ export class Runtime {
       if (role === 'worker' && (use.plugin as ProcessPlugin).runsIn === 'primary') continue;
       await applyPlugin(use, (p) => (p as ProcessPlugin).apply(runtime, use.options));
     }
+    const overbooked = runtime.capacity.listeners.check();
+    if (overbooked !== undefined) throw new Error(overbooked);
     return runtime;
   }
 

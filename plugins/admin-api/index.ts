@@ -13,7 +13,7 @@ import {
 import { type AuthSettings, isLoopbackHost } from './auth.js';
 import type { BrowserGuardSettings, GuardCounts } from './browser-guard.js';
 import { type AdminContext, NotPersisted, Unavailable } from './context.js';
-import { type AdminApiOptions, optionsSchema, TOKEN_ENV } from './options.js';
+import { type AdminApiOptions, optionsSchema, TIMEOUT_BOUNDS, TOKEN_ENV } from './options.js';
 import { BackendPersistence } from './persistence.js';
 import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
@@ -33,7 +33,22 @@ export interface AdminApi {
 }
 
 /** What `AdminApi.refused()` counts. */
-export interface AdminRefusals extends GuardCounts {}
+export interface AdminRefusals extends GuardCounts {
+  /** Connections closed at accept because `max_connections` were open. */
+  connections: number;
+}
+
+/** Throws one message naming every timeout out of its bounds, or `request_timeout` below `header_timeout`. */
+function checkTimeouts(options: AdminApiOptions): void {
+  const problems: string[] = [];
+  for (const [key, [min, max]] of Object.entries(TIMEOUT_BOUNDS)) {
+    const value = options[key as keyof typeof TIMEOUT_BOUNDS];
+    if (value < min || value > max) problems.push(`${key} must be between ${min / 1000}s and ${max / 1000}s`);
+  }
+  if (options.request_timeout < options.header_timeout)
+    problems.push('request_timeout must be at least header_timeout');
+  if (problems.length > 0) throw new Error(problems.join('; '));
+}
 
 /**
  * The admin HTTP API (fastify): backends (REST and the original Go proxy's endpoints),
@@ -67,8 +82,10 @@ export default definePlugin<AdminApiOptions>({
   description: 'Admin HTTP API: backends, sessions, probes and routes contributed by other plugins.',
   schema: optionsSchema,
   apply(runtime, options) {
+    checkTimeouts(options);
     const log = runtime.log.child({ plugin: 'admin-api' });
     const listen = parseListen(options.listen);
+    const share = runtime.capacity.listeners.reserveShare('admin-api', options.max_connections);
     const persistence =
       options.state_file === undefined ? undefined : new BackendPersistence(runtime, options.state_file, log);
     let app: FastifyInstance | undefined;
@@ -110,11 +127,11 @@ export default definePlugin<AdminApiOptions>({
     };
 
     const auth: AuthSettings = { token: undefined, readOnlyOpen: options.read_only_open };
-    const refused: AdminRefusals = { host: 0, crossSite: 0 };
+    const refused: GuardCounts = { host: 0, crossSite: 0 };
     runtime.provide<AdminApi>('admin-api', {
       address: () => bound,
       tokenRequired: () => auth.token !== undefined,
-      refused: () => ({ ...refused }),
+      refused: () => ({ ...refused, connections: share.refused }),
     });
 
     const guard: BrowserGuardSettings = { allowedHosts: options.allowed_hosts, listenHost: listen.host };
@@ -134,9 +151,20 @@ export default definePlugin<AdminApiOptions>({
         ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
       ];
       const server = createServer(
-        { runtime, log, auth, guard, refused, bodyLimit: options.body_limit },
+        {
+          runtime,
+          log,
+          auth,
+          guard,
+          refused,
+          bodyLimit: options.body_limit,
+          idleTimeout: options.idle_timeout,
+          headerTimeout: options.header_timeout,
+          requestTimeout: options.request_timeout,
+        },
         routes,
       );
+      runtime.capacity.listeners.guard(share, server.server);
       try {
         await server.listen({ host: listen.host, port: listen.port });
       } catch (err) {
@@ -163,15 +191,24 @@ export default definePlugin<AdminApiOptions>({
   },
   /**
    * Reload (cluster primary): `token`, `read_only_open` and `allowed_hosts` change in place, so
-   * a token is rotated with a SIGHUP; `listen`, `state_file` and `body_limit` need a restart.
+   * a token is rotated with a SIGHUP; `listen`, `state_file`, `body_limit`, `max_connections`
+   * and the timeouts need a restart.
    */
   reconfigure(runtime, options) {
     const state = states.get(runtime);
     if (!state) return;
     const { log, auth, guard } = state;
-    const restart = (['listen', 'state_file', 'body_limit'] as const).filter(
-      (k) => options[k] !== state.options[k],
-    );
+    const restart = (
+      [
+        'listen',
+        'state_file',
+        'body_limit',
+        'max_connections',
+        'idle_timeout',
+        'header_timeout',
+        'request_timeout',
+      ] as const
+    ).filter((k) => options[k] !== state.options[k]);
     if (restart.length > 0) log.warn({ options: restart }, 'admin-api: these options change at restart only');
     if (options.listen !== state.options.listen) options = { ...options, listen: state.options.listen };
     let token: string | undefined;

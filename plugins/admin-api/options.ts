@@ -1,4 +1,5 @@
-import type { JsonSchema } from '../../plugin-sdk/index.js';
+import { DURATION_PATTERN } from '../../core/duration.js';
+import { type JsonSchema, LISTENER_RESERVE } from '../../plugin-sdk/index.js';
 
 /** Options of the admin-api plugin, after defaults. */
 export interface AdminApiOptions {
@@ -14,7 +15,31 @@ export interface AdminApiOptions {
   body_limit: number;
   /** Host names (besides IP addresses, localhost and the listen host) the API answers to. */
   allowed_hosts: string[];
+  /** Connections held at once; more are closed at accept and counted. */
+  max_connections: number;
+  /** A connection with no traffic either way for this long is closed (ms); also the keep-alive wait. */
+  idle_timeout: number;
+  /** A request's line and headers must arrive within this (ms), or 408. */
+  header_timeout: number;
+  /** A whole request, body included, must arrive within this (ms), or 408. */
+  request_timeout: number;
 }
+
+/** Bounds (ms) of the timeouts, checked in `apply` as one message. */
+export const TIMEOUT_BOUNDS = {
+  idle_timeout: [1000, 3_600_000],
+  header_timeout: [1000, 300_000],
+  request_timeout: [1000, 3_600_000],
+} as const;
+
+const duration = (description: string, fallback: string) => ({
+  type: ['integer', 'string'],
+  minimum: 0,
+  pattern: DURATION_PATTERN,
+  default: fallback,
+  'x-duration': true,
+  description: `${description} A number of milliseconds or text such as "10s", "1m".`,
+});
 
 export const DEFAULT_LISTEN = '127.0.0.1:9090';
 
@@ -67,5 +92,24 @@ export const optionsSchema: JsonSchema = {
       description:
         'Host names the API answers to besides IP addresses, localhost and the listen host (Host header check against DNS rebinding).',
     },
+    max_connections: {
+      type: 'integer',
+      minimum: 1,
+      maximum: LISTENER_RESERVE,
+      default: 64,
+      description: `Connections the API holds at once; more are closed at accept and counted. Plugin listeners share ${LISTENER_RESERVE} descriptors in total.`,
+    },
+    idle_timeout: duration(
+      'Close a connection with no traffic for this long (1s to 1h); also the keep-alive wait.',
+      '30s',
+    ),
+    header_timeout: duration(
+      "A request's line and headers must arrive within this (1s to 5m), else 408.",
+      '10s',
+    ),
+    request_timeout: duration(
+      'A whole request, body included, must arrive within this (1s to 1h, at least header_timeout), else 408.',
+      '30s',
+    ),
   },
 };

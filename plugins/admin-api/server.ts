@@ -22,6 +22,10 @@ export interface ServerSettings {
   /** Refusals by the Host and cross-site checks, counted here. */
   refused: GuardCounts;
   bodyLimit: number;
+  /** ms; see the options of the same names. */
+  idleTimeout: number;
+  headerTimeout: number;
+  requestTimeout: number;
 }
 
 /** An error whose status and message are meant for the client. */
@@ -49,7 +53,14 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
     // Changes are logged by the handlers (audit lines); per-request lines would only add noise.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
-    requestTimeout: 30_000,
+    // A slot held by a client that sends nothing, or sends slowly, is a slot the operator
+    // lacks: silent connections end after idleTimeout (socket inactivity, also between
+    // keep-alive requests), slow ones after headerTimeout / requestTimeout with a 408.
+    connectionTimeout: settings.idleTimeout,
+    keepAliveTimeout: settings.idleTimeout,
+    requestTimeout: settings.requestTimeout,
+    // Node checks header and request deadlines every connectionsCheckingInterval (30 s by default).
+    http: { headersTimeout: settings.headerTimeout, connectionsCheckingInterval: 1000 },
     return503OnClosing: true,
   });
   app.setValidatorCompiler(validatorCompiler);

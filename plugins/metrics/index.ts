@@ -10,6 +10,7 @@ import {
   type Service,
 } from '../../plugin-sdk/index.js';
 import { registerConnectHistogram } from './connect-histogram.js';
+import { registerListenerMetrics } from './listener-metrics.js';
 import { processRegistry } from './process-metrics.js';
 import { scrape } from './scrape.js';
 import { registerServiceMetrics } from './service-metrics.js';
@@ -125,6 +126,7 @@ export default definePlugin<MetricsOptions>({
     registerServiceMetrics(registry, snapshot);
     registerConnectHistogram(registry, bounds, snapshot);
     if (runtime.role === 'primary' && bridge !== undefined) registerWorkerMetrics(registry, bridge);
+    registerListenerMetrics(registry, runtime);
     registry.registerMetric(collectErrors);
     const registries = options.process_metrics ? [registry, processRegistry()] : [registry];
 

@@ -25,6 +25,7 @@ const SWITCHYARD_LABELS = new Set([
   'status',
   'le',
   'metric',
+  'listener',
 ]);
 
 describe('metrics', () => {
