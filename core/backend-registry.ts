@@ -1,4 +1,4 @@
-import { formatAddress, parseAddress } from './address.js';
+import { backendIdentity, formatAddress, parseAddress } from './address.js';
 import type { ServiceHooks } from './hooks.js';
 import type { Backend, BackendSpec } from './types.js';
 
@@ -7,6 +7,8 @@ export class RegistryError extends Error {
   constructor(
     message: string,
     readonly status: 400 | 404 | 409,
+    /** 409: the backend that already has this identity (core/address.ts), however it was spelt. */
+    readonly existing?: Backend,
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -27,6 +29,9 @@ export type DrainCloser = (backend: Backend) => void;
 /**
  * The live set of backends of one service. Mutations fire the registry hooks, so balancers,
  * pools and health checks follow changes made from config, the admin API or plugins.
+ * Backends are keyed by their identity (`backendIdentity`, core/address.ts): every way in —
+ * config, API, state file, discovery — gets one backend per normalised address, and lookups
+ * accept any spelling of it.
  */
 export class BackendRegistry {
   readonly #byAddress = new Map<string, Backend>();
@@ -72,7 +77,11 @@ export class BackendRegistry {
     const problem = this.checkSpec(spec);
     if (problem !== undefined) throw new RegistryError(problem, 400);
     const address = formatAddress(parsed.host, parsed.port);
-    if (this.#byAddress.has(address)) throw new RegistryError(`backend ${address} already exists`, 409);
+    const existing = this.#byAddress.get(address);
+    if (existing !== undefined) {
+      const spelt = spec.address === address ? '' : ` (${JSON.stringify(spec.address)} is the same address)`;
+      throw new RegistryError(`backend ${address} already exists${spelt}`, 409, existing);
+    }
 
     let backend = this.#departed.get(address);
     if (backend) {
@@ -206,6 +215,6 @@ export class BackendRegistry {
 }
 
 function canonicalAddress(address: string): string {
-  const parsed = parseAddress(address);
-  return typeof parsed === 'string' ? `invalid:${parsed}` : formatAddress(parsed.host, parsed.port);
+  const identity = backendIdentity(address);
+  return 'error' in identity ? `invalid:${identity.error}` : identity.address;
 }

@@ -6,7 +6,7 @@
  */
 import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 
-export { formatAddress, parseAddress } from '../core/address.js';
+export { backendIdentity, formatAddress, parseAddress } from '../core/address.js';
 export type { BackendRegistry, RemoveOptions } from '../core/backend-registry.js';
 export { RegistryError } from '../core/backend-registry.js';
 export type { Capacity } from '../core/capacity.js';

@@ -9,6 +9,7 @@ import {
 import type { Logger } from 'pino';
 import { type AdminRoute, RegistryError, type Runtime } from '../../plugin-sdk/index.js';
 import { type AuthSettings, bearerAuth, isMutatingMethod, type RouteAuth } from './auth.js';
+import { backendJson } from './backend-json.js';
 import { type BrowserGuardSettings, crossSiteCheck, type GuardCounts, hostCheck } from './browser-guard.js';
 import { describeValidation, validatorCompiler } from './validation.js';
 
@@ -107,7 +108,14 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
       return;
     }
     if (err instanceof RegistryError) {
-      reply.code(err.status).send({ error: err.message });
+      // A duplicate says which backend it duplicates, as the API shows it.
+      reply
+        .code(err.status)
+        .send(
+          err.existing === undefined
+            ? { error: err.message }
+            : { error: err.message, existing: backendJson(err.existing) },
+        );
       return;
     }
     const status = err.statusCode ?? 500;
