@@ -26,8 +26,17 @@ export class BackendPersistence {
   readonly #configLists = new Map<string, BackendSpec[]>();
   /** Addresses to drain again when the service adds them at start. */
   readonly #toDrain = new Map<Service, Set<string>>();
-  /** Per service, the backend list (as `fingerprint`) the file holds or is being written with. */
-  readonly #recorded = new Map<string, string>();
+  /**
+   * Registry changes journaled per service, and the count API calls account for: changes
+   * above it came from elsewhere (a config reload), which is logged, and whose write has no
+   * caller to report a failure to.
+   */
+  readonly #changes = new Map<Service, number>();
+  readonly #covered = new Map<Service, number>();
+  /** Services done adding their start list: their registry changes are journaled. */
+  readonly #live = new Set<Service>();
+  /** Services whose whole list was journaled in this run. */
+  readonly #listed = new Set<Service>();
   /** Services with a check for changes made outside the API already queued. */
   readonly #checking = new Set<Service>();
 
@@ -40,13 +49,28 @@ export class BackendPersistence {
     for (const service of runtime.services.values()) {
       // A late stage: every other plugin sees the backend added as `up` first, then the drain.
       service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => this.#redrain(service, b));
-      // A reload (SIGHUP; one process or a cluster primary) applies the config file's edits to
-      // the registry (core/reload-backends.ts). The file must follow them, or a restart would
-      // bring back a backend the new config removed and drop one it added.
-      const check = () => this.#queueCheck(service);
-      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, check);
-      service.hooks.backendRemoved.tap('admin-api', check);
-      service.hooks.backendChanged.tap('admin-api', check);
+      // Every change of a recorded service goes to the journal as it happens, whoever made it:
+      // the API, or a reload (SIGHUP; one process or a cluster primary) applying the config
+      // file's edits (core/reload-backends.ts) — else a restart would bring back a backend the
+      // new config removed and drop one it added. Changes while the service starts (its config
+      // or restored list, drains re-applied) are what the file already says: not journaled.
+      const changed = (backend: Backend, removed: boolean) => {
+        if (!this.#live.has(service) || !this.#managed.has(service.name)) return;
+        if (!this.#appendList(service))
+          this.#file.append(
+            removed
+              ? { service: service.name, remove: backend.address }
+              : { service: service.name, set: persisted(backend) },
+          );
+        this.#changes.set(service, (this.#changes.get(service) ?? 0) + 1);
+        this.#queueCheck(service);
+      };
+      // The service adds its start list synchronously right after its start hook; the last
+      // start tap marks it live once those adds are done.
+      service.hooks.start.tap({ name: 'admin-api', stage: 1000 }, () => this.#goLive(service));
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => changed(b, false));
+      service.hooks.backendRemoved.tap('admin-api', (b) => changed(b, true));
+      service.hooks.backendChanged.tap('admin-api', (b) => changed(b, false));
     }
   }
 
@@ -57,7 +81,12 @@ export class BackendPersistence {
   /** Reads the file and swaps in the recorded lists. Call before services start. */
   async restore(): Promise<void> {
     for (const s of this.runtime.services.values()) this.#configLists.set(s.name, s.config.backends.slice());
-    const doc = await this.#file.load();
+    const doc = await this.#file.load((line) =>
+      this.log.warn(
+        { file: this.#file.journalPath, line },
+        'state file journal ends with a torn line (a crash while writing a change that was never acknowledged): dropped',
+      ),
+    );
     if (doc === undefined) return;
     for (const [name, saved] of Object.entries(doc.services)) {
       const service = this.runtime.services.get(name);
@@ -94,7 +123,6 @@ export class BackendPersistence {
       startFrom(service, specs);
       if (drain.size > 0) this.#toDrain.set(service, drain);
       this.#managed.add(name);
-      this.#recorded.set(name, fingerprint(saved.backends));
       this.log.info(
         { service: name, backends: specs.length, draining: drain.size, file: this.path },
         'backends restored from the state file',
@@ -102,16 +130,46 @@ export class BackendPersistence {
     }
   }
 
-  /** Records a change made through the API; resolves once it is on disk. */
+  /**
+   * Records a change made through the API (already applied to the registry); resolves once it
+   * is on disk. Changes that arrive while a write runs share the next one (group commit).
+   */
   record(service: Service): Promise<void> {
     this.#managed.add(service.name);
-    // This list, or a later one, is what the next write records.
-    this.#recorded.set(service.name, fingerprint(service.backends.list().map(persisted)));
-    return this.#file.save();
+    this.#appendList(service);
+    this.#covered.set(service, this.#changes.get(service) ?? 0);
+    return this.#file.durable();
   }
 
+  /**
+   * The first change of a service in this run goes to the journal as its whole list, with the
+   * config's list of this run (so a "config's backends changed" warning is not repeated at the
+   * next start); later ones as single changes. False when the list was journaled already.
+   */
+  #appendList(service: Service): boolean {
+    if (this.#listed.has(service)) return false;
+    this.#listed.add(service);
+    this.#file.append({
+      service: service.name,
+      list: service.backends.list().map(persisted),
+      config_backends: this.#configLists.get(service.name) ?? [],
+    });
+    return true;
+  }
+
+  /** Waits for writes in flight and folds the journal into the document (stop). */
   flush(): Promise<void> {
-    return this.#file.flush();
+    return this.#file.close();
+  }
+
+  /** Marks the service live after its start adds (checked: a few turns at most, never a spin). */
+  #goLive(service: Service, turns = 0): void {
+    setImmediate(() => {
+      if (service.state !== 'running') return;
+      if (service.backends.size < service.config.backends.length && turns < 100)
+        this.#goLive(service, turns + 1);
+      else this.#live.add(service);
+    });
   }
 
   #redrain(service: Service, backend: Backend): void {
@@ -122,21 +180,23 @@ export class BackendPersistence {
   }
 
   /**
-   * After a registry change in the primary: once the current task is over (a change made
-   * through the API has been recorded by then, and the start's adds are all done), saves the
-   * file if the service's list differs from the one it records.
+   * After a journaled change: once the current task is over (a change made through the API
+   * has been recorded by then), logs changes no API call accounts for and reports their
+   * write's failure, since no caller waits for it.
    */
   #queueCheck(service: Service): void {
-    if (!this.#managed.has(service.name) || this.#checking.has(service)) return;
+    if (this.#checking.has(service)) return;
     this.#checking.add(service);
     setImmediate(() => {
       this.#checking.delete(service);
-      if (fingerprint(service.backends.list().map(persisted)) === this.#recorded.get(service.name)) return;
+      const changes = this.#changes.get(service) ?? 0;
+      if (changes <= (this.#covered.get(service) ?? 0)) return;
+      this.#covered.set(service, changes);
       this.log.info(
         { service: service.name, file: this.path },
         'backends changed outside the API (config reload): saving the state file',
       );
-      this.#file.save().catch((err: Error) => {
+      this.#file.durable().catch((err: Error) => {
         this.log.error(
           { err, file: this.path },
           'cannot save the state file; a restart would lose the reloaded backends',
@@ -150,7 +210,6 @@ export class BackendPersistence {
     for (const name of this.#managed) {
       const service = this.runtime.services.get(name)!;
       const backends = service.backends.list().map(persisted);
-      this.#recorded.set(name, fingerprint(backends));
       services[name] = { backends, config_backends: this.#configLists.get(name) ?? [] };
     }
     return { version: 1, updated_at: new Date().toISOString(), services };
