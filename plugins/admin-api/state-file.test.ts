@@ -151,7 +151,9 @@ plugins:
 
     // Once writable again, the next change writes the whole state: the failed one is in it too.
     await mkdir(join(dir, 'missing-dir'));
-    expect((await api('PATCH', `/backends/${servers[0]!.address}`, { json: { weight: 3 } })).status).toBe(200);
+    expect((await api('PATCH', `/backends/${servers[0]!.address}`, { json: { weight: 3 } })).status).toBe(
+      200,
+    );
     const saved = (await readStateFiles(unwritable)).doc!;
     expect(saved.services.web!.backends.map((b) => `${b.address}*${b.weight}`)).toEqual([
       `${servers[0]!.address}*3`,
