@@ -41,7 +41,14 @@ export {
   type SwitchyardErrorCode,
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
-export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
+export type {
+  JsonSchema,
+  OptionIssue,
+  Plugin,
+  PluginKind,
+  ProcessPlugin,
+  ServicePlugin,
+} from '../core/plugin.js';
 export { UPSTREAM_TLS } from '../core/plugin.js';
 export type { Runtime, RuntimeHooks } from '../core/runtime.js';
 export type { Service } from '../core/service.js';
@@ -73,3 +80,4 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
   return plugin;
 }
 export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
+export type { BalancerSelect } from './balancer.js';
