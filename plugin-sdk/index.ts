@@ -41,6 +41,13 @@ export {
   type SwitchyardErrorCode,
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
+export {
+  MAX_PEEK_BYTES,
+  type PeekFn,
+  type PeekHook,
+  type PeekTapOptions,
+  type PeekVerdict,
+} from '../core/peek.js';
 export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 export { UPSTREAM_TLS } from '../core/plugin.js';
 export type { Runtime, RuntimeHooks } from '../core/runtime.js';
@@ -56,6 +63,7 @@ export type {
   Rejection,
   ServiceRef,
   Session,
+  SessionTls,
 } from '../core/types.js';
 
 /**
