@@ -1,17 +1,9 @@
 import { formatAddress, parseAddress } from './address.js';
+import { RegistryError } from './errors.js';
 import type { ServiceHooks } from './hooks.js';
 import type { Backend, BackendSpec } from './types.js';
 
-/** Thrown by registry calls on bad input; `status` suits an HTTP answer. */
-export class RegistryError extends Error {
-  constructor(
-    message: string,
-    readonly status: 400 | 404 | 409,
-  ) {
-    super(message);
-    this.name = 'RegistryError';
-  }
-}
+export { RegistryError };
 
 export interface RemoveOptions {
   /**
@@ -65,14 +57,19 @@ export class BackendRegistry {
   /** Adds a backend; throws `RegistryError` (400 bad spec, 409 exists). */
   add(spec: BackendSpec): Backend {
     const parsed = parseAddress(spec.address);
-    if (typeof parsed === 'string') throw new RegistryError(`backend address: ${parsed}`, 400);
+    if (typeof parsed === 'string')
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', `backend address: ${parsed}`);
     const weight = spec.weight ?? 1;
     if (!Number.isInteger(weight) || weight < 1 || weight > 256)
-      throw new RegistryError('backend weight must be an integer from 1 to 256', 400);
+      throw new RegistryError(
+        'SWITCHYARD_E_BACKEND_INVALID',
+        'backend weight must be an integer from 1 to 256',
+      );
     const problem = this.checkSpec(spec);
-    if (problem !== undefined) throw new RegistryError(problem, 400);
+    if (problem !== undefined) throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', problem);
     const address = formatAddress(parsed.host, parsed.port);
-    if (this.#byAddress.has(address)) throw new RegistryError(`backend ${address} already exists`, 409);
+    if (this.#byAddress.has(address))
+      throw new RegistryError('SWITCHYARD_E_BACKEND_EXISTS', `backend ${address} already exists`);
 
     let backend = this.#departed.get(address);
     if (backend) {
@@ -126,7 +123,7 @@ export class BackendRegistry {
   /** Sets the weight (1..256). */
   setWeight(address: string, weight: number): Backend {
     if (!Number.isInteger(weight) || weight < 1 || weight > 256)
-      throw new RegistryError('weight must be an integer from 1 to 256', 400);
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', 'weight must be an integer from 1 to 256');
     const backend = this.#require(address);
     if (backend.weight !== weight) {
       backend.weight = weight;
@@ -169,9 +166,9 @@ export class BackendRegistry {
   #require(address: string): Backend {
     const canonical = canonicalAddress(address);
     if (canonical.startsWith('invalid:'))
-      throw new RegistryError(`backend address: ${canonical.slice(8)}`, 400);
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', `backend address: ${canonical.slice(8)}`);
     const backend = this.#byAddress.get(canonical);
-    if (!backend) throw new RegistryError(`no backend ${canonical}`, 404);
+    if (!backend) throw new RegistryError('SWITCHYARD_E_BACKEND_NOT_FOUND', `no backend ${canonical}`);
     return backend;
   }
 

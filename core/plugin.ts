@@ -1,8 +1,8 @@
+import type { JsonSchema } from './json-schema.js';
 import type { Runtime } from './runtime.js';
 import type { Service } from './service.js';
 
-/** A JSON Schema object (draft 2020-12 subset that ajv understands). */
-export type JsonSchema = Record<string, unknown>;
+export type { JsonSchema };
 
 /**
  * `balancer`: taps `select`; exactly one per service (round-robin when none is listed).
@@ -92,17 +92,6 @@ export interface ProcessPlugin<Options = any> extends PluginBase {
 }
 
 export type Plugin<Options = any> = ServicePlugin<Options> | ProcessPlugin<Options>;
-
-/** Coded errors for plugin definition problems. */
-export class PluginError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'PLUGIN_NOT_FOUND' | 'PLUGIN_INVALID' | 'PLUGIN_DEPENDENCY' | 'PLUGIN_CONFLICT',
-  ) {
-    super(message);
-    this.name = 'PluginError';
-  }
-}
 
 /** Checks the shape of a loaded plugin; returns a message when it is not a plugin. */
 export function checkPluginShape(value: unknown): string | undefined {
