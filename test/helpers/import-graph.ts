@@ -2,13 +2,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
-/** Every `.ts` file under `dir` (recursively), test files excepted. */
-export function sourceFiles(dir: string): string[] {
+/** Every `.ts` file under `dir` (recursively, `.js` too with `withJs`), test files excepted. */
+export function sourceFiles(dir: string, withJs = false): string[] {
   const out: string[] = [];
+  const source = withJs ? /\.(ts|js)$/ : /\.ts$/;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...sourceFiles(path));
-    else if (/\.ts$/.test(entry.name) && !/\.(test|d)\.ts$/.test(entry.name)) out.push(path);
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules') out.push(...sourceFiles(path, withJs));
+    } else if (source.test(entry.name) && !/\.(test|d)\.[jt]s$/.test(entry.name)) out.push(path);
   }
   return out;
 }
