@@ -16,6 +16,7 @@ export const CLOSE_REASONS = Object.freeze([
   'shutdown',
   'killed',
   'drained',
+  'peek-timeout',
   'internal-error',
 ] as const);
 

@@ -46,6 +46,15 @@ export interface BackendRegistry {
    * are closed after `drainTimeout` if given. Undrain (`false`): it takes sessions again.
    */
   setDraining(address: string, draining: boolean, options?: RemoveOptions): Backend;
+  /**
+   * A modifier plugin scales a backend's share: `effectiveWeight` becomes `weight` times the
+   * product of every source's factor. `factor` is in (0, 1]; 1 withdraws the source's factor.
+   * Fires `backendWeight` when `effectiveWeight` changed. Not per session: a ramp step at most.
+   * A backend that leaves the registry loses its factors.
+   */
+  setWeightFactor(backend: Backend, source: string, factor: number): void;
+  /** The factor `source` set on `backend` (1 when none). */
+  weightFactor(backend: Backend, source: string): number;
 }
 
 export type ServiceState = 'new' | 'running' | 'stopping' | 'stopped';
@@ -77,6 +86,11 @@ export interface Service extends ServiceRef {
    * Returns whether it changed. Use the words of `BACKEND_STATUSES` where one fits.
    */
   setBackendStatus(backend: Backend, source: string, status: string): boolean;
+  /**
+   * Withdraws `backend.status[source]` (a slow-start ramp ended) and fires `backendStatus`
+   * with status `''`. Returns whether there was one.
+   */
+  clearBackendStatus(backend: Backend, source: string): boolean;
   /** Shares a value with other plugins of this service (e.g. a health checker's API). Names are unique. */
   provide<T>(name: string, value: T): void;
   /** A value another plugin of this service provided; call from a start hook or later. */

@@ -9,6 +9,8 @@ export interface PipelineCounters {
   retries: number;
   established: number;
   closed: number;
+  /** Closed by the peek stage: a tap waited for client bytes that did not come in time. */
+  peekTimeouts: number;
 }
 
 /** A service's counters: the pipeline's, plus connections dropped at `max_connections`. */
@@ -25,5 +27,6 @@ export function zeroCounters(): PipelineCounters {
     retries: 0,
     established: 0,
     closed: 0,
+    peekTimeouts: 0,
   };
 }

@@ -9,6 +9,8 @@ export function checkPluginShape(value: unknown): string | undefined {
   const places = p.scope === 'process' ? ['any', 'primary'] : ['workers', 'any'];
   if (p.runsIn !== undefined && !places.includes(p.runsIn as string))
     return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}" (expected ${places.join(' or ')})`;
+  if (p.check !== undefined && typeof p.check !== 'function')
+    return `plugin "${p.name}" has a check that is not a function`;
   if (p.reconfigure !== undefined && typeof p.reconfigure !== 'function')
     return `plugin "${p.name}" has a reconfigure that is not a function`;
   if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')

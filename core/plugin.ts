@@ -30,6 +30,20 @@ interface PluginBase {
    * without an enabled plugin providing it, such a backend is a config or admin API error).
    */
   provides?: string[];
+  /**
+   * Checks of the options a JSON Schema cannot express (a table size that must be a prime, two
+   * options that exclude each other). Called at config load with the options validated and
+   * defaults applied; each issue is reported at its path under the plugin's key, with the file,
+   * line and column, like a schema error.
+   */
+  check?(options: any): OptionIssue[] | undefined;
+}
+
+/** A problem with one option, returned by a plugin's `check`. */
+export interface OptionIssue {
+  /** Path below the plugin's options, e.g. `['table_size']`; `[]` for the options as a whole. */
+  path: Array<string | number>;
+  message: string;
 }
 
 /**

@@ -53,7 +53,21 @@ export {
   type SwitchyardErrorCode,
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
-export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
+export {
+  MAX_PEEK_BYTES,
+  type PeekFn,
+  type PeekHook,
+  type PeekTapOptions,
+  type PeekVerdict,
+} from '../core/peek.js';
+export type {
+  JsonSchema,
+  OptionIssue,
+  Plugin,
+  PluginKind,
+  ProcessPlugin,
+  ServicePlugin,
+} from '../core/plugin.js';
 export { STAGE, type StageName } from '../core/stages.js';
 export type {
   Backend,
@@ -65,6 +79,7 @@ export type {
   Rejection,
   ServiceRef,
   Session,
+  SessionTls,
 } from '../core/types.js';
 
 /**
@@ -82,3 +97,4 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
   return plugin;
 }
 export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
+export type { BalancerSelect } from './balancer.js';

@@ -1,6 +1,6 @@
 import { parseAddress, parseListenAddress } from '../address.js';
 import { BUILTIN_PROVIDER, someProvides, UPSTREAM_TLS } from '../capabilities.js';
-import type { Plugin } from '../plugin.js';
+import type { OptionIssue, Plugin } from '../plugin.js';
 import type { BackendSpec } from '../types.js';
 import { DEFAULT_BALANCER } from './compose-schema.js';
 import type { PluginUse, ServiceConfig, SwitchyardConfig } from './types.js';
@@ -54,6 +54,7 @@ export function buildService(
       }
       balancer = pname;
     }
+    checkPluginOptions(src, [...at, 'plugins', pname], plugin, options);
     plugins.push({ name: pname, plugin, options });
   }
   if (balancer === undefined)
@@ -103,8 +104,10 @@ export function buildProcessPlugins(
   for (const [name, options] of Object.entries(raw ?? {})) {
     const plugin = loaded.get(name);
     if (!plugin) continue;
-    if (plugin.scope === 'process') uses.push({ name, plugin, options: options as Record<string, unknown> });
-    else if (multi)
+    if (plugin.scope === 'process') {
+      checkPluginOptions(src, ['plugins', name], plugin, options);
+      uses.push({ name, plugin, options: options as Record<string, unknown> });
+    } else if (multi)
       src.report(
         ['plugins', name],
         `"${name}" applies to one service; list it under services.<name>.plugins`,
@@ -112,6 +115,23 @@ export function buildProcessPlugins(
       );
   }
   return uses;
+}
+
+/** Reports what a plugin's own `check` finds in its (schema-valid) options. */
+function checkPluginOptions(
+  src: YamlSource,
+  at: Array<string | number>,
+  plugin: Plugin,
+  options: unknown,
+): void {
+  if (plugin.check === undefined) return;
+  let issues: OptionIssue[] | undefined;
+  try {
+    issues = plugin.check(options);
+  } catch (err) {
+    issues = [{ path: [], message: `check failed: ${(err as Error).message}` }];
+  }
+  for (const issue of issues ?? []) src.report([...at, ...issue.path], issue.message);
 }
 
 /** A process plugin's dependencies may be process plugins or, in a single-service config, service ones. */
