@@ -116,6 +116,8 @@ export interface SessionBudget {
   readonly active: number;
   /** Concurrent sessions allowed (Infinity when the open files limit is unknown). */
   readonly limit: number;
+  /** Sessions refused at accept since start because the budget was reached. */
+  readonly refused: number;
 }
 
 /**
