@@ -7,6 +7,7 @@ import {
   SyncHook,
   SyncWaterfallHook,
 } from 'tapable';
+import { PeekHook } from './peek.js';
 import type { Backend, ListenerInfo, Rejection, Session } from './types.js';
 
 /** Creates the server for one listener; `onConnection` must get every client socket. */
@@ -45,9 +46,23 @@ export interface ServiceHooks {
   /**
    * accept — once per client connection, before anything is read from it.
    * Bail: return a `Rejection` to refuse the session (closed, counted, `closed` still runs);
-   * return undefined to let it through. Next: `candidates`.
+   * return undefined to let it through. Sees the TCP peer: a PROXY header is not read yet
+   * (refuse by the real client in `admit`). Next: `peek`.
    */
   readonly accept: SyncBailHook<[Session], Rejection | undefined | void>;
+  /**
+   * peek — after `accept`, before `admit`: taps that need the client's first bytes (PROXY
+   * header, TLS ClientHello) see them here, bounded in size and time (core/peek.ts). Nothing
+   * is read from the client unless a tap asks for bytes. Next: `admit`.
+   */
+  readonly peek: PeekHook;
+  /**
+   * admit — once per session after `peek` (right after `accept` when nothing peeks): the
+   * client is identified — `session.remoteAddress` is the real client when a PROXY header gave
+   * one, `session.tls` is set when a ClientHello was parsed. Bail: return a `Rejection` to
+   * refuse (per-source limits, allow lists); undefined lets it through. Next: `candidates`.
+   */
+  readonly admit: SyncBailHook<[Session], Rejection | undefined | void>;
   /**
    * candidates — per connect attempt. Waterfall over the backends in state `up` (minus, on a
    * retry, those this session already failed on while others remain). Return the same array or
@@ -99,8 +114,16 @@ export interface ServiceHooks {
   /** backendChanged — weight or state of a backend changed (e.g. `up` ↔ `draining`). */
   readonly backendChanged: SyncHook<[Backend]>;
   /**
+   * backendWeight — `backend.effectiveWeight` changed: a modifier set its factor
+   * (`backends.setWeightFactor`, e.g. a slow-start ramp step) or the weight was set (which
+   * fires `backendChanged` too). Balancers that cache something derived from weights (a hash
+   * table, an "all weights equal" flag) refresh it here; the others read `effectiveWeight` live.
+   */
+  readonly backendWeight: SyncHook<[Backend]>;
+  /**
    * backendStatus — a plugin changed `backend.status[source]` (health up/down, breaker
-   * open/closed, ...). Fired by `service.setBackendStatus`, once per actual change.
+   * open/closed, ...). Fired by `service.setBackendStatus`, once per actual change, and by
+   * `service.clearBackendStatus` with status `''` when a source withdraws its status.
    * Lets plugins react to each other (a passing health check closes a breaker).
    */
   readonly backendStatus: SyncHook<[Backend, string, string]>;
@@ -117,10 +140,39 @@ export interface ServiceHooks {
   readonly stop: AsyncSeriesHook<[]>;
 }
 
-export function createServiceHooks(): ServiceHooks {
-  return Object.freeze({
+/** Where a contained tap's exception is reported: the hook, the tap's (plugin's) name, the error. */
+export type TapErrorReporter = (hook: string, tap: string, err: unknown) => void;
+
+/**
+ * The hooks that tell plugins what happened (registry changes, statuses). Their callers are
+ * timers, IPC handlers and admin routes that must finish what they were doing, so each tap runs
+ * contained: an exception is reported with the tap's name and the other taps still run.
+ */
+export const CONTAINED_HOOKS = [
+  'backendAdded',
+  'backendRemoved',
+  'backendChanged',
+  'backendWeight',
+  'backendStatus',
+  'backendPeerStatus',
+] as const satisfies readonly (keyof ServiceHooks)[];
+
+const defaultReporter: TapErrorReporter = (hook, tap, err) => {
+  console.error(`switchyard: a "${hook}" tap of "${tap}" threw; the other taps still ran`, err);
+};
+
+/**
+ * The hooks of one service. `onTapError` hears of exceptions from the taps of
+ * `CONTAINED_HOOKS`; the per-connection hooks are contained where the pipeline calls them
+ * (the session closes with `internal-error`, or the call goes on for `connectFailed` and
+ * `closed`), and `listen`, `start` and `stop` fail the start or stop they belong to.
+ */
+export function createServiceHooks(onTapError: TapErrorReporter = defaultReporter): ServiceHooks {
+  const hooks: ServiceHooks = Object.freeze({
     listen: new SyncWaterfallHook<[ServerFactory, ListenerInfo]>(['factory', 'listener']),
     accept: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
+    peek: new PeekHook(),
+    admit: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
     candidates: new SyncWaterfallHook<[Backend[], Session]>(['backends', 'session']),
     select: new SyncBailHook<[Backend[], Session], Backend | undefined | void>(['candidates', 'session']),
     unavailable: new AsyncSeriesBailHook<[Session, UnavailableInfo], 'retry' | Rejection | undefined | void>([
@@ -134,9 +186,32 @@ export function createServiceHooks(): ServiceHooks {
     backendAdded: new SyncHook<[Backend]>(['backend']),
     backendRemoved: new SyncHook<[Backend]>(['backend']),
     backendChanged: new SyncHook<[Backend]>(['backend']),
+    backendWeight: new SyncHook<[Backend]>(['backend']),
     backendStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     backendPeerStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     start: new AsyncParallelHook<[]>([]),
     stop: new AsyncSeriesHook<[]>([]),
+  });
+  for (const name of CONTAINED_HOOKS) contain(hooks[name], name, onTapError);
+  return hooks;
+}
+
+/** Wraps every tap of a sync hook, present and future, in a try/catch that reports and goes on. */
+function contain(hook: SyncHook<any>, name: string, report: TapErrorReporter): void {
+  hook.intercept({
+    register(tap) {
+      const fn = tap.fn as (...args: unknown[]) => unknown;
+      return {
+        ...tap,
+        fn: (...args: unknown[]) => {
+          try {
+            return fn(...args);
+          } catch (err) {
+            report(name, tap.name, err);
+            return undefined;
+          }
+        },
+      };
+    },
   });
 }

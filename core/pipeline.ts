@@ -2,9 +2,15 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { BackendRegistry } from './backend-registry.js';
 import type { Capacity } from './capacity.js';
+import { type PipelineCounters, zeroCounters } from './counters.js';
 import type { ServiceHooks } from './hooks.js';
-import { kSession, SessionImpl, type SessionSocket } from './session.js';
+import { forwardPeeked, startPeek, stopPeek } from './peek-stage.js';
+import { SessionImpl as CoreSession, type SessionSocket as CoreSessionSocket, kSession } from './session.js';
 import type { Backend, ListenerInfo, Rejection, ServiceRef } from './types.js';
+
+/** A session of this pipeline (its `pipeline` field is typed as `Pipeline`). */
+type SessionImpl = CoreSession<Pipeline>;
+type SessionSocket = CoreSessionSocket<Pipeline>;
 
 /** The per-service timing and retry settings the pipeline reads on every session. */
 export interface PipelineSettings {
@@ -18,35 +24,8 @@ export interface PipelineSettings {
   noDelay: boolean;
 }
 
-/** Counters of one service since start. Plain numbers: cheap to bump, read by metrics. */
-export interface PipelineCounters {
-  accepted: number;
-  rejected: number;
-  noBackend: number;
-  /** Refused at accept: the process session budget (open files limit) was reached. */
-  overloaded: number;
-  connectFailures: number;
-  retries: number;
-  established: number;
-  closed: number;
-}
-
-/** Every counter at 0 (a fresh service; the base the cluster primary sums onto). */
-export function zeroCounters(): PipelineCounters {
-  return {
-    accepted: 0,
-    rejected: 0,
-    noBackend: 0,
-    overloaded: 0,
-    connectFailures: 0,
-    retries: 0,
-    established: 0,
-    closed: 0,
-  };
-}
-
 /**
- * accept → select → acquire → pipe → release for one service. Socket listeners are shared
+ * accept → peek → admit → select → acquire → pipe → release for one service. Socket listeners are shared
  * module-level functions that find their session through `socket[kSession]`, so a session
  * costs no closures; hooks are called only when something taps them.
  */
@@ -87,7 +66,7 @@ export class Pipeline {
     }
     this.capacity.active++;
     client.pause();
-    const session = new SessionImpl(this, listener, client);
+    const session: SessionImpl = new CoreSession(this, listener, client);
     (client as SessionSocket)[kSession] = session;
     client.on('error', onClientError);
     client.on('close', onClientClose);
@@ -104,6 +83,25 @@ export class Pipeline {
         rejection = this.hooks.accept.call(session);
       } catch (err) {
         this.tapFailed(session, err, 'accept');
+        return;
+      }
+      if (rejection) {
+        this.refuse(session, rejection);
+        return;
+      }
+    }
+    if (this.hooks.peek.isUsed()) startPeek(this, session);
+    else this.admit(session);
+  }
+
+  /** After the peek stage (or accept, when nothing peeks): `admit`, then select. */
+  admit(session: SessionImpl): void {
+    if (this.hooks.admit.isUsed()) {
+      let rejection: Rejection | undefined | void;
+      try {
+        rejection = this.hooks.admit.call(session);
+      } catch (err) {
+        this.tapFailed(session, err, 'admit');
         return;
       }
       if (rejection) {
@@ -197,6 +195,7 @@ export class Pipeline {
     }
     if (this.#debug)
       this.log.debug({ session: session.id, backend: session.backend!.address }, 'established');
+    if (session.peek !== null) forwardPeeked(session, upstream);
     client.on('data', onClientData);
     client.on('end', onClientEnd);
     client.on('drain', onClientDrain);
@@ -324,6 +323,7 @@ export class Pipeline {
     if (session.released) return;
     session.released = true;
     clearConnectTimer(session);
+    if (session.peek !== null) stopPeek(session);
     session.endedAt = Date.now();
     session.bytesIn = session.client.bytesRead;
     session.bytesOut = session.client.bytesWritten;

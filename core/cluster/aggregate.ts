@@ -1,7 +1,8 @@
-import { zeroCounters } from '../pipeline.js';
+import { RESTRICTED_STATUSES } from '../backend-status.js';
+import { type ServiceCounters, zeroCounters } from '../counters.js';
 import type { Runtime } from '../runtime.js';
-import type { BackendStats, PeerView, ServiceCounters, WorkerStats } from './messages.js';
-import { BAD_STATUS, peerViews } from './peers.js';
+import type { BackendStats, PeerView, WorkerStats } from './messages.js';
+import { peerViews } from './peers.js';
 
 /** Every counter a worker reports, in one place: the zero value defines the set. */
 const COUNTERS = Object.keys(zeroServiceCounters()) as readonly (keyof ServiceCounters)[];
@@ -72,7 +73,7 @@ export class StatsAggregator {
         sessions += s.sessions;
         reports.push(s.backends);
       }
-      service.setWorkerTotals(counters, sessions);
+      service.setRemoteTotals(counters, sessions);
       const retired = this.#retiredBackends.get(service.name);
       for (const backend of service.backends.list()) {
         const base = retired?.get(backend.address);
@@ -93,7 +94,7 @@ export class StatsAggregator {
           for (const [source, status] of Object.entries(b.status)) {
             if (owned.has(source)) continue; // the primary sets these itself (health checks)
             const seen = statuses.get(source);
-            if (seen === undefined || (!BAD_STATUS.has(seen) && BAD_STATUS.has(status)))
+            if (seen === undefined || (!RESTRICTED_STATUSES.has(seen) && RESTRICTED_STATUSES.has(status)))
               statuses.set(source, status);
           }
         }
@@ -104,8 +105,7 @@ export class StatsAggregator {
         backend.bytesOut = bytesOut;
         for (const [source, status] of statuses) service.setBackendStatus(backend, source, status);
         for (const source of Object.keys(backend.status))
-          if (!statuses.has(source) && !owned.has(source))
-            delete (backend.status as Record<string, string>)[source];
+          if (!statuses.has(source) && !owned.has(source)) service.clearBackendStatus(backend, source);
       }
     }
   }

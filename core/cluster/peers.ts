@@ -1,11 +1,8 @@
-import type { Logger } from 'pino';
+import { RESTRICTED_STATUSES } from '../backend-status.js';
 import type { Runtime } from '../runtime.js';
 import type { Service } from '../service.js';
 import type { Backend } from '../types.js';
 import type { PeerBackend, PeerView, WorkerStats } from './messages.js';
-
-/** Statuses that take a backend out of rotation; one worker reporting one wins a merge. */
-export const BAD_STATUS: ReadonlySet<string> = new Set(['down', 'open', 'ejected', 'half-open']);
 
 /**
  * For every live worker, what all the *other* workers reported: sessions per backend and
@@ -52,7 +49,8 @@ export function peerViews(
           for (const [source, value] of Object.entries(status)) {
             if (owned.has(source)) continue;
             const seen = peer.status?.[source];
-            if (seen !== undefined && (BAD_STATUS.has(seen) || !BAD_STATUS.has(value))) continue;
+            if (seen !== undefined && (RESTRICTED_STATUSES.has(seen) || !RESTRICTED_STATUSES.has(value)))
+              continue;
             peer.status ??= {};
             peer.status[source] = value;
           }
@@ -71,15 +69,11 @@ export function peerViews(
  * the `backendPeerStatus` hook (status `''` when no other worker reports that source any more).
  * Backends the view does not name (no other worker has them yet) get an empty view.
  */
-export function applyPeers(runtime: Runtime, view: PeerView, log?: Logger): void {
-  // A throwing tap must not take the worker down (this runs in its IPC handler) or keep the
-  // other backends from their view; each change is reported once, as it fires once.
+export function applyPeers(runtime: Runtime, view: PeerView): void {
+  // Runs in the worker's IPC handler: a throwing tap is contained by the hook itself
+  // (CONTAINED_HOOKS in core/hooks.ts), so the other taps and backends still get their view.
   const call = (service: Service, backend: Backend, source: string, status: string) => {
-    try {
-      service.hooks.backendPeerStatus.call(backend, source, status);
-    } catch (err) {
-      log?.error({ err, backend: backend.address, source, status }, 'a backendPeerStatus tap threw');
-    }
+    service.hooks.backendPeerStatus.call(backend, source, status);
   };
   for (const service of runtime.services.values()) {
     const peers = view[service.name];

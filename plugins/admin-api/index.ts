@@ -6,14 +6,15 @@ import {
   type AdminRoute,
   definePlugin,
   formatAddress,
-  parseAddress,
+  parseListenAddress,
   type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
 import { type AuthSettings, isLoopbackHost } from './auth.js';
 import type { BrowserGuardSettings, GuardCounts } from './browser-guard.js';
+import { checkOptions } from './check.js';
 import { type AdminContext, NotPersisted, Unavailable } from './context.js';
-import { type AdminApiOptions, optionsSchema, TIMEOUT_BOUNDS, TOKEN_ENV } from './options.js';
+import { type AdminApiOptions, optionsSchema, TOKEN_ENV } from './options.js';
 import { BackendPersistence } from './persistence.js';
 import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
@@ -36,18 +37,6 @@ export interface AdminApi {
 export interface AdminRefusals extends GuardCounts {
   /** Connections closed at accept because `max_connections` were open. */
   connections: number;
-}
-
-/** Throws one message naming every timeout out of its bounds, or `request_timeout` below `header_timeout`. */
-function checkTimeouts(options: AdminApiOptions): void {
-  const problems: string[] = [];
-  for (const [key, [min, max]] of Object.entries(TIMEOUT_BOUNDS)) {
-    const value = options[key as keyof typeof TIMEOUT_BOUNDS];
-    if (value < min || value > max) problems.push(`${key} must be between ${min / 1000}s and ${max / 1000}s`);
-  }
-  if (options.request_timeout < options.header_timeout)
-    problems.push('request_timeout must be at least header_timeout');
-  if (problems.length > 0) throw new Error(problems.join('; '));
 }
 
 /**
@@ -81,8 +70,8 @@ export default definePlugin<AdminApiOptions>({
   runsIn: 'primary',
   description: 'Admin HTTP API: backends, sessions, probes and routes contributed by other plugins.',
   schema: optionsSchema,
+  check: (options) => checkOptions(options),
   apply(runtime, options) {
-    checkTimeouts(options);
     const log = runtime.log.child({ plugin: 'admin-api' });
     const listen = parseListen(options.listen);
     const share = runtime.capacity.listeners.reserveShare('admin-api', options.max_connections);
@@ -91,10 +80,8 @@ export default definePlugin<AdminApiOptions>({
     let app: FastifyInstance | undefined;
     let bound: string | null = null;
 
-    const serviceOf = (request: FastifyRequest): Service => {
-      const name = (request.query as { service?: string } | undefined)?.service;
-      return (name === undefined ? runtime.defaultService : runtime.services.get(name)) as Service;
-    };
+    const serviceOf = (request: FastifyRequest): Service =>
+      runtime.service((request.query as { service?: string } | undefined)?.service) as Service;
     const ctx: AdminContext = {
       runtime,
       log,
@@ -245,8 +232,7 @@ function isStarting(service: Service): boolean {
 
 /** `listen` as host and port; port 0 (any free port) is allowed here, unlike for backends. */
 function parseListen(text: string): { host: string; port: number } {
-  const zero = /:0$/.test(text);
-  const parsed = parseAddress(zero ? text.replace(/:0$/, ':1') : text);
+  const parsed = parseListenAddress(text);
   if (typeof parsed === 'string') throw new Error(`admin-api: listen: ${parsed}`);
-  return { host: parsed.host, port: zero ? 0 : parsed.port };
+  return parsed;
 }

@@ -1,5 +1,4 @@
-import { DURATION_PATTERN } from '../../core/duration.js';
-import { type JsonSchema, LISTENER_RESERVE } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema, LISTENER_RESERVE } from '../../plugin-sdk/index.js';
 
 /** Options of the admin-api plugin, after defaults. */
 export interface AdminApiOptions {
@@ -25,21 +24,8 @@ export interface AdminApiOptions {
   request_timeout: number;
 }
 
-/** Bounds (ms) of the timeouts, checked in `apply` as one message. */
-export const TIMEOUT_BOUNDS = {
-  idle_timeout: [1000, 3_600_000],
-  header_timeout: [1000, 300_000],
-  request_timeout: [1000, 3_600_000],
-} as const;
-
-const duration = (description: string, fallback: string) => ({
-  type: ['integer', 'string'],
-  minimum: 0,
-  pattern: DURATION_PATTERN,
-  default: fallback,
-  'x-duration': true,
-  description: `${description} A number of milliseconds or text such as "10s", "1m".`,
-});
+const duration = (description: string, fallback: string) =>
+  durationSchema(description, { default: fallback });
 
 export const DEFAULT_LISTEN = '127.0.0.1:9090';
 

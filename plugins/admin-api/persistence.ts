@@ -6,7 +6,8 @@ import {
   parseAddress,
   type Runtime,
   type Service,
-  type ServiceConfig,
+  type ServiceSettings,
+  STAGE,
 } from '../../plugin-sdk/index.js';
 import { type PersistedBackend, type PersistedService, type StateDocument, StateFile } from './state-file.js';
 
@@ -47,8 +48,10 @@ export class BackendPersistence {
   ) {
     this.#file = new StateFile(path, () => this.#snapshot());
     for (const service of runtime.services.values()) {
-      // A late stage: every other plugin sees the backend added as `up` first, then the drain.
-      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => this.#redrain(service, b));
+      // STAGE.LATE: every other plugin sees the backend added as `up` first, then the drain.
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: STAGE.LATE }, (b) =>
+        this.#redrain(service, b),
+      );
       // Every change of a recorded service goes to the journal as it happens, whoever made it:
       // the API, or a reload (SIGHUP; one process or a cluster primary) applying the config
       // file's edits (core/reload-backends.ts) — else a restart would bring back a backend the
@@ -67,8 +70,8 @@ export class BackendPersistence {
       };
       // The service adds its start list synchronously right after its start hook; the last
       // start tap marks it live once those adds are done.
-      service.hooks.start.tap({ name: 'admin-api', stage: 1000 }, () => this.#goLive(service));
-      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => changed(b, false));
+      service.hooks.start.tap({ name: 'admin-api', stage: 10 * STAGE.LATE }, () => this.#goLive(service));
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: STAGE.LATE }, (b) => changed(b, false));
       service.hooks.backendRemoved.tap('admin-api', (b) => changed(b, true));
       service.hooks.backendChanged.tap('admin-api', (b) => changed(b, false));
     }
@@ -224,7 +227,7 @@ export class BackendPersistence {
  * bring back every one removed.
  */
 function startFrom(service: Service, specs: BackendSpec[]): void {
-  (service as { config: ServiceConfig }).config = { ...service.config, backends: specs };
+  (service as { config: ServiceSettings }).config = { ...service.config, backends: specs };
 }
 
 function persisted(b: Backend): PersistedBackend {

@@ -61,7 +61,11 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
     keepAliveTimeout: settings.idleTimeout,
     requestTimeout: settings.requestTimeout,
     // Node checks header and request deadlines every connectionsCheckingInterval (30 s by default).
-    http: { headersTimeout: settings.headerTimeout, connectionsCheckingInterval: 1000 },
+    // (Node wants the header deadline within the request deadline, which includes it anyway.)
+    http: {
+      headersTimeout: Math.min(settings.headerTimeout, settings.requestTimeout),
+      connectionsCheckingInterval: 1000,
+    },
     return503OnClosing: true,
   });
   app.setValidatorCompiler(validatorCompiler);
