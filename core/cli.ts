@@ -9,6 +9,7 @@ import { ConfigError, formatIssue } from './config/errors.js';
 import { loadConfigFile } from './config/load.js';
 import type { SwitchyardConfig } from './config/types.js';
 import { runCtl } from './ctl/commands.js';
+import { dryRun } from './dry-run.js';
 import { createLogger } from './logger.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
@@ -36,14 +37,23 @@ export async function main(argv: string[]): Promise<void> {
     });
   program
     .command('validate')
-    .description('check a config file and exit: 0 valid, 2 invalid')
+    .description(
+      'check a config file as a start would, without listening or connecting, and exit: 0 valid, 2 invalid',
+    )
     .option('-c, --config <file>', 'config file', 'config.yaml')
     .action(async (opts: { config: string }) => {
       const config = await loadOrExit(opts.config);
+      const problem = await dryRun(config);
+      if (problem !== undefined) {
+        process.stderr.write(`${opts.config}: ${problem}\n`);
+        process.exit(2);
+      }
       const services = config.services.map(
         (s) => `${s.name} (${s.listen.join(', ')} → ${s.backends.length} backends)`,
       );
       process.stdout.write(`${opts.config}: valid; services: ${services.join('; ')}\n`);
+      // Plugins applied for the check may hold timers or handles; nothing else is left to do.
+      process.exit(0);
     });
   await program.parseAsync(argv);
 }
@@ -122,9 +132,15 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
   keepRunningOnBugs(log);
 }
 
-/** A start that failed (bad plugin, cannot bind): one fatal line, flushed, then exit 1. */
+/**
+ * A start that failed (cannot bind, a plugin's start threw or timed out): one fatal line that
+ * says what and where — the stack only at debug level, where it helps a plugin's author —
+ * flushed, then exit 1.
+ */
 function exitOnStartFailure(log: Logger, err: unknown): void {
-  log.fatal({ err }, (err as Error).message);
+  const e = err as Error & { code?: string };
+  if (log.isLevelEnabled('debug')) log.fatal({ err }, `start failed: ${e.message}`);
+  else log.fatal(e.code === undefined ? {} : { code: e.code }, `start failed: ${e.message}`);
   log.flush?.();
   setTimeout(() => process.exit(1), 50);
 }

@@ -172,9 +172,14 @@ export class ClusterPrimary {
       try {
         await this.#whenListening(generation);
       } catch (err) {
-        this.log.error({ err }, 'reload failed: the new workers did not start; keeping the old ones');
+        this.log.error(
+          { err: (err as Error).message },
+          'reload failed: the new workers did not start; keeping the old ones',
+        );
         for (const m of generation) this.#retire(m, true);
         this.#generation--;
+        // The old workers keep serving the old file's backends, not the new one's.
+        reconcileConfigBackends(this.#runtime, next, previous, this.log);
         this.config = previous;
         this.workers = old.length;
         return false;

@@ -105,6 +105,10 @@ export const processProperties = {
     description:
       'How connections reach workers (workers > 1): "rr" the primary accepts and hands them round-robin (even spread, a full worker is skipped); "none" workers accept directly (faster accept, uneven spread).',
   },
+  plugin_timeout: duration(
+    '30s',
+    'How long a plugin may take to load its module, and to start (each of its start hooks). Past it the start, `switchyard validate` or the reload fails naming the plugin, instead of waiting forever.',
+  ),
   worker_semi_space: {
     type: 'integer',
     minimum: 1,

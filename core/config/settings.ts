@@ -48,6 +48,8 @@ export interface ProcessSettings {
   scheduling: 'rr' | 'none';
   /** Workers' `--max-semi-space-size` in MiB; undefined: Node's default. */
   worker_semi_space?: number;
+  /** How long a plugin may take to load its module, and to start (ms). */
+  plugin_timeout: number;
   /** In config order; the first is the default service for APIs that take a service name. */
   services: readonly ServiceSettings[];
   /** Process-scope plugins. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { BackendSpec } from '../../plugin-sdk/index.js';
+import { notRegularFile } from './check.js';
 import { compileStrict } from './validation.js';
 
 /** One backend as recorded: its spec with the current weight, and whether it is drained. */
@@ -390,6 +391,9 @@ function applyRecord(doc: StateDocument, record: JournalRecord): void {
 }
 
 async function readText(path: string): Promise<string | undefined> {
+  // A FIFO or a device would block the read (and the start) forever.
+  const problem = notRegularFile(path);
+  if (problem !== undefined) throw new Error(`cannot read state file: ${problem}`);
   try {
     return await readFile(path, 'utf8');
   } catch (err) {

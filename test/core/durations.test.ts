@@ -8,6 +8,7 @@ import { ConfigError } from '../../core/config/errors.js';
 import { loadConfigText } from '../../core/config/load.js';
 import type { SwitchyardConfig } from '../../core/config/types.js';
 import { durationSchema, MAX_DURATION_MS, parseDuration } from '../../plugin-sdk/index.js';
+import { CertFactory } from '../fixtures/tls/certs.js';
 
 /**
  * Node.js runs a timer longer than 2^31 - 1 ms after 1 ms (TimeoutOverflowWarning), so a
@@ -34,6 +35,7 @@ const EXPECTED = [
   'connect_timeout',
   'idle_timeout',
   'drain_timeout',
+  'plugin_timeout',
   'plugins.admin-api.idle_timeout',
   'plugins.admin-api.header_timeout',
   'plugins.admin-api.request_timeout',
@@ -69,11 +71,23 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
   metrics: { 'admin-api': {} },
 };
 
+/** Options a plugin needs besides the duration under test (its check reads them). */
+const OWN_OPTIONS: Record<string, Record<string, unknown>> = {};
+let certs: CertFactory | undefined;
+beforeAll(async () => {
+  certs = await CertFactory.create();
+  OWN_OPTIONS['tls-listener'] = { ...(await certs.leaf('server', { cn: 'durations.test' })) };
+});
+afterAll(async () => {
+  await certs?.cleanup();
+});
+
 /** A config that sets `path` to `value`, as JSON (which is YAML). */
 function configWith(path: string[], value: unknown): string {
   const doc: Record<string, unknown> = { listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9' }] };
   let at = doc;
-  if (path[0] === 'plugins') doc.plugins = { ...COMPANIONS[path[1]!] };
+  if (path[0] === 'plugins')
+    doc.plugins = { ...COMPANIONS[path[1]!], [path[1]!]: { ...OWN_OPTIONS[path[1]!] } };
   for (const key of path.slice(0, -1)) {
     at[key] = (at[key] as Record<string, unknown> | undefined) ?? {};
     at = at[key] as Record<string, unknown>;
@@ -85,7 +99,10 @@ function configWith(path: string[], value: unknown): string {
 /** The loaded value at `path`: core keys from the service, plugin options from the plugin's use. */
 function loadedValue(config: SwitchyardConfig, path: string[]): unknown {
   const service = config.services[0]!;
-  if (path[0] !== 'plugins') return (service as unknown as Record<string, unknown>)[path[0]!];
+  if (path[0] !== 'plugins')
+    return path[0]! in service
+      ? (service as unknown as Record<string, unknown>)[path[0]!]
+      : (config as unknown as Record<string, unknown>)[path[0]!];
   const use = [...service.plugins, ...config.plugins].find((u) => u.name === path[1]);
   let at: unknown = use?.options;
   for (const key of path.slice(2)) at = (at as Record<string, unknown>)[key];
