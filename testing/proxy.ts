@@ -53,8 +53,11 @@ export interface TestConfig extends TestServiceConfig {
 /** Pino levels, for `ProxyOptions.logs`. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
-/** One log line the proxy wrote, parsed: pino's `level` (number), `msg`, `time` and the bindings. */
-export type LogEntry = Record<string, unknown> & { level: number; msg?: string };
+/**
+ * One log line the proxy wrote, parsed: pino's numeric `level` (30 info, 40 warn, ...), `msg`
+ * ('' for a line without a message), `time`, and the fields and bindings (`service`, `plugin`).
+ */
+export type LogEntry = { level: number; msg: string; time: number; [field: string]: any };
 
 /** Options of `kit.proxy()` and `loadConfig()`. */
 export interface ProxyOptions {
@@ -201,7 +204,12 @@ export async function createProxy(
 function recorder(logs: LogEntry[]): Writable {
   return new Writable({
     write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogEntry);
+      for (const line of String(chunk).split('\n')) {
+        if (line === '') continue;
+        const entry = JSON.parse(line) as LogEntry;
+        entry.msg ??= '';
+        logs.push(entry);
+      }
       done();
     },
   });
