@@ -11,7 +11,12 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['test/**/*.test.ts', 'plugins/**/*.test.ts', 'testing/**/*.test.ts', 'examples/**/*.test.{ts,js}'],
+    include: [
+      'test/**/*.test.ts',
+      'plugins/**/*.test.ts',
+      'testing/**/*.test.ts',
+      'examples/**/*.test.{ts,js}',
+    ],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Sockets and child processes: keep files in separate forks so a leak cannot cross files.

@@ -33,7 +33,7 @@ const show = (b: Buffer) => JSON.stringify(b.length > 200 ? `${b.subarray(0, 200
  * `closed()` to learn whether the proxy closed with a FIN or a reset. Socket errors are
  * recorded, never thrown as unhandled 'error' events. The raw socket is `socket`.
  */
-export class TestClient {
+export class TestClient<S extends Socket = Socket> {
   readonly #chunks: Buffer[] = [];
   #length = 0;
   #ended = false;
@@ -42,8 +42,8 @@ export class TestClient {
   readonly #waiters = new Set<() => void>();
   readonly #whenClosed: Promise<CloseInfo>;
 
-  /** @internal Use `kit.connect()`. */
-  constructor(readonly socket: Socket) {
+  /** @internal Use `kit.connect()`, or `kit.adopt(socket)` for a socket you connected yourself. */
+  constructor(readonly socket: S) {
     socket.on('data', (chunk: Buffer) => {
       this.#chunks.push(chunk);
       this.#length += chunk.length;

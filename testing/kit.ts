@@ -13,7 +13,7 @@ import {
   type TestBackend,
 } from './backends.js';
 import { type Blackhole, startBlackhole } from './blackhole.js';
-import { type ClientOptions, connectClient, type TestClient } from './client.js';
+import { type ClientOptions, connectClient, TestClient } from './client.js';
 import { createProxy, type ProxyOptions, type TestConfig, type TestProxy } from './proxy.js';
 
 /** Anything the kit can close for you: servers, files, child processes, other kits. */
@@ -31,7 +31,7 @@ export interface Closeable {
  *   afterEach(kit.close);
  */
 export class TestKit {
-  readonly #clients: TestClient[] = [];
+  readonly #clients: Array<TestClient<Socket>> = [];
   readonly #proxies: TestProxy[] = [];
   readonly #backends: Closeable[] = [];
   readonly #deferred: Array<() => unknown> = [];
@@ -107,6 +107,18 @@ export class TestKit {
    */
   async connect(target: string | { readonly address: string }, options?: ClientOptions): Promise<TestClient> {
     const client = await connectClient(typeof target === 'string' ? target : target.address, options);
+    this.#clients.push(client);
+    return client;
+  }
+
+  /**
+   * Wraps a socket you connected yourself (a `tls.connect()` client, a raw socket with other
+   * options) in a TestClient: the same read/expect/closed helpers, destroyed on `close()`.
+   * Adopt it before it can receive data (right after connect), as bytes that arrived earlier
+   * are not seen.
+   */
+  adopt<S extends Socket>(socket: S): TestClient<S> {
+    const client = new TestClient(socket);
     this.#clients.push(client);
     return client;
   }
