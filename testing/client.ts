@@ -36,6 +36,8 @@ const show = (b: Buffer) => JSON.stringify(b.length > 200 ? `${b.subarray(0, 200
 export class TestClient<S extends Socket = Socket> {
   readonly #chunks: Buffer[] = [];
   #length = 0;
+  /** Set by `discard()`: count what arrives instead of keeping it. */
+  #discarded: number | null = null;
   #ended = false;
   #closed = false;
   #error: NodeJS.ErrnoException | null = null;
@@ -45,8 +47,11 @@ export class TestClient<S extends Socket = Socket> {
   /** @internal Use `kit.connect()`, or `kit.adopt(socket)` for a socket you connected yourself. */
   constructor(readonly socket: S) {
     socket.on('data', (chunk: Buffer) => {
-      this.#chunks.push(chunk);
-      this.#length += chunk.length;
+      if (this.#discarded !== null) this.#discarded += chunk.length;
+      else {
+        this.#chunks.push(chunk);
+        this.#length += chunk.length;
+      }
       this.#notify();
     });
     socket.on('end', () => {
@@ -155,6 +160,24 @@ export class TestClient<S extends Socket = Socket> {
     return this.#take(this.#length);
   }
 
+  /**
+   * Reads and drops everything until the peer's FIN (or the close), resolving with the number
+   * of bytes, buffered ones included: for large transfers a test only needs to count.
+   * Throws like `collect()`. Received bytes are not kept afterwards either.
+   */
+  async discard(timeoutMs = WAIT): Promise<number> {
+    this.#discarded ??= this.#take(this.#length).length;
+    await this.#until(
+      () => this.#ended || this.#closed,
+      timeoutMs,
+      () => 'the end of the stream',
+      true,
+    );
+    if (this.#error && !this.#ended)
+      throw new Error(`connection failed (${this.#error.code}) after ${this.#discarded} bytes`);
+    return this.#discarded;
+  }
+
   /** Resolves once the socket has closed, with how it closed. Throws after `timeoutMs`. */
   async closed(timeoutMs = WAIT): Promise<CloseInfo> {
     let timer: NodeJS.Timeout | undefined;
@@ -177,7 +200,10 @@ export class TestClient<S extends Socket = Socket> {
     if (!info.reset) throw new Error(`expected a reset, but the connection closed with ${describe(info)}`);
   }
 
-  /** Stops reading: the kernel buffers fill and the proxy meets backpressure. */
+  /**
+   * Stops reading: the kernel buffers fill and the proxy meets backpressure. Nothing arrives
+   * (and `read()`, `collect()`, ... wait) until `resume()`.
+   */
   pause(): void {
     this.socket.pause();
   }

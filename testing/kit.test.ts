@@ -163,6 +163,14 @@ describe('clients', () => {
     await expect(fin.expectReset()).rejects.toThrow('expected a reset, but the connection closed with a FIN');
   });
 
+  it('discard counts a large transfer without keeping it', async () => {
+    const b = await kit.greeting(Buffer.alloc(8 * 1024 * 1024, 1), { after: 'end' });
+    const c = await kit.connect(b);
+    await c.read(10);
+    expect(await c.discard()).toBe(8 * 1024 * 1024 - 10);
+    expect(c.buffered).toBe(0);
+  });
+
   it('reset() sends a RST the server sees as ECONNRESET', async () => {
     let serverError: Promise<string | undefined> | undefined;
     const b = await kit.backend((s) => {

@@ -94,7 +94,10 @@ export interface TestProxy {
   readonly service: Service;
   /** The loaded config, after defaults and duration parsing. */
   readonly config: SwitchyardConfig;
-  /** The first service's first listener, e.g. `127.0.0.1:41234`. Throws when nothing listens. */
+  /**
+   * The first service's first listener, e.g. `127.0.0.1:41234`; still known after `stop()`.
+   * Throws before the start, and for a cluster primary (it binds nothing).
+   */
   readonly address: string;
   /** Log lines recorded with the `logs` option (empty without it). */
   readonly logs: LogEntry[];
@@ -164,6 +167,8 @@ export async function createProxy(
   });
   let started: Promise<void> | undefined;
   let stopped: Promise<void> | undefined;
+  // Taken once listening: a stopped proxy's address still says where it was (to test refusals).
+  let bound: Map<string, string[]> | undefined;
   const proxy: TestProxy = {
     runtime,
     service: runtime.defaultService,
@@ -176,7 +181,7 @@ export async function createProxy(
       const service = runtime.service(name);
       if (!service)
         throw new Error(`no service "${name}" (services: ${[...runtime.services.keys()].join(', ')})`);
-      const address = service.addresses()[listener];
+      const address = bound?.get(service.name)?.[listener];
       if (address === undefined)
         throw new Error(
           `service ${service.name} has no listener #${listener} (not started, or a cluster primary)`,
@@ -185,11 +190,16 @@ export async function createProxy(
     },
     start() {
       if (started) throw new Error('the test proxy was started already');
-      started = runtime.start().catch((err: unknown) => {
-        // The runtime stopped what it had started; nothing is left for stop() to do.
-        stopped = Promise.resolve();
-        throw err;
-      });
+      started = runtime.start().then(
+        () => {
+          bound = new Map([...runtime.services].map(([n, s]) => [n, s.addresses()]));
+        },
+        (err: unknown) => {
+          // The runtime stopped what it had started; nothing is left for stop() to do.
+          stopped = Promise.resolve();
+          throw err;
+        },
+      );
       return started;
     },
     stop(drainTimeout = 0) {
