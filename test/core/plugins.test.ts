@@ -4,18 +4,13 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/config/errors.js';
 import { loadConfigText } from '../../core/config/load.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { exchange, startEcho, type TestServer, waitFor } from '../helpers/servers.js';
+import { createTestKit, exchange, waitFor } from '../../testing/index.js';
 
-let backend: TestServer | undefined;
-let proxy: TestProxy | undefined;
+const kit = createTestKit();
 let dir: string | undefined;
 
 afterEach(async () => {
-  await proxy?.stop();
-  proxy = undefined;
-  await backend?.close();
-  backend = undefined;
+  await kit.close();
   if (dir) await rm(dir, { recursive: true, force: true });
   dir = undefined;
 });
@@ -34,8 +29,8 @@ async function configIssues(yaml: string, baseDir = root): Promise<string[]> {
 
 describe('third-party plugins', () => {
   it('loads the SDK-only example plugin by path and runs its accept hook', async () => {
-    backend = await startEcho();
-    proxy = await startProxy(
+    const backend = await kit.echo();
+    const proxy = await kit.proxy(
       `
 listen: 127.0.0.1:0
 backends: [{ address: ${backend.address} }]
@@ -43,26 +38,26 @@ plugins:
   ./examples/allow-list:
     allow: [10.0.0.0/8]
 `,
-      root,
+      { baseDir: root },
     );
     // 127.0.0.1 is not allowed: refused before the backend sees anything.
     const got = await exchange(proxy.address).catch(() => Buffer.alloc(0));
     expect(got.length).toBe(0);
-    await waitFor(() => proxy!.service.counters.rejected === 1);
+    await waitFor(() => proxy.service.counters.rejected === 1);
     expect(backend.accepted).toBe(0);
     expect(proxy.service.use<{ refused(): number }>('allow-list')!.refused()).toBe(1);
   });
 
   it('lets allowed clients through', async () => {
-    backend = await startEcho();
-    proxy = await startProxy(
+    const backend = await kit.echo();
+    const proxy = await kit.proxy(
       `
 listen: 127.0.0.1:0
 backends: [{ address: ${backend.address} }]
 plugins:
   ./examples/allow-list: { allow: [127.0.0.0/8] }
 `,
-      root,
+      { baseDir: root },
     );
     expect((await exchange(proxy.address, 'in')).toString()).toBe('in');
   });
@@ -107,16 +102,16 @@ plugins:
       join(dir, 'boom.js'),
       "export default { name: 'boom', apply() { throw new Error('kaput'); } };\n",
     );
-    await expect(startProxy('listen: 127.0.0.1:0\nplugins:\n  ./boom.js: {}\n', dir)).rejects.toThrow(
-      'plugin "./boom.js" failed to apply: kaput',
-    );
+    await expect(
+      kit.proxy('listen: 127.0.0.1:0\nplugins:\n  ./boom.js: {}\n', { baseDir: dir }),
+    ).rejects.toThrow('plugin "./boom.js" failed to apply: kaput');
   });
 });
 
 describe('a throwing plugin hook', () => {
   it('fails only the session it threw on; the proxy keeps serving', async () => {
-    backend = await startEcho();
-    proxy = await startProxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backend.address} }]\n`);
+    const backend = await kit.echo();
+    const proxy = await kit.proxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backend.address} }]\n`);
     let calls = 0;
     proxy.service.hooks.accept.tap('flaky', () => {
       if (++calls === 1) throw new Error('flaky plugin');
