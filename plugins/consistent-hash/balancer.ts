@@ -105,11 +105,21 @@ export class ConsistentHash {
         this.#epoch = epoch = 1;
       }
       const mark = this.#mark;
-      const { indexOf } = t;
-      for (let k = 0; k < candidates.length; k++) {
-        const i = indexOf.get(candidates[k]!);
-        if (i !== undefined) mark[i] = epoch;
-      }
+      // Filters keep the order of `up`: walk both arrays, comparing references only.
+      const { source, sourceIndex } = t;
+      const m = candidates.length;
+      let j = 0;
+      for (let i = 0; i < source.length && j < m; i++)
+        if (source[i] === candidates[j]) {
+          mark[sourceIndex[i]!] = epoch;
+          j++;
+        }
+      // Not an in-order subset (a filter reordered): look every candidate up instead.
+      if (j < m)
+        for (let k = 0; k < m; k++) {
+          const i = t.indexOf.get(candidates[k]!);
+          if (i !== undefined) mark[i] = epoch;
+        }
     }
     // Bounded load: a backend takes the session while its load is under
     // ceil(c × (load of all candidates + 1) × its weight / their total weight).

@@ -115,6 +115,8 @@ for (const algorithm of ['maglev', 'ring'] as const) {
         if (before[i] === list[5]) expect(during[i]).not.toBe(list[5]);
         else expect(during[i]).toBe(before[i]);
       }
+      // A filter that reorders its copy changes nothing either.
+      expect(mapping(svc, [...without].reverse())).toEqual(during);
       // Spread over the others, not dumped on one.
       const spill = counts(during.filter((_, i) => before[i] === list[5]));
       expect(spill.size).toBeGreaterThan(algorithm === 'maglev' ? 5 : 1);
