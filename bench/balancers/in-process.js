@@ -9,9 +9,12 @@ import { buildTable } from '../../dist/plugins/consistent-hash/table.js';
 import { balancers } from './balancers.js';
 
 const KEYS = 10_000;
-/** Synthetic clients: distinct IPs and ports (a plain property here; a real session asks the kernel once). */
+/**
+ * Synthetic clients: distinct IPs and ports. A plain property here (a real session asks the
+ * kernel once), flat strings as the kernel's answers are (a template literal is a rope).
+ */
 const sessions = Array.from({ length: KEYS }, (_, i) => ({
-  remoteAddress: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+  remoteAddress: Buffer.from(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`).toString('latin1'),
   remotePort: 1024 + (i % 60000),
 }));
 const address = (i) => `127.3.${(i >> 8) & 255}.${i & 255}:7000`;
@@ -28,30 +31,30 @@ async function service(balancer, n) {
   return { runtime, service: runtime.defaultService };
 }
 
-/** ns per call: best of `rounds` timed runs of ~`ms` each (the machine is shared: best is the cost). */
-function timeSelect(svc, candidates, rounds = 5, ms = 150) {
+/**
+ * Runs `select` over the rotating synthetic sessions `iterations` times; returns ns per call.
+ * @param {any} svc
+ * @param {any[]} candidates
+ * @param {number} iterations
+ */
+function timeSelect(svc, candidates, iterations) {
   const select = svc.hooks.select;
   let sink = 0;
-  let iterations = 1000;
-  // Calibrate to ~ms per round (and warm the JIT).
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) sink ^= select.call(candidates, sessions[i % KEYS]).port;
+  const ns = Number(process.hrtime.bigint() - t) / iterations;
+  if (sink === 0.5) console.error(sink); // keeps the loop from being optimised away
+  return ns;
+}
+
+/** Iterations that take about `ms` (and warm the JIT). */
+function calibrate(svc, candidates, ms) {
+  let iterations = 500;
   for (;;) {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) sink ^= select.call(candidates, sessions[i % KEYS]).port;
-    const took = Number(process.hrtime.bigint() - t) / 1e6;
-    if (took > ms / 4) {
-      iterations = Math.max(1000, Math.round((iterations * ms) / took));
-      break;
-    }
+    const took = (timeSelect(svc, candidates, iterations) * iterations) / 1e6;
+    if (took > ms / 4) return Math.max(500, Math.round((iterations * ms) / took));
     iterations *= 4;
   }
-  let best = Number.POSITIVE_INFINITY;
-  for (let r = 0; r < rounds; r++) {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) sink ^= select.call(candidates, sessions[i % KEYS]).port;
-    best = Math.min(best, Number(process.hrtime.bigint() - t) / iterations);
-  }
-  if (sink === 0.5) console.error(sink); // keeps the loop from being optimised away
-  return best;
 }
 
 function mapping(svc) {
@@ -82,16 +85,32 @@ async function remap(balancer) {
   }
 }
 
-async function cost(balancer, n) {
-  const { runtime, service: svc } = await service(balancer, n);
-  try {
-    const up = svc.backends.up;
-    // What a candidate filter hands over while one backend is down: a copy without it.
-    const filtered = up.filter((_, i) => i !== 1);
-    return { all: timeSelect(svc, up), filtered: timeSelect(svc, filtered) };
-  } finally {
-    await runtime.stop(0);
-  }
+/**
+ * Every (balancer, size, all | filtered) case is timed once per round, rounds interleaving the
+ * cases, and the best round counts: on a shared machine a burst of load then spoils one round
+ * of every case rather than every round of one case.
+ */
+async function costs(sizes, rounds = 7, ms = 60) {
+  const cases = [];
+  const runtimes = [];
+  for (const balancer of balancers)
+    for (const n of sizes) {
+      const { runtime, service: svc } = await service(balancer, n);
+      runtimes.push(runtime);
+      const up = svc.backends.up;
+      // What a candidate filter hands over while one backend is down: a copy without it.
+      const filtered = up.filter((_, i) => i !== 1);
+      for (const [kind, candidates] of [
+        ['all', up],
+        ['filtered', filtered],
+      ])
+        cases.push({ name: balancer.name, n, kind, svc, candidates, best: Number.POSITIVE_INFINITY });
+    }
+  for (const c of cases) c.iterations = calibrate(c.svc, c.candidates, ms);
+  for (let r = 0; r < rounds; r++)
+    for (const c of cases) c.best = Math.min(c.best, timeSelect(c.svc, c.candidates, c.iterations));
+  await Promise.all(runtimes.map((rt) => rt.stop(0)));
+  return cases;
 }
 
 function rebuildMs(algorithm, n) {
@@ -109,10 +128,12 @@ function rebuildMs(algorithm, n) {
 
 const sizes = (process.argv[2] ?? '10,1000').split(',').map(Number);
 const results = [];
-for (const balancer of balancers) {
-  const row = { name: balancer.name, select: {}, remap: await remap(balancer) };
-  for (const n of sizes) row.select[n] = await cost(balancer, n);
-  results.push(row);
+for (const balancer of balancers)
+  results.push({ name: balancer.name, select: {}, remap: await remap(balancer) });
+for (const c of await costs(sizes)) {
+  const row = results.find((r) => r.name === c.name);
+  row.select[c.n] ??= {};
+  row.select[c.n][c.kind] = c.best;
 }
 const rebuild = {};
 for (const algorithm of ['maglev', 'ring'])

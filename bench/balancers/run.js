@@ -159,7 +159,7 @@ async function selectPart() {
   console.log(row(['---', '---:', '---:', '---:']));
   for (const r of results)
     console.log(row([r.name, pct(r.remap.own), pct(r.remap.leaves), pct(r.remap.returns)]));
-  console.log(`\n### Cost of one select, ns (best of 5 rounds; Node ${node})\n`);
+  console.log(`\n### Cost of one select, ns (best of 7 interleaved rounds; Node ${node})\n`);
   console.log(
     row(['balancer', '10 backends', '10, one filtered out', '1,000 backends', '1,000, one filtered out']),
   );

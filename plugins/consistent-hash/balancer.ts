@@ -91,7 +91,7 @@ export class ConsistentHash {
     const hash = keyHash(session, this.settings.key);
     const { backends, owners } = t;
     const size = owners.length;
-    if (backends.length === 0 || size === 0) return candidates[hash % candidates.length];
+    if (backends.length === 0 || size === 0) return candidates[(hash >>> 0) % candidates.length];
     // The common case: no filter removed anyone, so every table entry may take the session.
     const all = candidates === t.source;
     const c = this.settings.boundedLoad;
@@ -145,6 +145,6 @@ export class ConsistentHash {
       if (++slot === size) slot = 0;
     }
     // No table entry is a candidate (cannot happen with a fresh table and a filtered `up`).
-    return candidates[hash % candidates.length];
+    return candidates[(hash >>> 0) % candidates.length];
   };
 }

@@ -33,6 +33,7 @@ export interface HashTable {
   readonly source: readonly Backend[];
   /** `source[i]` is `backends[sourceIndex[i]]`. */
   readonly sourceIndex: Uint32Array;
+  /** The first slot of a key; `hash` is a `hash32` (signed). */
   start(hash: number): number;
 }
 
@@ -45,7 +46,7 @@ export function buildTable(up: readonly Backend[], settings: TableSettings): Has
   if (settings.algorithm === 'maglev') {
     const owners = buildMaglev(entries, settings.tableSize);
     const size = owners.length;
-    return { backends, indexOf, owners, source: up, sourceIndex, start: (hash) => hash % size };
+    return { backends, indexOf, owners, source: up, sourceIndex, start: (hash) => (hash >>> 0) % size };
   }
   const { points, owners } = buildRing(entries, settings.ringPoints);
   return {

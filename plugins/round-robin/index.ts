@@ -54,16 +54,29 @@ export default definePlugin({
         if (next >= n) next = 0;
         return candidates[next++];
       }
+      // Locals, not the closure's variables, in the loop.
       const all = candidates === up;
+      const order = up;
+      const orderLength = order.length;
+      const orderSlots = upSlots;
+      const scores = current;
+      let p = 0;
       let total = 0;
       let best = 0;
       let bestSlot = -1;
       let bestScore = -Infinity;
       for (let i = 0; i < n; i++) {
-        const weight = candidates[i]!.effectiveWeight;
-        const slot = all ? upSlots[i]! : (slots.get(candidates[i]!) ?? -1);
-        const score = (slot < 0 ? 0 : current[slot]!) + weight;
-        if (slot >= 0) current[slot] = score;
+        const b = candidates[i]!;
+        let slot: number;
+        if (all) slot = orderSlots[i]!;
+        else {
+          // A filtered copy keeps the order of `up`: find each candidate further along it.
+          while (p < orderLength && order[p] !== b) p++;
+          slot = p < orderLength ? orderSlots[p++]! : (slots.get(b) ?? -1);
+        }
+        const weight = b.effectiveWeight;
+        const score = (slot < 0 ? 0 : scores[slot]!) + weight;
+        if (slot >= 0) scores[slot] = score;
         total += weight;
         if (score > bestScore) {
           bestScore = score;
@@ -71,7 +84,7 @@ export default definePlugin({
           bestSlot = slot;
         }
       }
-      if (bestSlot >= 0) current[bestSlot] = bestScore - total;
+      if (bestSlot >= 0) scores[bestSlot] = bestScore - total;
       return candidates[best];
     });
   },
