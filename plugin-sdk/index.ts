@@ -41,6 +41,13 @@ export {
   type SwitchyardErrorCode,
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
+export {
+  MAX_PEEK_BYTES,
+  type PeekFn,
+  type PeekHook,
+  type PeekTapOptions,
+  type PeekVerdict,
+} from '../core/peek.js';
 export type {
   JsonSchema,
   OptionIssue,
@@ -63,6 +70,7 @@ export type {
   Rejection,
   ServiceRef,
   Session,
+  SessionTls,
 } from '../core/types.js';
 
 /**
