@@ -1,6 +1,11 @@
 // The balancer configurations the bench compares (plugin options as YAML flow mappings).
 
-/** @typedef {{ name: string, plugins: string, weights?: (i: number) => number }} Balancer */
+/**
+ * @typedef {object} Balancer
+ * @property {string} name
+ * @property {string} plugins                    one line under `plugins:`
+ * @property {(i: number) => number} [weights]   weight of backend i (default 1)
+ */
 
 /** @type {Balancer[]} */
 export const balancers = [

@@ -1,5 +1,8 @@
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigIssue } from '../../core/config/errors.js';
 import { loadConfigText } from '../../core/config/load.js';
@@ -13,11 +16,14 @@ import { startNamed, type TestServer, waitFor } from '../../test/helpers/servers
 
 let backends: TestServer[] = [];
 let proxies: TestProxy[] = [];
+let dir: string | undefined;
 afterEach(async () => {
   await Promise.all(proxies.map((p) => p.stop()));
   proxies = [];
   await Promise.all(backends.map((b) => b.close()));
   backends = [];
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
 });
 
 async function startBackends(n: number): Promise<TestServer[]> {
@@ -38,8 +44,16 @@ ${plugins}
   return proxy;
 }
 
-/** Connects from `localAddress` (and port, 0 = any) and resolves with the greeting backend's name. */
-async function nameFrom(proxy: TestProxy, localAddress: string, localPort = 0): Promise<string> {
+/**
+ * Connects from `localAddress` (and port, 0 = any), sends `hello` if given, and resolves with
+ * the greeting backend's name.
+ */
+async function nameFrom(
+  proxy: TestProxy,
+  localAddress: string,
+  localPort = 0,
+  hello?: string,
+): Promise<string> {
   const colon = proxy.address.lastIndexOf(':');
   const socket = connect({
     host: proxy.address.slice(0, colon),
@@ -47,6 +61,7 @@ async function nameFrom(proxy: TestProxy, localAddress: string, localPort = 0): 
     localAddress,
     localPort,
   });
+  if (hello !== undefined) socket.write(hello);
   let text = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
@@ -136,6 +151,49 @@ describe('consistent-hash over real sockets', () => {
     expect(await namesFor(proxy, ips)).toEqual(before);
   });
 
+  it('key: sni hashes the server name a peek-stage plugin found, whatever the client IP', async () => {
+    const list = await startBackends(5);
+    // A stand-in for a ClientHello parser: the first line is the server name; it is consumed
+    // (the backend never sees it) and put where such a plugin puts it, session.tls.
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-sni-'));
+    await writeFile(
+      join(dir, 'first-line-sni.js'),
+      `export default {
+  name: 'first-line-sni',
+  apply(service) {
+    service.hooks.peek.tap({ name: 'first-line-sni', maxBytes: 256, timeout: 2000 }, (session, bytes) => {
+      const nl = bytes.indexOf(10);
+      if (nl < 0) return 'more';
+      if (nl > 0) session.tls = { sni: Buffer.from(bytes.subarray(0, nl)).toString('latin1') };
+      return nl + 1;
+    });
+  },
+};
+`,
+    );
+    const proxy = await startProxy(
+      `listen: 127.0.0.1:0
+backends:
+${list.map((b) => `  - address: ${b.address}`).join('\n')}
+plugins:
+  consistent-hash: { key: sni }
+  ./first-line-sni.js: {}
+`,
+      dir,
+    );
+    proxies.push(proxy);
+    const names = Array.from({ length: 12 }, (_, i) => `svc${i}.example`);
+    const viaIp = async (ip: string, sni: string) => nameFrom(proxy, ip, 0, `${sni}\n`);
+    const first = await Promise.all(names.map((n) => viaIp('127.1.5.1', n)));
+    expect(new Set(first).size).toBeGreaterThanOrEqual(3);
+    // The same names from other client IPs: the same backends.
+    for (const ip of ['127.1.5.2', '127.1.6.3'])
+      expect(await Promise.all(names.map((n) => viaIp(ip, n)))).toEqual(first);
+    // No server name (an empty first line): hashed by client IP, so one IP sticks to one backend.
+    const noSni = await Promise.all(Array.from({ length: 4 }, () => viaIp('127.1.7.7', '')));
+    expect(new Set(noSni).size).toBe(1);
+  });
+
   it('bounded_load: one hot client spills to the next entries, no backend above c x average', async () => {
     const list = await startBackends(4);
     const proxy = await proxyFor(list, '  consistent-hash: { bounded_load: 1.25 }');
@@ -222,15 +280,5 @@ describe('consistent-hash config', () => {
     expect(big[0]!.message).toContain('must be <= 5000011');
     const c = await issuesOf('  consistent-hash: { bounded_load: 0.9 }');
     expect(c[0]!.path).toBe('plugins.consistent-hash.bounded_load');
-  });
-
-  it('refuses key: sni with a clear message: it needs the peek stage', async () => {
-    const issues = await issuesOf('  consistent-hash: { key: sni }');
-    expect(issues).toEqual([
-      expect.objectContaining({
-        path: 'plugins.consistent-hash.key',
-        message: expect.stringContaining('needs the peek stage'),
-      }),
-    ]);
   });
 });

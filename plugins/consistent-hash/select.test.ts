@@ -159,6 +159,20 @@ describe('consistent-hash keys', () => {
     expect(new Set(ports.map((p) => at(bySource, '10.1.2.3', p))).size).toBeGreaterThan(4);
     for (const p of ports) expect(at(bySource, '10.1.2.3', p)).toBe(at(bySource, '10.1.2.3', p));
     expect(at(byIp, '::ffff:10.1.2.3', 1)).toBe(at(byIp, '10.1.2.3', 2));
+    // key: sni — the server name in session.tls; none: the client IP.
+    const bySni = await service('{ key: sni }', list);
+    const sni = (name: string | undefined, ip: string) =>
+      (
+        bySni.hooks.select.call(up(bySni), {
+          remoteAddress: ip,
+          remotePort: 1,
+          tls: name === undefined ? null : { sni: name },
+        } as unknown as Session) as Backend
+      ).address;
+    const hosts = Array.from({ length: 40 }, (_, i) => `h${i}.example`);
+    expect(new Set(hosts.map((h) => sni(h, '10.0.0.1'))).size).toBeGreaterThan(4);
+    for (const h of hosts) expect(sni(h, '10.9.9.9')).toBe(sni(h, '10.0.0.1'));
+    expect(sni(undefined, '10.1.2.3')).toBe(at(byIp, '10.1.2.3', 5));
     expect(at(bySource, '::ffff:10.1.2.3', 7)).toBe(at(bySource, '10.1.2.3', 7));
   });
 });
