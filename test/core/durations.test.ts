@@ -55,6 +55,7 @@ const EXPECTED = [
   'plugins.keep-alive.client_fin_timeout',
   'plugins.keep-alive.upstream_fin_timeout',
   'plugins.metrics.worker_timeout',
+  'plugins.slow-start.window',
   'plugins.tls-listener.handshake_timeout',
   'plugins.tls-listener.watch_delay',
 ];

@@ -43,6 +43,8 @@ describe('effective weight (registry weight factors)', () => {
     reg.remove(b.address);
     expect(b.effectiveWeight).toBe(8);
     expect(reg.weightFactor(b, 'slow')).toBe(1);
+    reg.setWeightFactor(b, 'slow', 0.5); // removed: ignored
+    expect(b.effectiveWeight).toBe(8);
     const again = reg.add({ address: '127.0.0.1:9001', weight: 3 });
     expect(again.effectiveWeight).toBe(3);
   });
