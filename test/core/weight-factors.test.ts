@@ -49,11 +49,16 @@ describe('effective weight (registry weight factors)', () => {
     expect(again.effectiveWeight).toBe(3);
   });
 
-  it('refuses factors outside (0, 1]', () => {
+  it('refuses factors outside (0, 1] with a registry error', () => {
     const { reg } = registry();
     const b = reg.add({ address: '127.0.0.1:9001' });
     for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
-      expect(() => reg.setWeightFactor(b, 'x', bad)).toThrow(RangeError);
+      expect(() => reg.setWeightFactor(b, 'x', bad)).toThrow(
+        expect.objectContaining({
+          code: 'SWITCHYARD_E_BACKEND_INVALID',
+          message: expect.stringContaining('(0, 1]'),
+        }),
+      );
     expect(b.effectiveWeight).toBe(1);
   });
 });
