@@ -66,13 +66,15 @@ export interface ServiceHooks {
   /**
    * candidates — per connect attempt. Waterfall over the backends in state `up` (minus, on a
    * retry, those this session already failed on while others remain). Return the same array or
-   * a filtered copy — never mutate the one received. Next: `select`.
+   * a filtered copy in the same order — never mutate the one received (balancers compare it
+   * with `backends.up` by reference and walk both in order). Next: `select`.
    */
   readonly candidates: SyncWaterfallHook<[Backend[], Session]>;
   /**
    * select — per connect attempt, after `candidates`. Exactly one balancer plugin taps it.
    * Bail: return one of the candidates. An empty candidate list or no answer leads to
-   * `unavailable`. Next: `connect`.
+   * `unavailable`. What a balancer may rely on and must do: `BalancerSelect` in the plugin SDK
+   * (docs/plugin-sdk.md, "Writing a balancer"). Next: `connect`.
    */
   readonly select: SyncBailHook<[Backend[], Session], Backend | undefined | void>;
   /**

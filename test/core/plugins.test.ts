@@ -96,6 +96,44 @@ plugins:
     ]);
   });
 
+  it("reports what a plugin's check finds at the option's line, and a check that throws", async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-plugins-'));
+    await writeFile(
+      join(dir, 'even.js'),
+      `export default {
+  name: 'even',
+  schema: { type: 'object', properties: { n: { type: 'integer', default: 2 } } },
+  check: (o) => (o.n % 2 === 0 ? [] : [{ path: ['n'], message: 'n must be even' }]),
+  apply() {},
+};
+`,
+    );
+    await writeFile(
+      join(dir, 'broken-check.js'),
+      "export default { name: 'broken-check', check() { throw new Error('oops'); }, apply() {} };\n",
+    );
+    await writeFile(
+      join(dir, 'odd-check.js'),
+      "export default { name: 'odd-check', check: 1, apply() {} };\n",
+    );
+    const issues = await configIssues(
+      `listen: 127.0.0.1:0
+plugins:
+  ./even.js:
+    n: 3
+  ./broken-check.js: {}
+  ./odd-check.js: {}
+`,
+      dir,
+    );
+    expect(issues).toEqual([
+      expect.stringMatching(/^6:3 .*check that is not a function/),
+      '4:8 plugins["./even.js"].n n must be even',
+      '5:22 plugins["./broken-check.js"] check failed: oops',
+    ]);
+    expect(await configIssues('listen: 127.0.0.1:0\nplugins:\n  ./even.js: { n: 4 }\n', dir)).toEqual([]);
+  });
+
   it('reports a plugin whose apply throws at start, by name', async () => {
     dir = await mkdtemp(join(tmpdir(), 'switchyard-plugins-'));
     await writeFile(
