@@ -88,6 +88,11 @@ export class Service implements ServiceRef {
       },
       this.log,
       runtime.capacity,
+      // The route step hands sessions to another service's pipeline (sni-router).
+      (name) => {
+        const pool = runtime.services.get(name);
+        return pool === undefined ? undefined : pool.#pipeline;
+      },
     );
   }
 
@@ -181,13 +186,27 @@ export class Service implements ServiceRef {
 
   /**
    * Runs plugins' `start`, adds configured backends, then binds every listener (except in a
-   * cluster primary: it keeps the registry, workers bind).
+   * cluster primary: it keeps the registry, workers bind). A pool (no `listen`) binds nothing.
    */
   async start(): Promise<void> {
+    await this.prepare();
+    await this.bind();
+  }
+
+  /**
+   * The first half of `start`: plugins' `start`, then the configured backends. The runtime
+   * prepares every service before any binds, so a pool a router sends sessions to is ready
+   * before the router's first connection.
+   */
+  async prepare(): Promise<void> {
     if (this.#state !== 'new') throw new Error(`service ${this.name} was started already`);
     this.#state = 'running';
     await this.hooks.start.promise();
     for (const spec of this.config.backends) this.backends.add(spec);
+  }
+
+  /** The second half of `start`: binds the listeners; a failure stops the service's plugins. */
+  async bind(): Promise<void> {
     if (this.runtime.role === 'primary') return;
     try {
       for (const [index, address] of this.config.listen.entries()) await this.#bind(address, index);

@@ -94,6 +94,10 @@ export class SessionImpl implements Session {
     }
   }
 
+  get pool(): ServiceRef {
+    return this.target.service;
+  }
+
   /** Allocated on first use: most sessions never need it. */
   get data(): Record<string, unknown> {
     if (this.#data === null) this.#data = {};
@@ -113,6 +117,11 @@ export class SessionImpl implements Session {
   idleSince = 0;
   /** Internal: the peek stage's bytes and progress; null when no plugin peeks. */
   peek: PeekState | null = null;
+  /**
+   * Internal: the pipeline whose backends serve the session — `pipeline` unless a `route` tap
+   * sent it to another service's pool. `pipeline` keeps the accepting side (capacity, release).
+   */
+  target: Pipeline;
 
   readonly service: ServiceRef;
 
@@ -123,6 +132,7 @@ export class SessionImpl implements Session {
     readonly client: Socket,
   ) {
     this.service = pipeline.service;
+    this.target = pipeline;
     this.id = nextId++;
     this.startedAt = Date.now();
   }
@@ -142,10 +152,12 @@ export class SessionImpl implements Session {
     return {
       id: this.id,
       service: this.service.name,
+      pool: this.target.service.name,
       listener: this.listener.address,
       client: `${this.remoteAddress}:${this.remotePort}`,
       peer: `${this.peerAddress}:${this.peerPort}`,
       backend: this.backend?.address ?? null,
+      sni: this.tls?.sni ?? null,
       startedAt: new Date(this.startedAt).toISOString(),
       connected: this.connectedAt > 0,
       attempts: this.attempts,

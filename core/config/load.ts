@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAddress, parseListenAddress } from '../address.js';
-import { type OptionIssue, type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
+import {
+  type CheckContext,
+  type OptionIssue,
+  type Plugin,
+  someProvides,
+  TLS_UPSTREAM,
+  UPSTREAM_TLS,
+} from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
 import type { BackendSpec } from '../types.js';
 import { composeSchema, DEFAULT_BALANCER } from './compose-schema.js';
@@ -168,7 +175,10 @@ export async function loadConfigText(
     services: [],
     plugins: [],
   };
+  const services = new Map<string, { listens: boolean }>();
   if (multi) {
+    for (const [name, svc] of Object.entries(data.services as Record<string, Record<string, unknown>>))
+      services.set(name, { listens: svc.listen !== undefined });
     const rootWritten = written.get(data)!;
     for (const key of ['listen', 'backends']) {
       if (rootWritten.has(key))
@@ -177,22 +187,33 @@ export async function loadConfigText(
     for (const [name, svc] of Object.entries(data.services as Record<string, Record<string, unknown>>)) {
       const own = written.get(svc) ?? new Set();
       for (const key of INHERITED) if (rootWritten.has(key) && !own.has(key)) svc[key] = data[key];
-      config.services.push(buildService(src, name, svc, ['services', name], loaded));
+      config.services.push(
+        buildService(src, name, svc, ['services', name], loaded, { service: name, services }),
+      );
     }
+    if (![...services.values()].some((s) => s.listens))
+      src.report(
+        ['services'],
+        'no service has "listen": at least one must accept connections (a service without it is a pool that routers send sessions to)',
+        true,
+      );
     config.plugins = buildProcessPlugins(
       src,
       data.plugins as Record<string, unknown> | undefined,
       loaded,
       true,
+      { services },
     );
   } else {
     if (data.listen === undefined) src.report([], 'missing required key "listen" (or a "services" map)');
-    config.services.push(buildService(src, 'default', data, [], loaded));
+    services.set('default', { listens: true });
+    config.services.push(buildService(src, 'default', data, [], loaded, { service: 'default', services }));
     config.plugins = buildProcessPlugins(
       src,
       data.plugins as Record<string, unknown> | undefined,
       loaded,
       false,
+      { services },
     );
   }
   checkProcessDependencies(src, config, multi);
@@ -207,6 +228,7 @@ function buildService(
   raw: Record<string, unknown>,
   at: Array<string | number>,
   loaded: Map<string, Plugin>,
+  context: CheckContext,
 ): ServiceConfig {
   const listen = (
     Array.isArray(raw.listen) ? raw.listen : raw.listen === undefined ? [] : [raw.listen]
@@ -243,7 +265,7 @@ function buildService(
       }
       balancer = pname;
     }
-    checkPluginOptions(src, [...at, 'plugins', pname], plugin, options);
+    checkPluginOptions(src, [...at, 'plugins', pname], plugin, options, context);
     plugins.push({ name: pname, plugin, options });
   }
   if (balancer === undefined)
@@ -287,13 +309,14 @@ function buildProcessPlugins(
   raw: Record<string, unknown> | undefined,
   loaded: Map<string, Plugin>,
   multi: boolean,
+  context: CheckContext,
 ): PluginUse[] {
   const uses: PluginUse[] = [];
   for (const [name, options] of Object.entries(raw ?? {})) {
     const plugin = loaded.get(name);
     if (!plugin) continue;
     if (plugin.scope === 'process') {
-      checkPluginOptions(src, ['plugins', name], plugin, options);
+      checkPluginOptions(src, ['plugins', name], plugin, options, context);
       uses.push({ name, plugin, options: options as Record<string, unknown> });
     } else if (multi)
       src.report(
@@ -311,11 +334,12 @@ function checkPluginOptions(
   at: Array<string | number>,
   plugin: Plugin,
   options: unknown,
+  context: CheckContext,
 ): void {
   if (plugin.check === undefined) return;
   let issues: OptionIssue[] | undefined;
   try {
-    issues = plugin.check(options);
+    issues = plugin.check(options, context);
   } catch (err) {
     issues = [{ path: [], message: `check failed: ${(err as Error).message}` }];
   }
