@@ -57,8 +57,9 @@ export class SlowStart implements SlowStartApi {
 
   /**
    * `start` hook. The core adds the configured backends right after the `start` taps, in the
-   * same turn of the event loop, so the flag flips after them. (Not "has a listener": a pool
-   * service has none, and backends added to it at run time must ramp too.)
+   * same turn of the event loop, so the flag flips after them. A listening service counts as
+   * started once it listens; a pool (no listener) from the next turn on — backends added from
+   * then (admin API, discovery, reload) ramp.
    */
   start(): void {
     setImmediate(() => {
@@ -71,7 +72,8 @@ export class SlowStart implements SlowStartApi {
     const tracked: Tracked = { restricted: restrictedByOthers(backend), draining: false, since: null };
     this.#tracked.set(backend, tracked);
     // Before `started`: the service is starting and these are its configured backends.
-    if (!tracked.restricted && this.#started) this.#begin(backend, tracked);
+    if (!tracked.restricted && (this.#started || this.service.addresses().length > 0))
+      this.#begin(backend, tracked);
   };
 
   /** `backendRemoved`: the registry drops its weight factor; drop the status and the entry. */
