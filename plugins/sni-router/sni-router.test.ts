@@ -425,7 +425,7 @@ services:
 });
 
 describe('sni-router: admin API, metrics and access log', () => {
-  it('a routed session is listed and counted in both services; metrics show routed and routed_in', async () => {
+  it('a routed session is listed and counted in both services; metrics show routed and routed_in; force-disconnect closes it once', async () => {
     const held: Socket[] = [];
     const backend = await startServer((s) => {
       held.push(s);
@@ -442,6 +442,7 @@ services:
 plugins:
   admin-api: { listen: 127.0.0.1:0 }
   metrics: {}
+  force-disconnect: {}
 `);
     const { adminClient } = await import('../admin-api/test-client.js');
     const api = adminClient(proxy.runtime as never);
@@ -479,7 +480,14 @@ plugins:
       ),
     );
 
-    client.destroy();
+    // The pool's backend is reported under the pool only, not under the service that routed.
+    expect(text).not.toMatch(/^switchyard_backend_\w+\{service="edge"/m);
+
+    // force-disconnect closes it once, though it is in two tables.
+    const off = await api('POST', '/force_disconnect', { json: { enabled: true } });
+    expect(off.body.closed).toBe(1);
+    await untilClosed(client);
+    await api('POST', '/force_disconnect', { json: { enabled: false } });
     for (const s of held) s.end();
     await waitFor(() => service('api').sessionCount === 0 && service('edge').sessionCount === 0);
     expect(service('api').counters.closed).toBe(1);
