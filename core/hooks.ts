@@ -154,8 +154,35 @@ export interface ServiceHooks {
   readonly stop: AsyncSeriesHook<[]>;
 }
 
-export function createServiceHooks(): ServiceHooks {
-  return Object.freeze({
+/** Where a contained tap's exception is reported: the hook, the tap's (plugin's) name, the error. */
+export type TapErrorReporter = (hook: string, tap: string, err: unknown) => void;
+
+/**
+ * The hooks that tell plugins what happened (registry changes, statuses). Their callers are
+ * timers, IPC handlers and admin routes that must finish what they were doing, so each tap runs
+ * contained: an exception is reported with the tap's name and the other taps still run.
+ */
+export const CONTAINED_HOOKS = [
+  'backendAdded',
+  'backendRemoved',
+  'backendChanged',
+  'backendWeight',
+  'backendStatus',
+  'backendPeerStatus',
+] as const satisfies readonly (keyof ServiceHooks)[];
+
+const defaultReporter: TapErrorReporter = (hook, tap, err) => {
+  console.error(`switchyard: a "${hook}" tap of "${tap}" threw; the other taps still ran`, err);
+};
+
+/**
+ * The hooks of one service. `onTapError` hears of exceptions from the taps of
+ * `CONTAINED_HOOKS`; the per-connection hooks are contained where the pipeline calls them
+ * (the session closes with `internal-error`, or the call goes on for `connectFailed` and
+ * `closed`), and `listen`, `start` and `stop` fail the start or stop they belong to.
+ */
+export function createServiceHooks(onTapError: TapErrorReporter = defaultReporter): ServiceHooks {
+  const hooks: ServiceHooks = Object.freeze({
     listen: new SyncWaterfallHook<[ServerFactory, ListenerInfo]>(['factory', 'listener']),
     accept: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
     peek: new PeekHook(),
@@ -179,5 +206,27 @@ export function createServiceHooks(): ServiceHooks {
     backendPeerStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     start: new AsyncParallelHook<[]>([]),
     stop: new AsyncSeriesHook<[]>([]),
+  });
+  for (const name of CONTAINED_HOOKS) contain(hooks[name], name, onTapError);
+  return hooks;
+}
+
+/** Wraps every tap of a sync hook, present and future, in a try/catch that reports and goes on. */
+function contain(hook: SyncHook<any>, name: string, report: TapErrorReporter): void {
+  hook.intercept({
+    register(tap) {
+      const fn = tap.fn as (...args: unknown[]) => unknown;
+      return {
+        ...tap,
+        fn: (...args: unknown[]) => {
+          try {
+            return fn(...args);
+          } catch (err) {
+            report(name, tap.name, err);
+            return undefined;
+          }
+        },
+      };
+    },
   });
 }

@@ -2,10 +2,15 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { BackendRegistry } from './backend-registry.js';
 import type { Capacity } from './capacity.js';
+import { type PipelineCounters, zeroCounters } from './counters.js';
 import type { ServiceHooks } from './hooks.js';
 import { forwardPeeked, startPeek, stopPeek } from './peek-stage.js';
-import { kSession, SessionImpl, type SessionSocket } from './session.js';
+import { SessionImpl as CoreSession, type SessionSocket as CoreSessionSocket, kSession } from './session.js';
 import type { Backend, ListenerInfo, Rejection, ServiceRef } from './types.js';
+
+/** A session of this pipeline (its `pipeline` field is typed as `Pipeline`). */
+type SessionImpl = CoreSession<Pipeline>;
+type SessionSocket = CoreSessionSocket<Pipeline>;
 
 /** The per-service timing and retry settings the pipeline reads on every session. */
 export interface PipelineSettings {
@@ -17,42 +22,6 @@ export interface PipelineSettings {
   maxAttempts: number;
   /** TCP_NODELAY on upstream sockets. */
   noDelay: boolean;
-}
-
-/** Counters of one service since start. Plain numbers: cheap to bump, read by metrics. */
-export interface PipelineCounters {
-  accepted: number;
-  rejected: number;
-  noBackend: number;
-  /** Refused at accept: the process session budget (open files limit) was reached. */
-  overloaded: number;
-  connectFailures: number;
-  retries: number;
-  established: number;
-  closed: number;
-  /** Closed by the peek stage: a tap waited for client bytes that did not come in time. */
-  peekTimeouts: number;
-  /** Accepted here and sent by a `route` tap to another service's pool. */
-  routed: number;
-  /** Sent to this service's pool by another service's `route` tap (accepted there). */
-  routedIn: number;
-}
-
-/** Every counter at 0 (a fresh service; the base the cluster primary sums onto). */
-export function zeroCounters(): PipelineCounters {
-  return {
-    accepted: 0,
-    rejected: 0,
-    noBackend: 0,
-    overloaded: 0,
-    connectFailures: 0,
-    retries: 0,
-    established: 0,
-    closed: 0,
-    peekTimeouts: 0,
-    routed: 0,
-    routedIn: 0,
-  };
 }
 
 /** Finds the pipeline of another service by name, for the `route` step; undefined when unknown. */
@@ -108,7 +77,7 @@ export class Pipeline {
     }
     this.capacity.active++;
     client.pause();
-    const session = new SessionImpl(this, listener, client);
+    const session: SessionImpl = new CoreSession(this, listener, client);
     (client as SessionSocket)[kSession] = session;
     client.on('error', onClientError);
     client.on('close', onClientClose);

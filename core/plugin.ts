@@ -1,6 +1,9 @@
+/**
+ * The plugin contract: the object a plugin module exports. Typed against the interfaces of
+ * core/contract.ts, never against the core's classes.
+ */
+import type { Runtime, Service } from './contract.js';
 import type { JsonSchema } from './json-schema.js';
-import type { Runtime } from './runtime.js';
-import type { Service } from './service.js';
 
 export type { JsonSchema };
 
@@ -52,20 +55,6 @@ export interface OptionIssue {
   message: string;
 }
 
-/** The capability a plugin declares when it dials `tls: true` backends (tls-upstream does). */
-export const UPSTREAM_TLS = 'upstream-tls';
-
-/** The built-in plugin that provides UPSTREAM_TLS, named in error messages. */
-export const TLS_UPSTREAM = 'tls-upstream';
-
-/** True when one of `uses` declares the capability (`provides`). */
-export function someProvides(
-  uses: ReadonlyArray<{ plugin: { provides?: string[] } }>,
-  capability: string,
-): boolean {
-  return uses.some((u) => u.plugin.provides?.includes(capability) === true);
-}
-
 /**
  * A plugin applied to one service (most plugins: balancers, health checks, limits). `apply`
  * runs once per service that lists it, before the service starts; tap hooks here — never later.
@@ -115,30 +104,3 @@ export interface ProcessPlugin<Options = any> extends PluginBase {
 }
 
 export type Plugin<Options = any> = ServicePlugin<Options> | ProcessPlugin<Options>;
-
-/** Checks the shape of a loaded plugin; returns a message when it is not a plugin. */
-export function checkPluginShape(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null) return 'does not export a plugin object';
-  const p = value as Record<string, unknown>;
-  if (typeof p.name !== 'string' || p.name === '') return 'plugin has no name';
-  if (typeof p.apply !== 'function') return `plugin "${p.name}" has no apply() function`;
-  if (p.scope !== undefined && p.scope !== 'service' && p.scope !== 'process')
-    return `plugin "${p.name}" has an unknown scope "${String(p.scope)}"`;
-  const places = p.scope === 'process' ? ['any', 'primary'] : ['workers', 'any'];
-  if (p.runsIn !== undefined && !places.includes(p.runsIn as string))
-    return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}" (expected ${places.join(' or ')})`;
-  if (p.check !== undefined && typeof p.check !== 'function')
-    return `plugin "${p.name}" has a check that is not a function`;
-  if (p.reconfigure !== undefined && typeof p.reconfigure !== 'function')
-    return `plugin "${p.name}" has a reconfigure that is not a function`;
-  if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')
-    return `plugin "${p.name}" has an unknown kind "${String(p.kind)}"`;
-  if (
-    p.provides !== undefined &&
-    !(Array.isArray(p.provides) && p.provides.every((c) => typeof c === 'string'))
-  )
-    return `plugin "${p.name}" has a provides that is not a list of strings`;
-  if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))
-    return `plugin "${p.name}" has a schema that is not an object`;
-  return undefined;
-}

@@ -1,6 +1,5 @@
 import { isIP, type Socket } from 'node:net';
-import type { PeekState } from './peek-stage.js';
-import type { Pipeline } from './pipeline.js';
+import type { PeekState } from './peek-state.js';
 import type {
   Backend,
   CloseReason,
@@ -14,12 +13,23 @@ import type {
 /** Links a socket to its session so shared listener functions need no per-connection closure. */
 export const kSession: unique symbol = Symbol('switchyard.session');
 
-export type SessionSocket = Socket & { [kSession]?: SessionImpl };
+/** What owns sessions (the core's pipeline): the session only needs its service. */
+export interface SessionOwner {
+  readonly service: ServiceRef;
+}
+
+export type SessionSocket<Owner extends SessionOwner = SessionOwner> = Socket & {
+  [kSession]?: SessionImpl<Owner>;
+};
 
 let nextId = 1;
 
-/** The core's session; a class so every session has one hidden shape on the hot path. */
-export class SessionImpl implements Session {
+/**
+ * The core's session; a class so every session has one hidden shape on the hot path. Typed by
+ * its owner so the owner's module reaches back through `session.pipeline` without this module
+ * importing it.
+ */
+export class SessionImpl<Owner extends SessionOwner = SessionOwner> implements Session {
   readonly id: number;
   upstream: Socket | null = null;
   backend: Backend | null = null;
@@ -121,13 +131,13 @@ export class SessionImpl implements Session {
    * Internal: the pipeline whose backends serve the session — `pipeline` unless a `route` tap
    * sent it to another service's pool. `pipeline` keeps the accepting side (capacity, release).
    */
-  target: Pipeline;
+  target: Owner;
 
   readonly service: ServiceRef;
 
   constructor(
     /** Internal: the pipeline that owns this session. */
-    readonly pipeline: Pipeline,
+    readonly pipeline: Owner,
     readonly listener: ListenerInfo,
     readonly client: Socket,
   ) {

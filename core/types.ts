@@ -1,5 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { CloseReason } from './close-reasons.js';
+
+export type { CloseReason };
 
 /** A `host:port` pair as parsed from config or the admin API. IPv6 hosts are stored without brackets. */
 export interface HostPort {
@@ -74,24 +77,6 @@ export interface Backend {
    */
   readonly peerStatus: Record<string, string>;
 }
-
-/** Why a session ended. Stable strings: logs, metrics and the admin API report them. */
-export type CloseReason =
-  | 'client-closed'
-  | 'backend-closed'
-  | 'client-reset'
-  | 'backend-reset'
-  | 'client-error'
-  | 'backend-error'
-  | 'idle-timeout'
-  | 'connect-failed'
-  | 'no-backend'
-  | 'rejected'
-  | 'shutdown'
-  | 'killed'
-  | 'drained'
-  | 'peek-timeout'
-  | 'internal-error';
 
 /** Returned by an `accept` or `unavailable` tap to refuse a session. */
 export interface Rejection {

@@ -120,7 +120,7 @@ plugins:
         '127.0.0.1:2': { active: 3, status: { x: 'down' } },
       },
     };
-    expect(() => applyPeers(runtime, view, log)).not.toThrow();
+    expect(() => applyPeers(runtime, view)).not.toThrow();
     expect([b1!.peerStatus, b2!.peerStatus, b2!.peerActive]).toEqual([{ x: 'down' }, { x: 'down' }, 3]);
   });
 });

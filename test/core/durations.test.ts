@@ -5,8 +5,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editorSchema } from '../../core/config/editor-schema.js';
 import { ConfigError } from '../../core/config/errors.js';
-import type { SwitchyardConfig } from '../../core/config/load.js';
 import { loadConfigText } from '../../core/config/load.js';
+import type { SwitchyardConfig } from '../../core/config/types.js';
 import { durationSchema, MAX_DURATION_MS, parseDuration } from '../../plugin-sdk/index.js';
 
 /**

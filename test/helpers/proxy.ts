@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { Capacity } from '../../core/capacity.js';
-import { loadConfigText, type SwitchyardConfig } from '../../core/config/load.js';
+import { loadConfigText } from '../../core/config/load.js';
+import type { SwitchyardConfig } from '../../core/config/types.js';
 import { Runtime } from '../../core/runtime.js';
 import type { Service } from '../../core/service.js';
 
