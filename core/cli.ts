@@ -41,7 +41,8 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { config: string }) => {
       const config = await loadOrExit(opts.config);
       const services = config.services.map(
-        (s) => `${s.name} (${s.listen.join(', ')} → ${s.backends.length} backends)`,
+        (s) =>
+          `${s.name} (${s.listen.length > 0 ? s.listen.join(', ') : 'pool'} → ${s.backends.length} backends)`,
       );
       process.stdout.write(`${opts.config}: valid; services: ${services.join('; ')}\n`);
     });

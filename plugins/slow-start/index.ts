@@ -21,6 +21,7 @@ export default definePlugin<SlowStartOptions>({
     hooks.backendRemoved.tap(NAME, slowStart.removed);
     hooks.backendChanged.tap(NAME, slowStart.changed);
     hooks.backendStatus.tap(NAME, slowStart.status);
+    hooks.start.tap(NAME, () => slowStart.start());
     hooks.stop.tap(NAME, () => slowStart.stop());
     service.provide<SlowStartApi>(NAME, slowStart);
   },

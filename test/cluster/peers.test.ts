@@ -26,6 +26,8 @@ const stats = (backends: Record<string, Partial<BackendStats>>): WorkerStats => 
         established: 0,
         closed: 0,
         peekTimeouts: 0,
+        routed: 0,
+        routedIn: 0,
         dropped: 0,
       },
       backends: Object.fromEntries(
