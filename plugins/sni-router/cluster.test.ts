@@ -56,7 +56,12 @@ describe('sni-router in a cluster (workers: 2)', () => {
   it('both workers route to the pool; the primary’s health checks of the pool apply; counts are summed in the primary', async () => {
     const a = await startPoolBackend('a');
     const b = await startPoolBackend('b');
-    t.servers = [a, b];
+    t.kit.track(a);
+    t.kit.track(b);
+    const sockets: Socket[] = [];
+    t.kit.defer(() => {
+      for (const s of sockets) s.destroy();
+    });
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(`
 workers: 2
@@ -80,7 +85,7 @@ plugins:
     const pids = new Set<number>();
     const names = new Set<string>();
     for (let i = 0; i < 8; i++) {
-      const s = await routed(proxy, t.sockets);
+      const s = await routed(proxy, sockets);
       pids.add(s.pid);
       names.add(s.name);
       s.socket.destroy();
@@ -91,13 +96,13 @@ plugins:
     b.healthy = false;
     await t.cluster.waitForLog('backend is DOWN (health check failed)');
     for (let i = 0; i < 8; i++) {
-      const s = await routed(proxy, t.sockets);
+      const s = await routed(proxy, sockets);
       expect(s.name).toBe('a');
       s.socket.destroy();
     }
 
     // A held session is listed in both services by the primary, from the worker that has it.
-    const held = await routed(proxy, t.sockets);
+    const held = await routed(proxy, sockets);
     const listed = async (service: string) => (await admin(api, 'GET', `/sessions?service=${service}`)).body;
     const pool = await listed('api');
     expect(pool.count).toBe(1);
