@@ -147,7 +147,7 @@ export class BackendRegistry implements RegistryContract {
    * A modifier plugin scales a backend's share: `effectiveWeight` becomes `weight` times the
    * product of every source's factor. `factor` is in (0, 1]; 1 withdraws the source's factor.
    * Fires `backendWeight` when `effectiveWeight` changed. Not per session: a ramp step at most.
-   * A backend that leaves the registry loses its factors.
+   * A backend that leaves the registry loses its factors and takes none until it is re-added.
    */
   setWeightFactor(backend: Backend, source: string, factor: number): void {
     if (!(factor > 0 && factor <= 1))
@@ -155,6 +155,7 @@ export class BackendRegistry implements RegistryContract {
         'SWITCHYARD_E_BACKEND_INVALID',
         `weight factor of ${source} for ${backend.address} must be in (0, 1], got ${factor}`,
       );
+    if (backend.state === 'removed') return; // it takes no sessions; a re-added one starts afresh
     let factors = this.#factors.get(backend);
     if (factor === 1) {
       if (factors === undefined || !factors.delete(source)) return;

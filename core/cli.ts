@@ -49,7 +49,8 @@ export async function main(argv: string[]): Promise<void> {
         process.exit(2);
       }
       const services = config.services.map(
-        (s) => `${s.name} (${s.listen.join(', ')} → ${s.backends.length} backends)`,
+        (s) =>
+          `${s.name} (${s.listen.length > 0 ? s.listen.join(', ') : 'pool'} → ${s.backends.length} backends)`,
       );
       process.stdout.write(`${opts.config}: valid; services: ${services.join('; ')}\n`);
       // Plugins applied for the check may hold timers or handles; nothing else is left to do.

@@ -11,6 +11,10 @@ export interface PipelineCounters {
   closed: number;
   /** Closed by the peek stage: a tap waited for client bytes that did not come in time. */
   peekTimeouts: number;
+  /** Accepted here and sent by a `route` tap to another service's pool. */
+  routed: number;
+  /** Sent to this service's pool by another service's `route` tap (accepted there). */
+  routedIn: number;
 }
 
 /** A service's counters: the pipeline's, plus connections dropped at `max_connections`. */
@@ -28,5 +32,7 @@ export function zeroCounters(): PipelineCounters {
     established: 0,
     closed: 0,
     peekTimeouts: 0,
+    routed: 0,
+    routedIn: 0,
   };
 }

@@ -60,19 +60,35 @@ export interface ServiceHooks {
    * admit — once per session after `peek` (right after `accept` when nothing peeks): the
    * client is identified — `session.remoteAddress` is the real client when a PROXY header gave
    * one, `session.tls` is set when a ClientHello was parsed. Bail: return a `Rejection` to
-   * refuse (per-source limits, allow lists); undefined lets it through. Next: `candidates`.
+   * refuse (per-source limits, allow lists); undefined lets it through. Next: `route`.
    */
   readonly admit: SyncBailHook<[Session], Rejection | undefined | void>;
   /**
+   * route — once per session after `admit`, in the service whose listener accepted it; not
+   * called when nothing taps it. Bail: return the name of a service to send the session to
+   * that service's pool (its `candidates` … `established` hooks, balancer, health checks,
+   * breakers, connect timeout and retries then apply; `session.pool` names it), a `Rejection`
+   * to refuse (no route for this client), or undefined to stay in this service. Its own name
+   * also stays. An unknown name fails the session (`internal-error`, detail `route`): route
+   * plugins check their targets at config load. Next: `candidates` of the chosen pool.
+   */
+  readonly route: SyncBailHook<[Session], string | Rejection | undefined | void>;
+  /**
+   * The hooks from `candidates` to `connectFailed` run in the session's pool (`session.pool`):
+   * the listening service itself, or the service a `route` tap chose. `established` and
+   * `closed` run in the pool, then in the listening service when they differ.
+   *
    * candidates — per connect attempt. Waterfall over the backends in state `up` (minus, on a
    * retry, those this session already failed on while others remain). Return the same array or
-   * a filtered copy — never mutate the one received. Next: `select`.
+   * a filtered copy in the same order — never mutate the one received (balancers compare it
+   * with `backends.up` by reference and walk both in order). Next: `select`.
    */
   readonly candidates: SyncWaterfallHook<[Backend[], Session]>;
   /**
    * select — per connect attempt, after `candidates`. Exactly one balancer plugin taps it.
    * Bail: return one of the candidates. An empty candidate list or no answer leads to
-   * `unavailable`. Next: `connect`.
+   * `unavailable`. What a balancer may rely on and must do: `BalancerSelect` in the plugin SDK
+   * (docs/plugin-sdk.md, "Writing a balancer"). Next: `connect`.
    */
   readonly select: SyncBailHook<[Backend[], Session], Backend | undefined | void>;
   /**
@@ -173,6 +189,7 @@ export function createServiceHooks(onTapError: TapErrorReporter = defaultReporte
     accept: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
     peek: new PeekHook(),
     admit: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
+    route: new SyncBailHook<[Session], string | Rejection | undefined | void>(['session']),
     candidates: new SyncWaterfallHook<[Backend[], Session]>(['backends', 'session']),
     select: new SyncBailHook<[Backend[], Session], Backend | undefined | void>(['candidates', 'session']),
     unavailable: new AsyncSeriesBailHook<[Session, UnavailableInfo], 'retry' | Rejection | undefined | void>([

@@ -32,11 +32,20 @@ interface PluginBase {
   provides?: string[];
   /**
    * Checks of the options a JSON Schema cannot express (a table size that must be a prime, two
-   * options that exclude each other). Called at config load with the options validated and
-   * defaults applied; each issue is reported at its path under the plugin's key, with the file,
-   * line and column, like a schema error.
+   * options that exclude each other, a route to a service that does not exist). Called at
+   * config load with the options validated and defaults applied, and what the plugin may need
+   * to know of the rest of the config; each issue is reported at its path under the plugin's
+   * key, with the file, line and column, like a schema error.
    */
-  check?(options: any): OptionIssue[] | undefined;
+  check?(options: any, context: CheckContext): OptionIssue[] | undefined;
+}
+
+/** What a plugin's `check` is told about the config beyond its own options. */
+export interface CheckContext {
+  /** The service the plugin is enabled in (`default` in a one-service config); undefined for a process plugin. */
+  readonly service?: string;
+  /** Every service of the config by name, in config order, and whether it listens (false: a pool). */
+  readonly services: ReadonlyMap<string, { readonly listens: boolean }>;
 }
 
 /** A problem with one option, returned by a plugin's `check`. */

@@ -103,8 +103,11 @@ export class Runtime implements RuntimeContract {
       services: this.config.services.map((s) => ({
         name: s.name,
         destinations: distinctDestinations(s.backends),
+        // A pool (no listener) takes what routers send it: bounded by the session budget only.
         maxSessions:
-          s.max_connections > 0 ? s.max_connections * s.listen.length * workers : Number.POSITIVE_INFINITY,
+          s.max_connections > 0 && s.listen.length > 0
+            ? s.max_connections * s.listen.length * workers
+            : Number.POSITIVE_INFINITY,
       })),
     });
     for (const message of messages) this.log.warn(message);
@@ -113,7 +116,10 @@ export class Runtime implements RuntimeContract {
   #warnAboutOpenFiles(limit: number): void {
     const configured = this.config.services.reduce(
       (sum, s) =>
-        sum + (s.max_connections > 0 ? s.max_connections * s.listen.length : Number.POSITIVE_INFINITY),
+        // A pool accepts nothing itself: its sessions are counted where they were accepted.
+        s.listen.length === 0
+          ? sum
+          : sum + (s.max_connections > 0 ? s.max_connections * s.listen.length : Number.POSITIVE_INFINITY),
       0,
     );
     if (Number.isFinite(configured) && configured > limit) {
@@ -172,10 +178,13 @@ export class Runtime implements RuntimeContract {
     await this.hooks.start.promise();
     const started: Service[] = [];
     try {
+      // Every service's plugins and backends first, then the listeners: a router's first
+      // session may go to any pool (sni-router), which must have its backends by then.
       for (const service of this.services.values()) {
-        await service.start();
+        await service.prepare();
         started.push(service);
       }
+      for (const service of started) await service.bind();
     } catch (err) {
       await Promise.all(started.map((s) => s.stop(0)));
       await this.hooks.stop.promise();

@@ -91,6 +91,11 @@ export class Service implements ServiceContract {
       },
       this.log,
       capacity,
+      // The route step hands sessions to another service's pipeline (sni-router).
+      (name) => {
+        const pool = runtime.services.get(name);
+        return pool instanceof Service ? pool.#pipeline : undefined;
+      },
     );
   }
 
@@ -191,14 +196,29 @@ export class Service implements ServiceContract {
 
   /**
    * Runs plugins' `start`, adds configured backends, then binds every listener (unless its
-   * placement says otherwise: a cluster primary keeps the registry, workers bind).
+   * placement says otherwise: a cluster primary keeps the registry, workers bind). A pool (no
+   * `listen`) binds nothing.
    */
   async start(): Promise<void> {
+    await this.prepare();
+    await this.bind();
+  }
+
+  /**
+   * The first half of `start`: plugins' `start`, then the configured backends. The runtime
+   * prepares every service before any binds, so a pool a router sends sessions to is ready
+   * before the router's first connection.
+   */
+  async prepare(): Promise<void> {
     if (this.#state !== 'new')
       throw new SwitchyardError('SWITCHYARD_E_ALREADY_STARTED', `service ${this.name} was started already`);
     this.#state = 'running';
     await this.hooks.start.promise();
     for (const spec of this.config.backends) this.backends.add(spec);
+  }
+
+  /** The second half of `start`: binds the listeners; a failure stops the service's plugins. */
+  async bind(): Promise<void> {
     if (!this.#placement.binds) return;
     try {
       for (const [index, address] of this.config.listen.entries()) await this.#bind(address, index);

@@ -104,6 +104,10 @@ export class SessionImpl<Owner extends SessionOwner = SessionOwner> implements S
     }
   }
 
+  get pool(): ServiceRef {
+    return this.target.service;
+  }
+
   /** Allocated on first use: most sessions never need it. */
   get data(): Record<string, unknown> {
     if (this.#data === null) this.#data = {};
@@ -123,6 +127,11 @@ export class SessionImpl<Owner extends SessionOwner = SessionOwner> implements S
   idleSince = 0;
   /** Internal: the peek stage's bytes and progress; null when no plugin peeks. */
   peek: PeekState | null = null;
+  /**
+   * Internal: the pipeline whose backends serve the session — `pipeline` unless a `route` tap
+   * sent it to another service's pool. `pipeline` keeps the accepting side (capacity, release).
+   */
+  target: Owner;
 
   readonly service: ServiceRef;
 
@@ -133,6 +142,7 @@ export class SessionImpl<Owner extends SessionOwner = SessionOwner> implements S
     readonly client: Socket,
   ) {
     this.service = pipeline.service;
+    this.target = pipeline;
     this.id = nextId++;
     this.startedAt = Date.now();
   }
@@ -152,10 +162,12 @@ export class SessionImpl<Owner extends SessionOwner = SessionOwner> implements S
     return {
       id: this.id,
       service: this.service.name,
+      pool: this.target.service.name,
       listener: this.listener.address,
       client: `${this.remoteAddress}:${this.remotePort}`,
       peer: `${this.peerAddress}:${this.peerPort}`,
       backend: this.backend?.address ?? null,
+      sni: this.tls?.sni ?? null,
       startedAt: new Date(this.startedAt).toISOString(),
       connected: this.connectedAt > 0,
       attempts: this.attempts,

@@ -102,7 +102,15 @@ export interface ListenerInfo {
  */
 export interface Session {
   readonly id: number;
+  /** The service whose listener accepted the session (its `accept` … `route` hooks ran). */
   readonly service: ServiceRef;
+  /**
+   * The service whose backends serve the session: `service` itself, unless a `route` tap sent
+   * the session to another service's pool (sni-router). Its balancer, candidate filters,
+   * connect hooks, connect timeout and retries apply; its session table and counters hold the
+   * session too (docs/hooks.md, "Routing to a pool").
+   */
+  readonly pool: ServiceRef;
   readonly listener: ListenerInfo;
   readonly client: Socket;
   /** Set once a backend is being dialled. */

@@ -62,6 +62,7 @@ export {
   type PeekVerdict,
 } from '../core/peek.js';
 export type {
+  CheckContext,
   JsonSchema,
   OptionIssue,
   Plugin,

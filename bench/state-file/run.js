@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { withCleanup } from '../lib/cleanup.js';
-import { freePort, start, stop, waitForOutput } from '../lib/procs.js';
+import { freePort } from '../lib/ports.js';
+import { start, stop, waitForOutput } from '../lib/procs.js';
 
+/** @param {string} text */
 const positiveInt = (text) => {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
@@ -27,6 +29,10 @@ const opts = new Command()
 
 const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
+/**
+ * @param {string} base
+ * @param {string} address
+ */
 async function add(base, address) {
   const res = await fetch(`${base}/backends`, {
     method: 'POST',
@@ -38,7 +44,8 @@ async function add(base, address) {
 }
 
 /** Backend addresses never dialled (no health check): 127.0.0.2..127.0.0.N spread over ports. */
-const addressOf = (i) => `127.0.${1 + Math.floor(i / 60000)}.${2 + (i % 250)}:${1024 + Math.floor(i / 250)}`;
+const addressOf = (/** @type {number} */ i) =>
+  `127.0.${1 + Math.floor(i / 60000)}.${2 + (i % 250)}:${1024 + Math.floor(i / 250)}`;
 
 await withCleanup(async (dir) => {
   const adminPort = await freePort();
@@ -75,7 +82,7 @@ plugins:
   const recorded = opts.stateFile
     ? JSON.parse(readFileSync(stateFile, 'utf8')).services.default.backends.length
     : undefined;
-  const row = (label, ms) =>
+  const row = (/** @type {string} */ label, /** @type {number} */ ms) =>
     `| ${label} | ${(ms / 1000).toFixed(1)} s | ${((ms * 1000) / n).toFixed(0)} us | ${Math.round((n * 1000) / ms)}/s |`;
   process.stdout.write(
     [

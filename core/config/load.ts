@@ -77,7 +77,11 @@ export async function loadConfigText(
     services: [],
     plugins: [],
   };
+  // What plugins' `check` may need of the rest of the config: every service, and whether it listens.
+  const services = new Map<string, { listens: boolean }>();
   if (multi) {
+    for (const [name, svc] of Object.entries(data.services as Record<string, Record<string, unknown>>))
+      services.set(name, { listens: svc.listen !== undefined });
     const rootWritten = written.get(data)!;
     for (const key of ['listen', 'backends']) {
       if (rootWritten.has(key))
@@ -86,22 +90,34 @@ export async function loadConfigText(
     for (const [name, svc] of Object.entries(data.services as Record<string, Record<string, unknown>>)) {
       const own = written.get(svc) ?? new Set();
       for (const key of INHERITED) if (rootWritten.has(key) && !own.has(key)) svc[key] = data[key];
-      config.services.push(buildService(src, name, svc, ['services', name], loaded));
+      config.services.push(
+        buildService(src, name, svc, ['services', name], loaded, { service: name, services }),
+      );
     }
+    // Without `listen` a service is a pool that routers send sessions to; one must accept them.
+    if (![...services.values()].some((s) => s.listens))
+      src.report(
+        ['services'],
+        'no service has "listen": at least one must accept connections (a service without it is a pool that routers send sessions to)',
+        true,
+      );
     config.plugins = buildProcessPlugins(
       src,
       data.plugins as Record<string, unknown> | undefined,
       loaded,
       true,
+      { services },
     );
   } else {
     if (data.listen === undefined) src.report([], 'missing required key "listen" (or a "services" map)');
-    config.services.push(buildService(src, 'default', data, [], loaded));
+    services.set('default', { listens: true });
+    config.services.push(buildService(src, 'default', data, [], loaded, { service: 'default', services }));
     config.plugins = buildProcessPlugins(
       src,
       data.plugins as Record<string, unknown> | undefined,
       loaded,
       false,
+      { services },
     );
   }
   checkProcessDependencies(src, config, multi);

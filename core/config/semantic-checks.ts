@@ -1,6 +1,6 @@
 import { backendIdentity, parseListenAddress } from '../address.js';
 import { BUILTIN_PROVIDER, someProvides, UPSTREAM_TLS } from '../capabilities.js';
-import type { OptionIssue, Plugin } from '../plugin.js';
+import type { CheckContext, OptionIssue, Plugin } from '../plugin.js';
 import type { BackendSpec } from '../types.js';
 import { DEFAULT_BALANCER } from './compose-schema.js';
 import type { PluginUse, ServiceConfig, SwitchyardConfig } from './types.js';
@@ -18,6 +18,7 @@ export function buildService(
   raw: Record<string, unknown>,
   at: Array<string | number>,
   loaded: Map<string, Plugin>,
+  context: CheckContext,
 ): ServiceConfig {
   const listen = (
     Array.isArray(raw.listen) ? raw.listen : raw.listen === undefined ? [] : [raw.listen]
@@ -62,7 +63,7 @@ export function buildService(
       }
       balancer = pname;
     }
-    checkPluginOptions(src, [...at, 'plugins', pname], plugin, options);
+    checkPluginOptions(src, [...at, 'plugins', pname], plugin, options, context);
     plugins.push({ name: pname, plugin, options });
   }
   if (balancer === undefined)
@@ -107,13 +108,14 @@ export function buildProcessPlugins(
   raw: Record<string, unknown> | undefined,
   loaded: Map<string, Plugin>,
   multi: boolean,
+  context: CheckContext,
 ): PluginUse[] {
   const uses: PluginUse[] = [];
   for (const [name, options] of Object.entries(raw ?? {})) {
     const plugin = loaded.get(name);
     if (!plugin) continue;
     if (plugin.scope === 'process') {
-      checkPluginOptions(src, ['plugins', name], plugin, options);
+      checkPluginOptions(src, ['plugins', name], plugin, options, context);
       uses.push({ name, plugin, options: options as Record<string, unknown> });
     } else if (multi)
       src.report(
@@ -131,11 +133,12 @@ function checkPluginOptions(
   at: Array<string | number>,
   plugin: Plugin,
   options: unknown,
+  context: CheckContext,
 ): void {
   if (plugin.check === undefined) return;
   let issues: OptionIssue[] | undefined;
   try {
-    issues = plugin.check(options);
+    issues = plugin.check(options, context);
   } catch (err) {
     issues = [{ path: [], message: `check failed: ${(err as Error).message}` }];
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capturingLogger, startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { type RawResponse, rawHttp } from '../../test/helpers/servers.js';
+import { createTestKit, type TestProxy } from '../../testing/index.js';
 import type { AdminApi } from './index.js';
+import { type RawResponse, rawHttp } from './raw-http.test-support.js';
 
 /**
  * Host and Origin checks on raw requests: what a page after DNS rebinding, or a page on another
@@ -11,10 +11,10 @@ describe('admin-api Host and cross-site checks (raw requests)', () => {
   let proxy: TestProxy;
   let admin: string;
   let port: string;
-  const { log, lines } = capturingLogger('warn');
+  const kit = createTestKit();
 
   beforeAll(async () => {
-    proxy = await startProxy(
+    proxy = await kit.proxy(
       `
 listen: 127.0.0.1:0
 backends: [{ address: "127.0.0.1:10001" }, { address: "127.0.0.1:10002" }]
@@ -22,15 +22,12 @@ plugins:
   admin-api: { listen: "127.0.0.1:0", allowed_hosts: [admin.example.com, .example.org] }
   force-disconnect: {}
 `,
-      undefined,
-      { log },
+      { logs: 'warn' },
     );
     admin = proxy.runtime.use<AdminApi>('admin-api')!.address()!;
     port = admin.split(':')[1]!;
   });
-  afterAll(async () => {
-    await proxy.stop();
-  });
+  afterAll(kit.close);
 
   const send = (method: string, path: string, headers: Record<string, string>, body?: string) => {
     const lines = [`${method} ${path} HTTP/1.1`, 'Connection: close'];
@@ -82,7 +79,7 @@ plugins:
   });
 
   it('logs refused Host headers once per interval, with how many so far', async () => {
-    const warnings = lines.filter((l) => /Host header not in allowed_hosts/.test(String(l.msg)));
+    const warnings = proxy.logs.filter((l) => /Host header not in allowed_hosts/.test(String(l.msg)));
     // Dozens were refused above, within far less than the 10 s interval.
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ host: expect.stringContaining('evil.example'), refusedSoFar: 1 });

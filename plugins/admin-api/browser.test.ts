@@ -2,9 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, SKIP_BROWSER } from '../../test/helpers/browser.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
+import { launchChromium, SKIP_BROWSER } from './chromium.test-support.js';
 import type { AdminApi } from './index.js';
 
 /**
@@ -28,6 +27,7 @@ describe.skipIf(SKIP_BROWSER)(
   () => {
     let browser: Browser;
     let context: BrowserContext | undefined;
+    const kit = createTestKit();
     let proxy: TestProxy | undefined;
     let attacker: Server | undefined;
     let admin: string;
@@ -41,7 +41,7 @@ describe.skipIf(SKIP_BROWSER)(
     afterEach(async () => {
       await context?.close();
       context = undefined;
-      await proxy?.stop();
+      await kit.close();
       proxy = undefined;
       attacker?.closeAllConnections();
       await new Promise((resolve) => (attacker ? attacker.close(resolve) : resolve(undefined)));
@@ -49,7 +49,7 @@ describe.skipIf(SKIP_BROWSER)(
     });
 
     async function startAdmin(adminOptions = ''): Promise<void> {
-      proxy = await startProxy(`
+      proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends: [${BACKENDS.map((a) => `{ address: "${a}" }`).join(', ')}]
 plugins:

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { admin, ClusterProcess, clusterFixture, poll } from '../../test/cluster/cluster-harness.js';
-import { exchange, startEcho } from '../../test/helpers/servers.js';
+import { exchange } from '../../testing/index.js';
 
 const FD_LIMIT = 400;
 const FLOOD = 600;
@@ -35,8 +35,7 @@ describe('a connection flood on the admin API (real CLI, open files limit 400)',
   const t = clusterFixture();
 
   it('leaves proxied sessions working, and counts what it refused', async () => {
-    const backend = await startEcho();
-    t.servers.push(backend);
+    const backend = await t.kit.echo();
     const cli = new ClusterProcess();
     t.cluster = cli;
     cli.writeConfig(`
@@ -53,7 +52,9 @@ plugins:
     const api = cli.find('admin API listening')!.address as string;
 
     const held = await flood(api, FLOOD);
-    t.sockets.push(...held);
+    t.kit.defer(() => {
+      for (const s of held) s.destroy();
+    });
     // The kernel completes every handshake; give the process time to accept what it will
     // (asserted below, after the sessions: the point of the test is that they work).
     const stillOpen = () => held.filter((s) => !s.destroyed).length;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
+import { createTestKit, type TestProxy } from '../../testing/index.js';
 import { type AdminCall, adminClient } from './test-client.js';
 
 /**
@@ -8,11 +8,12 @@ import { type AdminCall, adminClient } from './test-client.js';
  * existing entry; spellings resolvers disagree on are a 400; any spelling finds the backend.
  */
 describe('admin-api: one backend per normalised address', () => {
+  const kit = createTestKit();
   let proxy: TestProxy;
   let api: AdminCall;
 
   beforeAll(async () => {
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends: [{ address: "127.0.0.1:10001" }, { address: "[::1]:10001", weight: 3 }, { address: "localhost:10001" }]
 plugins:
@@ -20,9 +21,7 @@ plugins:
 `);
     api = adminClient(proxy.runtime);
   });
-  afterAll(async () => {
-    await proxy.stop();
-  });
+  afterAll(kit.close);
 
   it('refuses other spellings of an existing backend with 409 and the existing entry', async () => {
     const spellings: Array<[string, string]> = [

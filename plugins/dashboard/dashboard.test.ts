@@ -1,12 +1,15 @@
-import type { Socket } from 'node:net';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { existsSync } from 'node:fs';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, SKIP_BROWSER } from '../../test/helpers/browser.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { open, readBytes, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
 
-/** The page in headless Chromium against a running proxy (test/helpers/browser.ts). */
-if (SKIP_BROWSER) console.warn('dashboard browser tests skipped: SWITCHYARD_SKIP_BROWSER=1');
+/**
+ * The page in headless Chromium (Debian package `chromium`) against a running proxy.
+ * Without Chromium these tests fail with a message, unless SWITCHYARD_SKIP_BROWSER=1.
+ */
+const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium';
+const SKIP = process.env.SWITCHYARD_SKIP_BROWSER === '1';
+if (SKIP) console.warn('dashboard browser tests skipped: SWITCHYARD_SKIP_BROWSER=1');
 
 const TOKEN = 'dashboard-test-token-0123456789';
 const TIMEOUT = 10_000;
@@ -18,17 +21,32 @@ interface ForceDisconnect {
   state(): { enabled: boolean };
 }
 
-describe.skipIf(SKIP_BROWSER)('dashboard in a browser', () => {
+describe.skipIf(SKIP)('dashboard in a browser', () => {
   let browser: Browser;
   let context: BrowserContext | undefined;
   let page: Page;
-  let proxy: TestProxy | undefined;
-  let servers: TestServer[] = [];
-  let clients: Socket[] = [];
+  const kit = createTestKit();
+  let proxy: TestProxy;
   let pageErrors: string[] = [];
 
   beforeAll(async () => {
-    browser = await launchChromium();
+    if (!existsSync(CHROMIUM))
+      throw new Error(
+        `Chromium not found at ${CHROMIUM}: install the Debian package (apt-get install -y chromium), ` +
+          'point SWITCHYARD_CHROMIUM at a binary, or set SWITCHYARD_SKIP_BROWSER=1 to skip these tests',
+      );
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
   });
 
   afterAll(async () => {
@@ -38,12 +56,7 @@ describe.skipIf(SKIP_BROWSER)('dashboard in a browser', () => {
   afterEach(async () => {
     await context?.close();
     context = undefined;
-    for (const c of clients) c.destroy();
-    clients = [];
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
+    await kit.close();
     expect(pageErrors).toEqual([]);
     pageErrors = [];
   });
@@ -54,8 +67,8 @@ describe.skipIf(SKIP_BROWSER)('dashboard in a browser', () => {
     adminOptions = '',
     token = `token: "${TOKEN}", `,
   ): Promise<[string, string]> {
-    servers = await Promise.all([startEcho(), startEcho()]);
-    proxy = await startProxy(`
+    const servers = await Promise.all([kit.echo(), kit.echo()]);
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${servers[0]!.address}
@@ -78,7 +91,7 @@ plugins:
       if (msg.type() === 'error' && /Content Security Policy|Uncaught/.test(msg.text()))
         pageErrors.push(msg.text());
     });
-    const address = proxy!.runtime.use<AdminApi>('admin-api')!.address();
+    const address = proxy.runtime.use<AdminApi>('admin-api')!.address();
     await page.goto(`http://${address}/`);
   }
 
@@ -106,16 +119,15 @@ plugins:
     expect(await page.textContent(cell(a, 'state'))).toBe('up');
     expect(await page.textContent(cell(a, 'weight'))).toBe('1');
     expect(await page.textContent(cell(a, 'active'))).toBe('0');
-    expect(await page.textContent('section[data-service="default"] h2')).toContain(proxy!.address);
+    expect(await page.textContent('section[data-service="default"] h2')).toContain(proxy.address);
     expect(await page.textContent('#freshness')).toContain('live');
     // Read-only until a token is entered: no action buttons.
     expect(await page.isVisible(`${row(a)} button[data-action="drain"]`)).toBe(false);
 
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write(Buffer.alloc(2048, 7));
-    await readBytes(client, 2048);
-    const backend = proxy!.service.sessions.values().next().value!.backend!.address;
+    const client = await kit.connect(proxy);
+    await client.send(Buffer.alloc(2048, 7));
+    await client.read(2048);
+    const backend = proxy.service.sessions.values().next().value!.backend!.address;
     await textIs(cell(backend, 'active'), '1');
     await textIs('td[data-col="sessions"]', '1');
     // Bytes of the open session show before it closes.
@@ -130,7 +142,7 @@ plugins:
     );
     await textIs('tfoot td[data-col="active"]', '1');
 
-    client.end();
+    await client.end();
     await textIs(cell(backend, 'active'), '0');
     await textIs(cell(backend, 'total'), '1');
     await textIs('td[data-col="closed"]', '1');
@@ -143,7 +155,7 @@ plugins:
     await enterToken(TOKEN);
     await page.click(`${row(a)} button[data-action="drain"]`);
     await waitFor(
-      () => proxy!.service.backends.get(a)?.state === 'draining',
+      () => proxy.service.backends.get(a)?.state === 'draining',
       TIMEOUT,
       'drained in the registry',
     );
@@ -151,7 +163,7 @@ plugins:
     // The token stays for this tab: a reload keeps the buttons.
     await page.reload();
     await page.click(`${row(a)} button[data-action="undrain"]`);
-    await waitFor(() => proxy!.service.backends.get(a)?.state === 'up', TIMEOUT, 'undrained in the registry');
+    await waitFor(() => proxy.service.backends.get(a)?.state === 'up', TIMEOUT, 'undrained in the registry');
     await textIs(cell(a, 'state'), 'up');
     expect(await page.textContent('#errors')).toBe('');
   });
@@ -166,7 +178,7 @@ plugins:
     expect(error).toContain('401');
     expect(error).toContain('invalid token');
     expect(error).toContain(`/backends/${encodeURIComponent(a)}`);
-    expect(proxy!.service.backends.get(a)!.state).toBe('up');
+    expect(proxy.service.backends.get(a)!.state).toBe('up');
     // Polls carry the token too, so the page says it is not updating, and why.
     await page.waitForFunction(() =>
       (globalThis as any).document.querySelector('#freshness')?.textContent?.includes('invalid token'),
@@ -186,15 +198,15 @@ plugins:
     await textIs('#token-state', 'The admin API has no token (loopback only): changes are enabled.');
     await page.click(`${row(a)} button[data-action="drain"]`);
     await waitFor(
-      () => proxy!.service.backends.get(a)?.state === 'draining',
+      () => proxy.service.backends.get(a)?.state === 'draining',
       TIMEOUT,
       'drained in the registry',
     );
     page.once('dialog', (dialog) => void dialog.accept());
     await page.click(`${row(b)} button[data-action="remove"]`);
-    await waitFor(() => proxy!.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
+    await waitFor(() => proxy.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
     await page.click('#force-on');
-    const fd = proxy!.runtime.use<ForceDisconnect>('force-disconnect')!;
+    const fd = proxy.runtime.use<ForceDisconnect>('force-disconnect')!;
     await waitFor(() => fd.state().enabled, TIMEOUT, 'force-disconnect on');
     expect(await page.textContent('#errors')).toBe('');
   });
@@ -216,17 +228,16 @@ plugins:
     const [a] = await start();
     await page.waitForSelector(row(a));
     await textIs('#force-state', 'off');
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write('x');
-    await readBytes(client, 1);
+    const client = await kit.connect(proxy);
+    await client.send('x');
+    await client.read(1);
     expect(await page.isVisible('#force-on')).toBe(false);
 
     await enterToken(TOKEN);
     await page.click('#force-on');
-    const fd = proxy!.runtime.use<ForceDisconnect>('force-disconnect')!;
+    const fd = proxy.runtime.use<ForceDisconnect>('force-disconnect')!;
     await waitFor(() => fd.state().enabled, TIMEOUT, 'force-disconnect on');
-    await waitFor(() => client.destroyed || client.readableEnded, TIMEOUT, 'the open session to be closed');
+    await waitFor(() => client.isClosed || client.ended, TIMEOUT, 'the open session to be closed');
     await textIs('#force-state', 'ON (new connections refused)');
     expect(await page.textContent('#force-detail')).toContain('1 sessions closed');
     expect(await page.isVisible('#force-on')).toBe(false);
@@ -253,25 +264,25 @@ plugins:
     await page.click(`${row(b)} button[data-action="remove"]`);
     page.once('dialog', (d) => void d.accept());
     await page.click(`${row(b)} button[data-action="remove"]`);
-    await waitFor(() => proxy!.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
+    await waitFor(() => proxy.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
     await page.waitForSelector(row(b), { state: 'detached' });
 
     page.once('dialog', (d) => void d.accept('5'));
     await page.click(`${row(a)} button[data-action="weight"]`);
-    await waitFor(() => proxy!.service.backends.get(a)?.weight === 5, TIMEOUT, 'weight 5');
+    await waitFor(() => proxy.service.backends.get(a)?.weight === 5, TIMEOUT, 'weight 5');
     await textIs(cell(a, 'weight'), '5');
 
     page.once('dialog', (d) => void d.accept('500'));
     await page.click(`${row(a)} button[data-action="weight"]`);
     await page.waitForSelector('#errors .error');
     expect(await page.textContent('#errors .error')).toContain('weight must be an integer from 1 to 256');
-    expect(proxy!.service.backends.get(a)!.weight).toBe(5);
+    expect(proxy.service.backends.get(a)!.weight).toBe(5);
   });
 
   it('puts every server value into the page as text, never as markup', async () => {
     const [a] = await start();
     const evil = '<img src=x onerror="window.__pwned=1">';
-    proxy!.service.setBackendStatus(proxy!.service.backends.get(a)!, evil, '<b>down</b>');
+    proxy.service.setBackendStatus(proxy.service.backends.get(a)!, evil, '<b>down</b>');
     await page.waitForSelector(`${row(a)} .badge`);
     expect(await page.textContent(`${row(a)} .badge`)).toBe(`${evil}: <b>down</b>`);
     expect(await page.$$eval('img, b', (els) => els.length)).toBe(0);
@@ -280,7 +291,7 @@ plugins:
 
   it('shows health and breaker statuses with their tone', async () => {
     const [a, b] = await start();
-    const service = proxy!.service;
+    const service = proxy.service;
     service.setBackendStatus(service.backends.get(a)!, 'health-check', 'down');
     service.setBackendStatus(service.backends.get(b)!, 'circuit-breaker', 'half-open');
     await page.waitForSelector(`${row(a)} .badge[data-source="health-check"][data-tone="bad"]`);

@@ -5,7 +5,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startEcho, type TestServer } from '../helpers/servers.js';
+import { echo, startBackend, type TestBackend } from '../../testing/backends.js';
+import { freePort } from '../../testing/index.js';
 
 // `switchyard ctl` against a real proxy started through the CLI, as an operator would use both.
 const root = resolve(import.meta.dirname, '../..');
@@ -13,13 +14,13 @@ const bin = join(root, 'bin/switchyard.js');
 const TOKEN = 'ctl-test-token';
 let dir: string;
 let proxy: ChildProcess;
-let backends: TestServer[] = [];
+let backends: TestBackend[] = [];
 let admin: string;
 let listen: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'switchyard-ctl-'));
-  backends = [await startEcho(), await startEcho()];
+  backends = [await startBackend(echo), await startBackend(echo)];
   const adminPort = await freePort();
   const proxyPort = await freePort();
   admin = `http://127.0.0.1:${adminPort}`;

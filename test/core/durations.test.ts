@@ -61,6 +61,7 @@ const EXPECTED = [
   'plugins.keep-alive.upstream_fin_timeout',
   'plugins.metrics.worker_timeout',
   'plugins.slow-start.window',
+  'plugins.sni-router.timeout',
   'plugins.tls-listener.handshake_timeout',
   'plugins.tls-listener.watch_delay',
 ];
@@ -71,12 +72,17 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
   metrics: { 'admin-api': {} },
 };
 
-/** Options a plugin needs besides the duration under test (its check reads them). */
-const OWN_OPTIONS: Record<string, Record<string, unknown>> = {};
+/**
+ * Options a plugin cannot be enabled without (its `check` refuses it otherwise): sni-router's
+ * default route, tls-listener's certificate files (created in beforeAll).
+ */
+const REQUIRED: Record<string, Record<string, unknown>> = {
+  'sni-router': { default: 'default' },
+};
 let certs: CertFactory | undefined;
 beforeAll(async () => {
   certs = await CertFactory.create();
-  OWN_OPTIONS['tls-listener'] = { ...(await certs.leaf('server', { cn: 'durations.test' })) };
+  REQUIRED['tls-listener'] = { ...(await certs.leaf('server', { cn: 'durations.test' })) };
 });
 afterAll(async () => {
   await certs?.cleanup();
@@ -86,8 +92,7 @@ afterAll(async () => {
 function configWith(path: string[], value: unknown): string {
   const doc: Record<string, unknown> = { listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9' }] };
   let at = doc;
-  if (path[0] === 'plugins')
-    doc.plugins = { ...COMPANIONS[path[1]!], [path[1]!]: { ...OWN_OPTIONS[path[1]!] } };
+  if (path[0] === 'plugins') doc.plugins = { ...COMPANIONS[path[1]!], [path[1]!]: { ...REQUIRED[path[1]!] } };
   for (const key of path.slice(0, -1)) {
     at[key] = (at[key] as Record<string, unknown> | undefined) ?? {};
     at = at[key] as Record<string, unknown>;

@@ -8,12 +8,26 @@ import { sourceFiles, specifiersOf } from '../helpers/import-graph.js';
  * Built-in plugins and examples are written as a third party would: they reach the core only
  * through `switchyard/plugin-sdk`. Biome's noRestrictedImports (biome.json) says so while
  * editing; this test also catches `import()` and `import('x').T` types, in .ts and .js files.
- * Test files are not covered yet (they use test/helpers, which builds runtimes from core/).
+ * Their tests too: they use `switchyard/testing`, never core/ or test/helpers.
  */
 
 const root = join(import.meta.dirname, '../..');
 /** The package's doors for plugins: the SDK, and the test kit for their tests. */
 const ALLOWED = new Set(['switchyard/plugin-sdk', 'switchyard/testing']);
+
+/**
+ * Plugin tests written against the old in-repo fixtures (test/helpers) before switchyard/testing
+ * existed; they still build runtimes from core/. To be moved onto the kit, then removed here and
+ * from biome.json's exclusions. Nothing may be added to this list.
+ */
+const PENDING_MIGRATION = new Set([
+  'plugins/consistent-hash/consistent-hash.test.ts',
+  'plugins/consistent-hash/select.test.ts',
+  'plugins/p2c/p2c.test.ts',
+  'plugins/slow-start/slow-start.test.ts',
+  'plugins/sni-router/cluster.test.ts',
+  'plugins/sni-router/sni-router.test.ts',
+]);
 
 /** Imports of `file` that reach into core/ or the programmatic API instead of the SDK. */
 function forbidden(file: string, base = root): string[] {
@@ -21,15 +35,20 @@ function forbidden(file: string, base = root): string[] {
     if (spec === 'switchyard' || (spec.startsWith('switchyard/') && !ALLOWED.has(spec))) return true;
     if (!spec.startsWith('.')) return false;
     const target = relative(base, resolve(dirname(file), spec));
-    return target === 'core' || target.startsWith('core/');
+    return target === 'core' || target.startsWith('core/') || target.startsWith('test/helpers');
   });
 }
 
 describe('plugins/ and examples/ import only the plugin SDK', () => {
-  it('no file under plugins/ or examples/ (tests aside) imports core/', () => {
-    const files = [...sourceFiles(join(root, 'plugins'), true), ...sourceFiles(join(root, 'examples'), true)];
+  it('no file under plugins/ or examples/, tests included, imports core/', () => {
+    const files = [
+      ...sourceFiles(join(root, 'plugins'), true, true),
+      ...sourceFiles(join(root, 'examples'), true, true),
+    ];
     expect(files.length).toBeGreaterThan(60);
-    const found = files.flatMap((f) => forbidden(f).map((spec) => `${relative(root, f)}: ${spec}`));
+    const found = files
+      .filter((f) => !PENDING_MIGRATION.has(relative(root, f)))
+      .flatMap((f) => forbidden(f).map((spec) => `${relative(root, f)}: ${spec}`));
     expect(found).toEqual([]);
   });
 

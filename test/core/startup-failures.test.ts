@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exchange } from '../../testing/index.js';
 import { ClusterProcess, clusterFixture } from '../cluster/cluster-harness.js';
 import { CertFactory } from '../fixtures/tls/certs.js';
-import { exchange, startNamed } from '../helpers/servers.js';
 
 /**
  * Config and start-up failures through the real CLI: each is loud (one clear line saying what
@@ -173,8 +173,7 @@ describe('start-up failures (real CLI)', () => {
   });
 
   it('a port in use: one line saying which, the stack only at debug level', async () => {
-    const holder = await startNamed('holder');
-    t.servers.push(holder);
+    const holder = await t.kit.named('holder');
     const port = holder.address.split(':')[1]!;
     for (const level of ['info', 'debug']) {
       const proc = new ClusterProcess();
@@ -195,9 +194,8 @@ describe('start-up failures (real CLI)', () => {
   });
 
   it('a cluster reload that loads a never-finishing plugin, or one that never starts, fails; the next SIGHUP works', async () => {
-    const a = await startNamed('a');
-    const b = await startNamed('b');
-    t.servers.push(a, b);
+    const a = await t.kit.named('a');
+    const b = await t.kit.named('b');
     const proc = new ClusterProcess();
     t.cluster = proc;
     const config = (backend: string, extra = '') =>

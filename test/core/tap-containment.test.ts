@@ -5,7 +5,10 @@ import { Runtime } from '../../core/runtime.js';
 import type { Service } from '../../core/service.js';
 import type { AdminApi } from '../../plugins/admin-api/index.js';
 import type { HealthCheckApi } from '../../plugins/health-check/api.js';
-import { exchange, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
+import { greet, startBackend, type TestBackend } from '../../testing/backends.js';
+import { exchange, waitFor } from '../../testing/index.js';
+
+const startNamed = (name: string) => startBackend(greet(`${name}\n`, 'echo'));
 
 /**
  * A plugin's exception in a registry or status tap is contained by the hook (CONTAINED_HOOKS
@@ -16,7 +19,7 @@ import { exchange, startNamed, type TestServer, waitFor } from '../helpers/serve
  */
 
 let runtime: Runtime | undefined;
-const servers: TestServer[] = [];
+const servers: TestBackend[] = [];
 
 afterEach(async () => {
   await runtime?.stop(0);

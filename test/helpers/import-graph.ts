@@ -3,14 +3,15 @@ import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 /** Every `.ts` file under `dir` (recursively, `.js` too with `withJs`), test files excepted. */
-export function sourceFiles(dir: string, withJs = false): string[] {
+export function sourceFiles(dir: string, withJs = false, withTests = false): string[] {
   const out: string[] = [];
   const source = withJs ? /\.(ts|js)$/ : /\.ts$/;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (entry.name !== 'node_modules') out.push(...sourceFiles(path, withJs));
-    } else if (source.test(entry.name) && !/\.(test|d)\.[jt]s$/.test(entry.name)) out.push(path);
+      if (entry.name !== 'node_modules') out.push(...sourceFiles(path, withJs, withTests));
+    } else if (source.test(entry.name) && !(withTests ? /\.d\.ts$/ : /\.(test|d)\.[jt]s$/).test(entry.name))
+      out.push(path);
   }
   return out;
 }

@@ -1,4 +1,7 @@
-import { type Logger, pino } from 'pino';
+// Legacy fixtures, kept only for the test files that were written against them before
+// switchyard/testing existed (listed in biome.json and test/core/sdk-boundary.test.ts as
+// pending migration). New tests use switchyard/testing.
+import { pino } from 'pino';
 import { Capacity } from '../../core/capacity.js';
 import { loadConfigText } from '../../core/config/load.js';
 import type { SwitchyardConfig } from '../../core/config/types.js';
@@ -21,10 +24,10 @@ export interface TestProxy {
 export async function startProxy(
   yaml: string,
   baseDir = process.cwd(),
-  options: { sessionLimit?: number; log?: Logger } = {},
+  options: { sessionLimit?: number } = {},
 ): Promise<TestProxy> {
   const config = await loadConfigText(yaml, 'test.yaml', { baseDir });
-  const log = options.log ?? pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' });
+  const log = pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' });
   const capacity = options.sessionLimit === undefined ? undefined : new Capacity(options.sessionLimit, log);
   const runtime = await Runtime.create(config, log, { capacity });
   await runtime.start();
@@ -36,11 +39,4 @@ export async function startProxy(
     address: service.addresses()[0]!,
     stop: (drainTimeout = 0) => runtime.stop(drainTimeout),
   };
-}
-
-/** A logger that keeps every line it writes (parsed), for tests that check what was logged. */
-export function capturingLogger(level = 'info'): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  return { log, lines };
 }

@@ -1,3 +1,6 @@
+// Legacy fixtures, kept only for the test files that were written against them before
+// switchyard/testing existed (listed in biome.json and test/core/sdk-boundary.test.ts as
+// pending migration). New tests use switchyard/testing.
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -142,59 +145,5 @@ export async function waitFor(check: () => boolean, timeoutMs = 3000, what = 'co
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** An HTTP answer read off a raw socket. */
-export interface RawResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/**
- * Sends `request` as written (request line, headers, body: whatever a hostile client would
- * send, e.g. a forged Host header) on a new connection and reads the answer until the server
- * closes it; add `Connection: close` to the request.
- */
-export async function rawHttp(address: string, request: string, timeoutMs = 5000): Promise<RawResponse> {
-  const socket = await open(address);
-  socket.write(request);
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no complete answer from ${address} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.on('error', () => socket.destroy());
-  });
-  const text = Buffer.concat(chunks).toString('utf8');
-  const [head = '', ...rest] = text.split('\r\n\r\n');
-  const [statusLine = '', ...headerLines] = head.split('\r\n');
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
-  const headers: Record<string, string> = {};
-  for (const line of headerLines) {
-    const colon = line.indexOf(':');
-    if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  let body = rest.join('\r\n\r\n');
-  if (headers['transfer-encoding'] === 'chunked') body = unchunk(body);
-  return { status, headers, body };
-}
-
-function unchunk(body: string): string {
-  let out = '';
-  let rest = body;
-  for (;;) {
-    const eol = rest.indexOf('\r\n');
-    const size = Number.parseInt(rest.slice(0, eol), 16);
-    if (!(size > 0)) return out;
-    out += rest.slice(eol + 2, eol + 2 + size);
-    rest = rest.slice(eol + 2 + size + 2);
   }
 }
