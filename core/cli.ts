@@ -139,9 +139,10 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
  * flushed, then exit 1.
  */
 function exitOnStartFailure(log: Logger, err: unknown): void {
-  const e = err as Error & { code?: string };
-  if (log.isLevelEnabled('debug')) log.fatal({ err }, `start failed: ${e.message}`);
-  else log.fatal(e.code === undefined ? {} : { code: e.code }, `start failed: ${e.message}`);
+  const e = err as Error & { code?: unknown };
+  const fields: Record<string, unknown> = typeof e.code === 'string' ? { code: e.code } : {};
+  if (log.isLevelEnabled('debug')) fields.err = err;
+  log.fatal(fields, `start failed: ${e.message}`);
   log.flush?.();
   setTimeout(() => process.exit(1), 50);
 }

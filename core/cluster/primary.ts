@@ -250,7 +250,7 @@ export class ClusterPrimary {
         this.#requests.reply(member.worker.id, raw.id, raw.value);
         break;
       case 'failed':
-        member.worker.emit('switchyard:failed', new Error(raw.message));
+        member.worker.emit('switchyard:failed', Object.assign(new Error(raw.message), { code: raw.code }));
         break;
     }
   }

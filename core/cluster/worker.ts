@@ -130,8 +130,11 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     if (snapshot) applySnapshot(runtime, snapshot, log);
     if (saturated) for (const s of runtime.services.values()) s.liftListenerBudget(true);
   } catch (err) {
-    log.fatal({ err }, (err as Error).message);
-    send({ t: 'failed', message: (err as Error).message });
+    // The primary reports it once for the process (the fatal start line, or the failed reload);
+    // the worker's own line, with the stack, is for debugging.
+    const e = err as Error & { code?: unknown };
+    log.debug({ err }, `worker failed to start: ${e.message}`);
+    send({ t: 'failed', message: e.message, code: typeof e.code === 'string' ? e.code : undefined });
     log.flush?.();
     setTimeout(() => process.exit(1), 50);
     return;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { BackendSpec } from '../../plugin-sdk/index.js';
 import { notRegularFile } from './check.js';
@@ -390,16 +391,33 @@ function applyRecord(doc: StateDocument, record: JournalRecord): void {
   }
 }
 
+/**
+ * The file's text, or undefined when it does not exist. Opened without blocking and checked on
+ * the open descriptor (no window for a swap after a check by name): a FIFO or a device would
+ * block the read, and the start, forever.
+ */
 async function readText(path: string): Promise<string | undefined> {
-  // A FIFO or a device would block the read (and the start) forever.
-  const problem = notRegularFile(path);
-  if (problem !== undefined) throw new Error(`cannot read state file: ${problem}`);
+  let handle: FileHandle;
   try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') return undefined;
     throw new Error(`cannot read state file ${path}: ${e.code ?? e.message}`);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      const problem = notRegularFile(path) ?? `${path} is not a regular file`;
+      throw new Error(`cannot read state file: ${problem}`);
+    }
+    return await handle.readFile('utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === undefined) throw err;
+    throw new Error(`cannot read state file ${path}: ${e.code}`);
+  } finally {
+    await handle.close();
   }
 }
 

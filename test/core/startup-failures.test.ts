@@ -130,7 +130,7 @@ describe('config errors that used to be stacks or silence', () => {
     }
   });
 
-  it('refuses paths that are not regular files: a FIFO as state file or plugin, a directory', () => {
+  it('refuses paths that are not regular files: a FIFO or a device as state file or plugin, a directory', () => {
     const fifo = join(dir, 'fifo');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     write(
@@ -147,6 +147,19 @@ describe('config errors that used to be stacks or silence', () => {
     run = cli(['validate', '-c', 'plugin-fifo.yaml'], 10_000);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(`plugin file ${fifo} is a FIFO, not a regular file or package folder`);
+
+    // Devices: /dev/zero never ends, a read of it would fill the memory.
+    write(
+      'state-dev.yaml',
+      `${BASE}plugins:\n  admin-api: { listen: "127.0.0.1:0", state_file: /dev/zero }\n`,
+    );
+    run = cli(['validate', '-c', 'state-dev.yaml'], 10_000);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('plugins.admin-api.state_file  /dev/zero is a device, not a regular file');
+    write('plugin-dev.yaml', `${BASE}plugins:\n  /dev/zero: {}\n`);
+    run = cli(['validate', '-c', 'plugin-dev.yaml'], 10_000);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('plugin file /dev/zero is a device, not a regular file or package folder');
 
     write('state-dir.yaml', `${BASE}plugins:\n  admin-api: { listen: "127.0.0.1:0", state_file: ${dir} }\n`);
     run = cli(['validate', '-c', 'state-dir.yaml']);
@@ -172,23 +185,31 @@ describe('start-up failures (real CLI)', () => {
     expect(JSON.stringify(proc.logs)).not.toContain('"stack"');
   });
 
-  it('a port in use: one line saying which, the stack only at debug level', async () => {
+  it('a port in use: one line saying which, the stack only at debug level, in one process and a cluster', async () => {
     const holder = await t.kit.named('holder');
     const port = holder.address.split(':')[1]!;
-    for (const level of ['info', 'debug']) {
+    for (const [level, workers] of [
+      ['info', 1],
+      ['debug', 1],
+      ['info', 2],
+    ] as const) {
       const proc = new ClusterProcess();
       t.cluster = proc;
       proc.writeConfig(
-        `listen: 127.0.0.1:${port}\nbackends: [{ address: 127.0.0.1:9001 }]\nlog_level: ${level}\n`,
+        `workers: ${workers}\nlisten: 127.0.0.1:${port}\nbackends: [{ address: 127.0.0.1:9001 }]\nlog_level: ${level}\n`,
       );
       proc.start();
-      expect(await proc.waitExit(20_000)).toBe(1);
-      const fatal = proc.logs.filter((l) => l.level === 60);
-      expect(fatal).toHaveLength(1);
-      expect(String(fatal[0]!.msg)).toMatch(
-        new RegExp(`^start failed: .*127\\.0\\.0\\.1:${port}.*EADDRINUSE`),
+      const label = `${level}, workers: ${workers}`;
+      expect(await proc.waitExit(20_000), label).toBe(1);
+      // One fatal line for the process: a cluster's workers leave it to the primary.
+      const fatal = proc.logs.filter((l) => Number(l.level) >= 50);
+      expect(fatal, label).toHaveLength(1);
+      expect(fatal[0]!.level).toBe(60);
+      expect(String(fatal[0]!.msg), label).toMatch(
+        new RegExp(`^start failed: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE$`),
       );
-      expect(JSON.stringify(fatal[0]).includes('"stack"')).toBe(level === 'debug');
+      expect(fatal[0]!.code, label).toBe('SWITCHYARD_E_LISTEN');
+      expect(JSON.stringify(proc.logs).includes('"stack"'), label).toBe(level === 'debug');
       await proc.kill();
     }
   });
