@@ -267,7 +267,8 @@ export class ClusterPrimary {
       return;
     }
     const current = member.generation === this.#generation;
-    this.log.error({ worker: id, pid: member.worker.process.pid, code, signal }, 'worker died');
+    // `pid` is the primary's own (every line has it): the worker's is `workerPid`.
+    this.log.error({ worker: id, workerPid: member.worker.process.pid, code, signal }, 'worker died');
     // A worker of a generation still starting is the starter's failure to handle, not a crash.
     if (!current || !(member.listening || member.replacement)) return;
     const delay = this.#backoff.next();

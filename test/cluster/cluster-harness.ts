@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { createTestKit, type TestKit } from '../../testing/index.js';
+import { duplicateKeys } from './strict-json.js';
 
 const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
@@ -27,6 +28,11 @@ export type LogLine = Record<string, unknown> & { msg?: string; level?: number; 
  */
 export class ClusterProcess {
   readonly logs: LogLine[] = [];
+  /**
+   * Log lines that carry a key twice (JSON.parse keeps one silently). `kill()` fails the test
+   * when there are any, so every test through the CLI parses its log strictly.
+   */
+  readonly duplicateKeyLines: string[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), 'switchyard-cluster-'));
   readonly configFile = join(this.dir, 'switchyard.yaml');
   readonly pidStamp = join(this.dir, 'pid-stamp.js');
@@ -68,6 +74,8 @@ export class ClusterProcess {
         if (line.trim() === '') continue;
         try {
           this.logs.push(JSON.parse(line) as LogLine);
+          const twice = duplicateKeys(line);
+          if (twice.length > 0) this.duplicateKeyLines.push(`${twice.join(', ')} twice in ${line}`);
         } catch {
           this.logs.push({ msg: line });
         }
@@ -149,6 +157,8 @@ export class ClusterProcess {
       // none left
     }
     rmSync(this.dir, { recursive: true, force: true });
+    const twice = this.duplicateKeyLines.splice(0);
+    if (twice.length > 0) throw new Error(`log lines with a duplicate key:\n${twice.join('\n')}`);
   }
 }
 
