@@ -10,6 +10,7 @@ import { loadConfigFile } from './config/load.js';
 import type { SwitchyardConfig } from './config/types.js';
 import { runCtl } from './ctl/commands.js';
 import { dryRun } from './dry-run.js';
+import { armHardStop, DEFAULT_STOP_GRACE } from './hard-stop.js';
 import { createLogger } from './logger.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
@@ -129,7 +130,10 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
         reloading = false;
       });
   });
-  stopOnSignals(log, 'stopping: no new connections, draining sessions', () => runtime.stop());
+  stopOnSignals(log, 'stopping: no new connections, draining sessions', () => runtime.stop(), {
+    deadlineMs: longestDrain(config) + stopGrace(config),
+    graceMs: stopGrace(config),
+  });
   keepRunningOnBugs(log);
 }
 
@@ -147,11 +151,27 @@ function exitOnStartFailure(log: Logger, err: unknown): void {
   setTimeout(() => process.exit(1), 50);
 }
 
+/** The longest drain_timeout of any service: how long a graceful stop may wait for sessions. */
+function longestDrain(config: SwitchyardConfig): number {
+  return Math.max(0, ...config.services.map((s) => s.drain_timeout));
+}
+
+function stopGrace(config: SwitchyardConfig): number {
+  return config.stop_grace ?? DEFAULT_STOP_GRACE;
+}
+
 /**
  * SIGTERM/SIGINT: graceful stop, exit 0 when done (1 on error); a second signal exits at once
- * after `onForce` (e.g. killing workers).
+ * after `onForce` (e.g. killing workers). The stop is bounded: past `bound.deadlineMs` the
+ * process exits 1 whatever it waits for (core/hard-stop.ts).
  */
-function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>, onForce?: () => void): void {
+function stopOnSignals(
+  log: Logger,
+  message: string,
+  stop: () => Promise<void>,
+  bound: { deadlineMs: number; graceMs: number },
+  onForce?: () => void,
+): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
@@ -160,6 +180,7 @@ function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>, 
       process.exit(1);
     }
     stopping = true;
+    armHardStop(bound.deadlineMs, bound.graceMs, log, onForce);
     log.info({ signal }, message);
     stop().then(
       () => {
@@ -216,6 +237,9 @@ async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger
     log,
     'stopping: workers stop accepting and drain',
     () => primary.stop(),
+    // The primary kills workers still draining at drain_timeout + stop_grace; then its own
+    // plugins get a second to stop.
+    { deadlineMs: longestDrain(config) + stopGrace(config) + 1000, graceMs: stopGrace(config) },
     () => {
       for (const pid of primary.pids()) safeKill(pid);
     },

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { SwitchyardConfig } from '../config/types.js';
+import { DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { reconcileConfigBackends } from '../reload-backends.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
 import { Runtime } from '../runtime.js';
@@ -18,7 +19,6 @@ import { takeSnapshot } from './snapshot.js';
 /** How long a new generation of workers may take to bind every listener. */
 const LISTEN_TIMEOUT = 30_000;
 /** Added to the longest drain_timeout before workers that do not exit are killed. */
-const STOP_GRACE = 10_000;
 
 interface Member {
   worker: Worker;
@@ -122,7 +122,7 @@ export class ClusterPrimary {
     const members = [...this.#members.values()];
     for (const m of members) this.#retire(m);
     const longest = drainTimeout ?? Math.max(0, ...this.config.services.map((s) => s.drain_timeout));
-    await this.#whenExited(members, longest + STOP_GRACE);
+    await this.#whenExited(members, longest + (this.config.stop_grace ?? DEFAULT_STOP_GRACE));
     await this.#runtime?.stop(0);
   }
 

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from '../config/types.js';
+import { armHardStop, DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { Runtime } from '../runtime.js';
 import { CLOSE_BACKEND, type ClusterBridge } from './bridge.js';
 import {
@@ -94,6 +95,9 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
+    // Bounded like a single process's stop: a worker whose primary is gone has nobody else to end it.
+    const grace = config.stop_grace ?? DEFAULT_STOP_GRACE;
+    armHardStop(Math.max(0, ...config.services.map((s) => s.drain_timeout)) + grace, grace, log);
     // Stats keep flowing while draining (the timer is unref'd): the primary counts these sessions until exit.
     log.info({ why }, 'worker stopping: no new connections, draining sessions');
     const done = runtime?.stop() ?? Promise.resolve();

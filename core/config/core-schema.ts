@@ -110,6 +110,10 @@ export const processProperties = {
     '30s',
     'How long a plugin may take to load its module, and to start (each of its start hooks). Past it the start, `switchyard validate` or the reload fails naming the plugin, instead of waiting forever.',
   ),
+  stop_grace: duration(
+    '10s',
+    "How long a stop may take past drain_timeout (plugins' stop hooks, the last log lines) before the process exits anyway, cutting what is left: HAProxy's hard-stop-after is drain_timeout + stop_grace. A cluster primary kills workers still running then.",
+  ),
   worker_semi_space: {
     type: 'integer',
     minimum: 1,

@@ -74,6 +74,7 @@ export async function loadConfigText(
     scheduling: (data.scheduling as 'rr' | 'none' | undefined) ?? 'rr',
     worker_semi_space: data.worker_semi_space as number | undefined,
     plugin_timeout: data.plugin_timeout as number,
+    stop_grace: data.stop_grace as number,
     services: [],
     plugins: [],
   };

@@ -50,6 +50,8 @@ export interface ProcessSettings {
   worker_semi_space?: number;
   /** How long a plugin may take to load its module, and to start (ms). */
   plugin_timeout: number;
+  /** How long a stop may take past drain_timeout before the process exits anyway (ms). */
+  stop_grace: number;
   /** In config order; the first is the default service for APIs that take a service name. */
   services: readonly ServiceSettings[];
   /** Process-scope plugins. */

@@ -38,6 +38,8 @@ export class ClusterProcess {
   readonly pidStamp = join(this.dir, 'pid-stamp.js');
   child: ChildProcess | undefined;
   exitCode: number | null | undefined;
+  /** The signal that ended the primary (exitCode is null then). */
+  exitSignal: NodeJS.Signals | null = null;
   #partial = '';
 
   constructor() {
@@ -83,9 +85,19 @@ export class ClusterProcess {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       this.exitCode = code;
+      this.exitSignal = signal;
     });
+  }
+
+  /**
+   * Closes our ends of the process's stdout and stderr, as when the parent that started it is
+   * gone: its next writes meet a closed peer (EPIPE). No log line arrives after this.
+   */
+  closeOutput(): void {
+    this.child?.stdout?.destroy();
+    this.child?.stderr?.destroy();
   }
 
   get pid(): number {

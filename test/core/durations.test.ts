@@ -36,6 +36,7 @@ const EXPECTED = [
   'idle_timeout',
   'drain_timeout',
   'plugin_timeout',
+  'stop_grace',
   'plugins.admin-api.idle_timeout',
   'plugins.admin-api.header_timeout',
   'plugins.admin-api.request_timeout',
