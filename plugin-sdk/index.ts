@@ -7,7 +7,12 @@
 import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 
 export { formatAddress, parseAddress, parseListenAddress } from '../core/address.js';
-export type { BackendRegistry, RemoveOptions } from '../core/backend-registry.js';
+export {
+  ORIGIN_API,
+  ORIGIN_CONFIG,
+  type ReconcileResult,
+} from '../core/backend-origin.js';
+export type { AddOptions, BackendRegistry, RemoveOptions } from '../core/backend-registry.js';
 export {
   BACKEND_STATUSES,
   type BackendStatus,
@@ -40,11 +45,12 @@ export {
   SwitchyardError,
   type SwitchyardErrorCode,
 } from '../core/errors.js';
+export type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from '../core/discovery.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
 export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 export { UPSTREAM_TLS } from '../core/plugin.js';
 export type { Runtime, RuntimeHooks } from '../core/runtime.js';
-export type { Service } from '../core/service.js';
+export type { Service, StartEntry } from '../core/service.js';
 export { STAGE, type StageName } from '../core/stages.js';
 export type {
   Backend,
@@ -73,3 +79,10 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
   return plugin;
 }
 export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
+export {
+  type BackendChange,
+  REGISTRY_WRITER,
+  type RegistryWriter,
+  SHARED_SWITCHES,
+  type SharedSwitches,
+} from './shared-registry.js';

@@ -61,8 +61,8 @@ plugins:
     const saved = await readState();
     expect(saved.version).toBe(1);
     expect(saved.services.web!.backends).toEqual([
-      expect.objectContaining({ address: a, weight: 1, draining: true }),
-      { address: c, weight: 5 },
+      expect.objectContaining({ address: a, weight: 1, draining: true, origin: 'config' }),
+      { address: c, weight: 5, origin: 'api' },
     ]);
     expect(saved.services.other).toBeUndefined(); // untouched: keeps following the config
     expect(await readdir(dir)).toEqual(['state.json']);
