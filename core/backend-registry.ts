@@ -294,7 +294,10 @@ export class BackendRegistry {
       changed = true;
     }
     const draining = spec.draining === true;
-    if ((old === undefined || (old.draining === true) !== draining) && (backend.state === 'draining') !== draining) {
+    if (
+      (old === undefined || (old.draining === true) !== draining) &&
+      (backend.state === 'draining') !== draining
+    ) {
       const timeout = drainTimeoutOf(spec);
       // setDraining fires backendChanged itself.
       if (changed) this.#rebuildUp();

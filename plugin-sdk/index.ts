@@ -32,6 +32,7 @@ export {
   type ListSessionsRequest,
 } from '../core/cluster/session-list.js';
 export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/load.js';
+export type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from '../core/discovery.js';
 export {
   type DurationSchemaOptions,
   durationSchema,
@@ -45,7 +46,6 @@ export {
   SwitchyardError,
   type SwitchyardErrorCode,
 } from '../core/errors.js';
-export type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from '../core/discovery.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
 export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 export { UPSTREAM_TLS } from '../core/plugin.js';

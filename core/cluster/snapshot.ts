@@ -75,7 +75,8 @@ export function applySnapshot(runtime: Runtime, snapshot: RegistrySnapshot, log:
       for (const b of registry.list()) if (!wanted.has(b.address)) registry.remove(b.address);
       for (const entry of list) {
         const existing = registry.get(entry.spec.address);
-        if (existing === undefined) registry.add({ ...entry.spec, weight: entry.weight }, { origin: entry.origin });
+        if (existing === undefined)
+          registry.add({ ...entry.spec, weight: entry.weight }, { origin: entry.origin });
         else {
           existing.origin = entry.origin;
           // The primary changed TLS or plugin fields in place (a discovery source did): same here.

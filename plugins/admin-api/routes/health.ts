@@ -48,7 +48,10 @@ export function healthRoutes(ctx: AdminContext): AdminRoute[] {
         const degraded = states.flatMap((s) =>
           (s.sources ?? [])
             .filter((src) => !src.ok)
-            .map((src) => `service ${s.name}: ${src.name} ${src.detail ?? 'is failing'} (since ${src.since}); serving its last known backends`),
+            .map(
+              (src) =>
+                `service ${s.name}: ${src.name} ${src.detail ?? 'is failing'} (since ${src.since}); serving its last known backends`,
+            ),
         );
         const extra = degraded.length > 0 ? { degraded } : {};
         if (problems.length === 0) return { ready: true, ...extra, services: states };
