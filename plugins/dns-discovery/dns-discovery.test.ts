@@ -15,7 +15,7 @@ import {
 import { adminClient } from '../admin-api/test-client.js';
 
 /** A server on `host:port` that writes `name\n` then echoes. */
-async function namedOn(name: string, host: string, port: number): Promise<Server> {
+async function namedOn(name: string, host: string, port: number): Promise<Server & { sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();
   const server = createServer((s) => {
     sockets.add(s);
@@ -24,19 +24,16 @@ async function namedOn(name: string, host: string, port: number): Promise<Server
     s.write(`${name}\n`);
     s.pipe(s);
   });
-  server.on('close', () => {
-    for (const s of sockets) s.destroy();
-  });
   server.listen(port, host);
   await once(server, 'listening');
-  return server;
+  return Object.assign(server, { sockets });
 }
 
 describe('dns-discovery against a real dnsmasq', () => {
   let dns: Dnsmasq | undefined;
   let proxy: TestProxy | undefined;
   let servers: TestServer[] = [];
-  let hosts: Server[] = [];
+  let hosts: Array<Server & { sockets: Set<Socket> }> = [];
   const sockets: Socket[] = [];
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.destroy();
@@ -47,8 +44,8 @@ describe('dns-discovery against a real dnsmasq', () => {
     await Promise.all(servers.map((s) => s.close()));
     servers = [];
     for (const h of hosts.splice(0)) {
+      for (const s of h.sockets) s.destroy();
       h.close();
-      h.closeAllConnections?.();
     }
   });
 
