@@ -26,14 +26,23 @@ export class Dnsmasq {
   #child: ChildProcess | undefined;
   #log = '';
 
-  private constructor(private readonly ttl: number) {}
+  private constructor(
+    private readonly ttl: number,
+    private readonly logQueries: boolean,
+  ) {}
 
-  static async start(records: DnsRecords, ttl = 1): Promise<Dnsmasq> {
-    const d = new Dnsmasq(ttl);
+  /** `logQueries`: log every query, for `queries()` to count. */
+  static async start(records: DnsRecords, ttl = 1, logQueries = false): Promise<Dnsmasq> {
+    const d = new Dnsmasq(ttl, logQueries);
     d.port = await freeUdpAndTcpPort();
     d.#write(records);
     await d.#spawn();
     return d;
+  }
+
+  /** Queries received so far for `name` of record type `type` (needs `logQueries`). */
+  queries(type: string, name: string): number {
+    return this.#log.split('\n').filter((l) => l.includes(`query[${type}] ${name} from`)).length;
   }
 
   get address(): string {
@@ -92,6 +101,7 @@ export class Dnsmasq {
       '--local=/sy.test/',
       `--local-ttl=${this.ttl}`,
       '--pid-file=',
+      ...(this.logQueries ? ['--log-queries'] : []),
     ];
     // As root, dnsmasq would switch to its own user, who cannot read this test's private folder.
     if (process.getuid?.() === 0) args.push('--user=root');
