@@ -46,9 +46,9 @@ describe('discovery sources in a cluster (workers: 2)', () => {
 workers: 2
 listen: 127.0.0.1:0
 plugins:
-${t.cluster.pidStamp}: {}
-dns-discovery: { name: _app._tcp.sy.test, resolvers: ["${dns.address}"], min_refresh: 1s }
-admin-api: { listen: 127.0.0.1:0 }
+  ${t.cluster.pidStamp}: {}
+  dns-discovery: { name: _app._tcp.sy.test, resolvers: ["${dns.address}"], min_refresh: 1s }
+  admin-api: { listen: 127.0.0.1:0 }
 `);
     t.cluster.start();
     const { proxy, admin: api, pids } = await t.cluster.started();
@@ -86,9 +86,9 @@ workers: 2
 listen: 127.0.0.1:0
 backends: [{ address: "${t.servers[0]!.address}" }]
 plugins:
-${t.cluster.pidStamp}: {}
-etcd-registry: { endpoints: ["${etcd.endpoint}"], prefix: /c/ }
-admin-api: { listen: 127.0.0.1:0 }
+  ${t.cluster.pidStamp}: {}
+  etcd-registry: { endpoints: ["${etcd.endpoint}"], prefix: /c/ }
+  admin-api: { listen: 127.0.0.1:0 }
 `);
     t.cluster.start();
     const { proxy, admin: api } = await t.cluster.started();
