@@ -51,6 +51,8 @@ plugins:
   admin-api: { listen: 127.0.0.1:0 }
 `);
     t.cluster.start();
+    // The machine may be busy: give the first start longer than started() waits.
+    await t.cluster.waitForLog('switchyard started (cluster primary)', 45_000);
     const { proxy, admin: api, pids } = await t.cluster.started();
     const seen = await route(proxy, 6);
     expect([...seen.keys()].sort()).toEqual([...pids].sort());
@@ -75,7 +77,7 @@ plugins:
       5000,
       'both workers on b',
     );
-  }, 60_000);
+  }, 90_000);
 
   it('etcd-registry: one watch in the primary; an admin add and an etcdctl put reach both workers', async () => {
     etcd = await EtcdServer.start();
@@ -91,6 +93,8 @@ plugins:
   admin-api: { listen: 127.0.0.1:0 }
 `);
     t.cluster.start();
+    // The machine may be busy: give the first start longer than started() waits.
+    await t.cluster.waitForLog('switchyard started (cluster primary)', 45_000);
     const { proxy, admin: api } = await t.cluster.started();
     expect(t.cluster.logs.filter((l) => /seeded them from the config/.test(String(l.msg))).length).toBe(1);
     const add = await admin(api, 'POST', '/backends', { address: t.servers[1]!.address });
@@ -107,5 +111,5 @@ plugins:
     // Only the primary talks to etcd.
     const lines = t.cluster.logs.filter((l) => /^etcd-registry:/.test(String(l.msg)));
     expect(new Set(lines.map((l) => l.pid))).toEqual(new Set([t.cluster.pid]));
-  }, 60_000);
+  }, 90_000);
 });
