@@ -49,7 +49,7 @@ export interface SharedSwitches {
   set(name: string, enabled: boolean): Promise<void>;
   /**
    * Calls `onChange` for every change of the switch, made at any instance, and once as soon as
-   * the stored value is known (at start). Call from `apply`.
+   * the stored value is known (at start). Call from a start hook or later (`runtime.use` needs every plugin applied).
    */
   watch(name: string, onChange: (enabled: boolean) => void): void;
 }
