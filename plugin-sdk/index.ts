@@ -47,7 +47,21 @@ export {
   type SwitchyardErrorCode,
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
-export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
+export {
+  MAX_PEEK_BYTES,
+  type PeekFn,
+  type PeekHook,
+  type PeekTapOptions,
+  type PeekVerdict,
+} from '../core/peek.js';
+export type {
+  JsonSchema,
+  OptionIssue,
+  Plugin,
+  PluginKind,
+  ProcessPlugin,
+  ServicePlugin,
+} from '../core/plugin.js';
 export { UPSTREAM_TLS } from '../core/plugin.js';
 export type { Runtime, RuntimeHooks } from '../core/runtime.js';
 export type { Service, StartEntry } from '../core/service.js';
@@ -62,6 +76,7 @@ export type {
   Rejection,
   ServiceRef,
   Session,
+  SessionTls,
 } from '../core/types.js';
 
 /**
@@ -79,6 +94,7 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
   return plugin;
 }
 export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
+export type { BalancerSelect } from './balancer.js';
 export {
   type BackendChange,
   REGISTRY_WRITER,

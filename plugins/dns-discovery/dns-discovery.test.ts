@@ -251,13 +251,16 @@ plugins:
       throw new Error('started');
     };
     expect(await bad('{ port: 80 }')).toMatch(/name/);
-    expect(await bad('{ name: "web.sy.test", port: 80, resolvers: ["dns.example:53"] }')).toMatch(
-      /resolvers: "dns.example:53" is not an IP address/,
+    // Reported at the key (the plugin's check), like schema errors.
+    expect(await bad('{ name: "web.sy.test", port: 80, resolvers: ["127.0.0.1", "dns.example:53"] }')).toBe(
+      'plugins.dns-discovery.resolvers[1]: "dns.example:53" is not an IP address with an optional port',
     );
-    expect(await bad('{ name: "web.sy.test", port: 80, min_refresh: 10s, max_refresh: 1s }')).toMatch(
-      /min_refresh \(10000 ms\) is above max_refresh \(1000 ms\)/,
+    expect(await bad('{ name: "web.sy.test", port: 80, min_refresh: 10s, max_refresh: 1s }')).toBe(
+      'plugins.dns-discovery.min_refresh: min_refresh (10000 ms) is above max_refresh (1000 ms)',
     );
-    expect(await bad('{ name: "_a._tcp.sy.test", weight: 3 }')).toMatch(/weight applies to A\/AAAA mode/);
+    expect(await bad('{ name: "_a._tcp.sy.test", weight: 3 }')).toMatch(
+      /^plugins\.dns-discovery\.weight: weight applies to A\/AAAA mode/,
+    );
     expect(await bad('{ name: "web.sy.test", port: 80, refresh: forever }')).toMatch(/refresh/);
   });
 });

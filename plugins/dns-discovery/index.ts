@@ -1,6 +1,6 @@
 import { definePlugin, type Service } from '../../plugin-sdk/index.js';
 import { DnsDiscovery } from './discovery.js';
-import { type DnsDiscoveryOptions, resolveSettings, schema } from './options.js';
+import { checkOptions, type DnsDiscoveryOptions, resolveSettings, schema } from './options.js';
 
 const NAME = 'dns-discovery';
 const running = new WeakMap<Service, DnsDiscovery>();
@@ -16,6 +16,7 @@ export default definePlugin<DnsDiscoveryOptions>({
   description: 'Backends from DNS SRV or A/AAAA records, re-resolved within their TTL.',
   schema,
   runsIn: 'any',
+  check: checkOptions,
   apply(service, options) {
     const settings = resolveSettings(options);
     // Workers get the primary's registry (snapshots): looking up here too would only fight it.

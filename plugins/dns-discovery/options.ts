@@ -1,4 +1,4 @@
-import { durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema, type OptionIssue } from '../../plugin-sdk/index.js';
 
 /** Options as they arrive in `apply` (durations in ms). */
 export interface DnsDiscoveryOptions {
@@ -109,20 +109,34 @@ export const schema: JsonSchema = {
   },
 };
 
-/** Checks what the schema cannot and derives the settings; throws a message naming the option. */
-export function resolveSettings(options: DnsDiscoveryOptions): DnsSettings {
+/** What the schema cannot say (the plugin's `check`: reported at the key, with file:line:col). */
+export function checkOptions(options: DnsDiscoveryOptions): OptionIssue[] {
+  const issues: OptionIssue[] = [];
   const maxRefresh = options.max_refresh ?? Math.max(options.refresh, options.min_refresh);
   if (options.min_refresh > maxRefresh)
-    throw new Error(
-      `dns-discovery: min_refresh (${options.min_refresh} ms) is above max_refresh (${maxRefresh} ms)`,
-    );
+    issues.push({
+      path: ['min_refresh'],
+      message: `min_refresh (${options.min_refresh} ms) is above max_refresh (${maxRefresh} ms)`,
+    });
   if (options.port === undefined && options.weight !== 1)
-    throw new Error(
-      'dns-discovery: weight applies to A/AAAA mode (with port); SRV records carry their own weights',
-    );
-  for (const server of options.resolvers ?? [])
+    issues.push({
+      path: ['weight'],
+      message: 'weight applies to A/AAAA mode (with port); SRV records carry their own weights',
+    });
+  for (const [i, server] of (options.resolvers ?? []).entries())
     if (!isResolverAddress(server))
-      throw new Error(`dns-discovery: resolvers: "${server}" is not an IP address with an optional port`);
+      issues.push({
+        path: ['resolvers', i],
+        message: `"${server}" is not an IP address with an optional port`,
+      });
+  return issues;
+}
+
+/** Derives the settings; throws the first `checkOptions` problem (options given by code, not a file). */
+export function resolveSettings(options: DnsDiscoveryOptions): DnsSettings {
+  const problem = checkOptions(options)[0];
+  if (problem !== undefined) throw new Error(`dns-discovery: ${problem.path.join('.')}: ${problem.message}`);
+  const maxRefresh = options.max_refresh ?? Math.max(options.refresh, options.min_refresh);
   return {
     name: options.name.replace(/\.$/, ''),
     port: options.port ?? null,

@@ -340,3 +340,35 @@ plugins:
     expect(await greet(proxies[0]!)).toBe('b');
   });
 });
+
+describe('etcd-registry options', () => {
+  const bad = async (options: string) => {
+    try {
+      const p = await startProxy(`
+listen: 127.0.0.1:0
+plugins:
+  etcd-registry: ${options}
+`);
+      await p.stop();
+    } catch (err) {
+      const issues = (err as { issues?: Array<{ path: string; message: string }> }).issues;
+      return issues ? issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message;
+    }
+    throw new Error('started');
+  };
+
+  it('refuses bad options with the key that is wrong', async () => {
+    expect(await bad('{ username: root }')).toBe(
+      'plugins.etcd-registry.username: username and password go together',
+    );
+    expect(await bad('{ ca: /etc/ssl/ca.pem }')).toBe(
+      'plugins.etcd-registry.ca: ca, cert and key need https:// endpoints',
+    );
+    expect(await bad('{ endpoints: ["http://a:2379", "https://b:2379"] }')).toBe(
+      'plugins.etcd-registry.endpoints: endpoints mix http:// and https://',
+    );
+    expect(await bad('{ endpoints: ["etcd:2379"] }')).toMatch(/^plugins\.etcd-registry\.endpoints\[0\]/);
+    expect(await bad('{ prefix: "/no-slash" }')).toMatch(/^plugins\.etcd-registry\.prefix/);
+    expect(await bad('{ services: [nope] }')).toMatch(/services: no service "nope" \(services: default\)/);
+  });
+});

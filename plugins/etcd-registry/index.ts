@@ -6,7 +6,7 @@ import {
   type SharedSwitches,
 } from '../../plugin-sdk/index.js';
 import { KeyLayout } from './keys.js';
-import { type EtcdRegistryOptions, resolveSettings, schema } from './options.js';
+import { checkOptions, type EtcdRegistryOptions, resolveSettings, schema } from './options.js';
 import { EtcdStore, type Managed } from './store.js';
 import { EtcdWriter } from './writer.js';
 
@@ -27,6 +27,7 @@ export default definePlugin<EtcdRegistryOptions>({
   provides: [REGISTRY_WRITER, SHARED_SWITCHES],
   description: 'Backends kept in etcd and shared by every instance; admin changes written through.',
   schema,
+  check: checkOptions,
   apply(runtime, options) {
     const names = [...runtime.services.keys()];
     const settings = resolveSettings(options, names);

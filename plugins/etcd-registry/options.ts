@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema, type OptionIssue } from '../../plugin-sdk/index.js';
 
 /** Options as they arrive in `apply` (durations in ms). */
 export interface EtcdRegistryOptions {
@@ -75,17 +75,32 @@ export interface EtcdSettings {
   resyncAfter: number;
 }
 
-/** Checks what the schema cannot, reads the TLS files; throws a message naming the option. */
-export function resolveSettings(options: EtcdRegistryOptions, serviceNames: readonly string[]): EtcdSettings {
+/** What the schema cannot say (the plugin's `check`: reported at the key, with file:line:col). */
+export function checkOptions(options: EtcdRegistryOptions): OptionIssue[] {
+  const issues: OptionIssue[] = [];
   if ((options.username === undefined) !== (options.password === undefined))
-    throw new Error('etcd-registry: username and password go together');
+    issues.push({
+      path: [options.username === undefined ? 'password' : 'username'],
+      message: 'username and password go together',
+    });
   if ((options.cert === undefined) !== (options.key === undefined))
-    throw new Error('etcd-registry: cert and key go together');
+    issues.push({ path: [options.cert === undefined ? 'key' : 'cert'], message: 'cert and key go together' });
   const https = options.endpoints.some((e) => e.startsWith('https://'));
   if (!https && (options.ca ?? options.cert) !== undefined)
-    throw new Error('etcd-registry: ca, cert and key need https:// endpoints');
+    issues.push({
+      path: [options.ca === undefined ? 'cert' : 'ca'],
+      message: 'ca, cert and key need https:// endpoints',
+    });
   if (https && options.endpoints.some((e) => e.startsWith('http://')))
-    throw new Error('etcd-registry: endpoints mix http:// and https://');
+    issues.push({ path: ['endpoints'], message: 'endpoints mix http:// and https://' });
+  return issues;
+}
+
+/** Reads the TLS files and derives the settings; throws a message naming the option. */
+export function resolveSettings(options: EtcdRegistryOptions, serviceNames: readonly string[]): EtcdSettings {
+  const problem = checkOptions(options)[0];
+  if (problem !== undefined) throw new Error(`etcd-registry: ${problem.path.join('.')}: ${problem.message}`);
+  const https = options.endpoints.some((e) => e.startsWith('https://'));
   for (const name of options.services ?? [])
     if (!serviceNames.includes(name))
       throw new Error(`etcd-registry: services: no service "${name}" (services: ${serviceNames.join(', ')})`);

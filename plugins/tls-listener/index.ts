@@ -275,7 +275,7 @@ function abortHandshakes(raw: Set<Socket>, sessions: Iterable<Session>, listener
   if (raw.size === 0) return;
   const live = new Set<string>();
   for (const s of sessions)
-    if (s.listener.index === listenerIndex) live.add(`${s.remoteAddress}|${s.remotePort}`);
+    if (s.listener.index === listenerIndex) live.add(`${s.peerAddress}|${s.peerPort}`);
   for (const socket of raw) if (!live.has(`${socket.remoteAddress}|${socket.remotePort}`)) socket.destroy();
 }
 
