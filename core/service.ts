@@ -1,7 +1,7 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from './address.js';
-import { ORIGIN_CONFIG, type ReconcileResult } from './backend-origin.js';
+import { ORIGIN_API, ORIGIN_CONFIG, type ReconcileResult } from './backend-origin.js';
 import { BackendRegistry } from './backend-registry.js';
 import { CLOSE_BACKEND, CLUSTER, type ClusterBridge } from './cluster/bridge.js';
 import type { ServiceConfig } from './config/load.js';
@@ -184,7 +184,7 @@ export class Service implements ServiceRef {
    * Throws when the name is taken or a second exclusive source is registered.
    */
   addDiscoverySource(name: string, options: DiscoverySourceOptions = {}): DiscoverySource {
-    if (name === ORIGIN_CONFIG || name === 'api' || name === '')
+    if (name === ORIGIN_CONFIG || name === ORIGIN_API || name === '')
       throw new Error(`"${name}" cannot name a discovery source (config and api are reserved)`);
     if (this.#sources.has(name))
       throw new Error(`discovery source "${name}" is registered already in service ${this.name}`);

@@ -96,7 +96,8 @@ plugins:
   etcd-registry:
     endpoints: [${endpoint}]
     prefix: ${PREFIX}
-    request_timeout: 1s
+    # Generous: on a busy machine etcd's own fsync can take seconds.
+    request_timeout: 5s
   admin-api: { listen: 127.0.0.1:0 }
   force-disconnect: {}
   metrics: { process_metrics: false }

@@ -261,6 +261,8 @@ export class EtcdStore {
     for (const name of this.managed.keys()) this.#hand(name);
     for (const name of new Set([...this.#switches.keys(), ...switches.keys()]))
       this.#setSwitch(name, switches.get(name) ?? false);
+    // A full read sets the revision, even lower (a restored store); events only move it forward.
+    this.#revision = revision;
     this.#advance(revision);
   }
 
@@ -288,8 +290,14 @@ export class EtcdStore {
     watcher.on('connecting', () => {
       watcher.request.start_revision = String(this.#revision + 1);
     });
-    watcher.on('connected', () => {
+    watcher.on('connected', (res: IWatchResponse) => {
       if (watcher !== this.#watcher) return;
+      // A store behind what was applied here was restored or replaced: resuming would wait
+      // for revisions it may never reach. Read it again instead.
+      if (Number(res.header.revision) < this.#revision) {
+        void this.#sync('etcd is at an older revision than this instance (restored or replaced)');
+        return;
+      }
       const away = this.#disconnectedAt === null ? 0 : Date.now() - this.#disconnectedAt;
       if (away > this.settings.resyncAfter) {
         void this.#sync(`disconnected for ${Math.round(away / 1000)} s`);
