@@ -74,11 +74,20 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
   metrics: { 'admin-api': {} },
 };
 
+/** Options a plugin needs besides the one under test (required keys, and a max the others may reach). */
+const BASE: Record<string, Record<string, unknown>> = {
+  'dns-discovery': { name: 'web.test', port: 80, max_refresh: MAX_DURATION_MS },
+};
+
 /** A config that sets `path` to `value`, as JSON (which is YAML). */
 function configWith(path: string[], value: unknown): string {
   const doc: Record<string, unknown> = { listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9' }] };
   let at = doc;
-  if (path[0] === 'plugins') doc.plugins = { ...COMPANIONS[path[1]!] };
+  if (path[0] === 'plugins') {
+    doc.plugins = { ...COMPANIONS[path[1]!] };
+    const base = BASE[path[1]!];
+    if (base !== undefined) (doc.plugins as Record<string, unknown>)[path[1]!] = { ...base };
+  }
   for (const key of path.slice(0, -1)) {
     at[key] = (at[key] as Record<string, unknown> | undefined) ?? {};
     at = at[key] as Record<string, unknown>;
