@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ORIGIN_CONFIG } from './backend-origin.js';
-import type { SwitchyardConfig } from './config/load.js';
+import type { SwitchyardConfig } from './config/types.js';
 import type { Runtime } from './runtime.js';
 
 /**

@@ -12,7 +12,6 @@ export {
   ORIGIN_CONFIG,
   type ReconcileResult,
 } from '../core/backend-origin.js';
-export type { AddOptions, BackendRegistry, RemoveOptions } from '../core/backend-registry.js';
 export {
   BACKEND_STATUSES,
   type BackendStatus,
@@ -23,6 +22,8 @@ export {
   RESTRICTED_STATUSES,
   type StatusEffect,
 } from '../core/backend-status.js';
+export { UPSTREAM_TLS } from '../core/capabilities.js';
+export { CLOSE_REASONS } from '../core/close-reasons.js';
 export type { ClusterBridge, RuntimeRole, WorkerInfo } from '../core/cluster/bridge.js';
 export { CLUSTER } from '../core/cluster/bridge.js';
 export {
@@ -31,7 +32,19 @@ export {
   type ListSessionsReply,
   type ListSessionsRequest,
 } from '../core/cluster/session-list.js';
-export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/load.js';
+export type { EnabledPlugin, ProcessSettings, ServiceSettings } from '../core/config/settings.js';
+export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/types.js';
+export type {
+  AddOptions,
+  BackendRegistry,
+  RemoveOptions,
+  Runtime,
+  RuntimeHooks,
+  Service,
+  ServiceState,
+  SessionBudget,
+} from '../core/contract.js';
+export type { PipelineCounters, ServiceCounters } from '../core/counters.js';
 export type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from '../core/discovery.js';
 export {
   type DurationSchemaOptions,
@@ -55,6 +68,7 @@ export {
   type PeekVerdict,
 } from '../core/peek.js';
 export type {
+  CheckContext,
   JsonSchema,
   OptionIssue,
   Plugin,
@@ -62,9 +76,6 @@ export type {
   ProcessPlugin,
   ServicePlugin,
 } from '../core/plugin.js';
-export { UPSTREAM_TLS } from '../core/plugin.js';
-export type { Runtime, RuntimeHooks } from '../core/runtime.js';
-export type { Service, StartEntry } from '../core/service.js';
 export { STAGE, type StageName } from '../core/stages.js';
 export type {
   Backend,

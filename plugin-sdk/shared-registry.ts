@@ -1,5 +1,4 @@
-import type { RemoveOptions } from '../core/backend-registry.js';
-import type { Service } from '../core/service.js';
+import type { RemoveOptions, Service } from '../core/contract.js';
 import type { Backend, BackendSpec } from '../core/types.js';
 
 /**

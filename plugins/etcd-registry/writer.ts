@@ -46,7 +46,7 @@ export class EtcdWriter implements RegistryWriter, SharedSwitches {
         'SWITCHYARD_E_BACKEND_INVALID',
         'backend weight must be an integer from 1 to 256',
       );
-    if (spec.tls === true && !service.config.plugins.some((u) => u.plugin.provides?.includes(UPSTREAM_TLS)))
+    if (spec.tls === true && !providesTls(service))
       throw new RegistryError(
         'SWITCHYARD_E_BACKEND_INVALID',
         `backend ${address} has tls: true, but no plugin that dials TLS is enabled in service ${service.name}`,
@@ -192,4 +192,11 @@ export class EtcdWriter implements RegistryWriter, SharedSwitches {
       `backend ${address} was ${what} in etcd, but this instance's registry does not have it (see its log: the registry refused the entry)`,
     );
   }
+}
+
+/** Whether a plugin of the service dials `tls: true` backends (`provides: ['upstream-tls']`). */
+function providesTls(service: Service): boolean {
+  return service.config.plugins.some((u) =>
+    (u as { plugin?: { provides?: string[] } }).plugin?.provides?.includes(UPSTREAM_TLS),
+  );
 }

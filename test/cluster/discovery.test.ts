@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { EtcdServer } from '../helpers/etcd.js';
-import { startNamed } from '../helpers/servers.js';
 import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
 
 /** Discovery sources with workers: they run once, in the primary; workers get its registry. */
@@ -20,8 +19,7 @@ describe('discovery sources in a cluster (workers: 2)', () => {
   const route = async (proxy: string, n: number) => {
     const seen = new Map<number, Set<string>>();
     for (let i = 0; i < n; i++) {
-      const { pid, socket, rest } = await stampedSession(proxy);
-      t.sockets.push(socket);
+      const { pid, socket, rest } = await stampedSession(t.kit, proxy);
       let text = rest;
       if (!text.includes('\n'))
         text += await new Promise<string>((resolve) => {
@@ -37,8 +35,8 @@ describe('discovery sources in a cluster (workers: 2)', () => {
   };
 
   it('dns-discovery looks up from the primary only; both workers route to what it found, and follow changes', async () => {
-    t.servers = await Promise.all(['a', 'b'].map(startNamed));
-    const [a, b] = t.servers.map((s) => s.port);
+    const servers = await Promise.all(['a', 'b'].map((n) => t.kit.named(n)));
+    const [a, b] = servers.map((s) => s.port);
     const srv = (...r: string[]) => ({ hosts: ['127.0.0.1 t.sy.test'], srv: r });
     dns = await Dnsmasq.start(srv(`_app._tcp.sy.test,t.sy.test,${a},0,1`), 1, true);
     t.cluster = new ClusterProcess();
@@ -81,12 +79,12 @@ plugins:
 
   it('etcd-registry: one watch in the primary; an admin add and an etcdctl put reach both workers', async () => {
     etcd = await EtcdServer.start();
-    t.servers = await Promise.all(['a', 'b', 'c'].map(startNamed));
+    const servers = await Promise.all(['a', 'b', 'c'].map((n) => t.kit.named(n)));
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0
-backends: [{ address: "${t.servers[0]!.address}" }]
+backends: [{ address: "${servers[0]!.address}" }]
 plugins:
   ${t.cluster.pidStamp}: {}
   etcd-registry: { endpoints: ["${etcd.endpoint}"], prefix: /c/ }
@@ -97,9 +95,9 @@ plugins:
     await t.cluster.waitForLog('switchyard started (cluster primary)', 45_000);
     const { proxy, admin: api } = await t.cluster.started();
     expect(t.cluster.logs.filter((l) => /seeded them from the config/.test(String(l.msg))).length).toBe(1);
-    const add = await admin(api, 'POST', '/backends', { address: t.servers[1]!.address });
+    const add = await admin(api, 'POST', '/backends', { address: servers[1]!.address });
     expect(add.status).toBe(201);
-    await etcd.ctl('put', `/c/default/backends/${t.servers[2]!.address}`, '{}');
+    await etcd.ctl('put', `/c/default/backends/${servers[2]!.address}`, '{}');
     await poll(
       async () => {
         const seen = await route(proxy, 6);

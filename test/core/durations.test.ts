@@ -5,8 +5,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editorSchema } from '../../core/config/editor-schema.js';
 import { ConfigError } from '../../core/config/errors.js';
-import type { SwitchyardConfig } from '../../core/config/load.js';
 import { loadConfigText } from '../../core/config/load.js';
+import type { SwitchyardConfig } from '../../core/config/types.js';
 import { durationSchema, MAX_DURATION_MS, parseDuration } from '../../plugin-sdk/index.js';
 
 /**
@@ -64,6 +64,7 @@ const EXPECTED = [
   'plugins.keep-alive.upstream_fin_timeout',
   'plugins.metrics.worker_timeout',
   'plugins.slow-start.window',
+  'plugins.sni-router.timeout',
   'plugins.tls-listener.handshake_timeout',
   'plugins.tls-listener.watch_delay',
 ];
@@ -74,8 +75,12 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
   metrics: { 'admin-api': {} },
 };
 
-/** Options a plugin needs besides the one under test (required keys, and a max the others may reach). */
-const BASE: Record<string, Record<string, unknown>> = {
+/**
+ * Options a plugin cannot be enabled without (its schema or `check` refuses it otherwise), and
+ * for dns-discovery a max_refresh the other refresh durations may reach.
+ */
+const REQUIRED: Record<string, Record<string, unknown>> = {
+  'sni-router': { default: 'default' },
   'dns-discovery': { name: 'web.test', port: 80, max_refresh: MAX_DURATION_MS },
 };
 
@@ -83,11 +88,7 @@ const BASE: Record<string, Record<string, unknown>> = {
 function configWith(path: string[], value: unknown): string {
   const doc: Record<string, unknown> = { listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9' }] };
   let at = doc;
-  if (path[0] === 'plugins') {
-    doc.plugins = { ...COMPANIONS[path[1]!] };
-    const base = BASE[path[1]!];
-    if (base !== undefined) (doc.plugins as Record<string, unknown>)[path[1]!] = { ...base };
-  }
+  if (path[0] === 'plugins') doc.plugins = { ...COMPANIONS[path[1]!], [path[1]!]: { ...REQUIRED[path[1]!] } };
   for (const key of path.slice(0, -1)) {
     at[key] = (at[key] as Record<string, unknown> | undefined) ?? {};
     at = at[key] as Record<string, unknown>;

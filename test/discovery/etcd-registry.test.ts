@@ -1,18 +1,11 @@
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EtcdServer } from '../../test/helpers/etcd.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  open,
-  readBytes,
-  startNamed,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
-import { adminClient } from '../admin-api/test-client.js';
-import type { EtcdRegistryApi } from './index.js';
+import { adminClient } from '../../plugins/admin-api/test-client.js';
+import type { EtcdRegistryApi } from '../../plugins/etcd-registry/index.js';
+import { EtcdServer } from '../helpers/etcd.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { exchange, open, readBytes, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
 
 /**
  * A TCP forwarder to etcd that the test can cut and restore on the same port: a partition

@@ -2,17 +2,10 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/config/errors.js';
-import { Dnsmasq } from '../../test/helpers/dnsmasq.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  open,
-  readBytes,
-  startNamed,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
-import { adminClient } from '../admin-api/test-client.js';
+import { adminClient } from '../../plugins/admin-api/test-client.js';
+import { Dnsmasq } from '../helpers/dnsmasq.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { exchange, open, readBytes, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
 
 /** A server on `host:port` that writes `name\n` then echoes. */
 async function namedOn(name: string, host: string, port: number): Promise<Server & { sockets: Set<Socket> }> {
