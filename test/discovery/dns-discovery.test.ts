@@ -121,7 +121,7 @@ plugins:
     min_refresh: 200ms
 `);
     // Priority 1 (c) is a fallback tier: only the lowest priority is used.
-    expect(backends()).toEqual([`127.0.0.1:${a} w1 up`, `127.0.0.1:${b} w3 up`]);
+    expect(backends().sort()).toEqual([`127.0.0.1:${a} w1 up`, `127.0.0.1:${b} w3 up`].sort());
     const seen = await names(8);
     expect(seen.filter((n) => n === 'b').length).toBe(6);
 
@@ -132,7 +132,7 @@ plugins:
     );
     await waitFor(() => bBackend.weight === 2, 5000, 'b re-weighted');
     expect(proxy.service.backends.get(`127.0.0.1:${b}`)).toBe(bBackend);
-    expect(backends()).toEqual([`127.0.0.1:${a} w2 up`, `127.0.0.1:${b} w2 up`]);
+    expect(backends().sort()).toEqual([`127.0.0.1:${a} w2 up`, `127.0.0.1:${b} w2 up`].sort());
 
     // b removed, c added at priority 0.
     await dns.restartWith(
