@@ -3,19 +3,24 @@ import {
   type Backend,
   type BackendSpec,
   formatAddress,
+  ORIGIN_API,
+  ORIGIN_CONFIG,
   parseAddress,
   type Runtime,
   type Service,
-  type ServiceSettings,
   STAGE,
 } from '../../plugin-sdk/index.js';
 import { type PersistedBackend, type PersistedService, type StateDocument, StateFile } from './state-file.js';
 
 /**
  * Keeps operator changes across restarts. The file records, per service changed through the
- * API, the resulting backend list (spec, weight, drained or not). On start that list replaces
- * the config's list before the service adds its backends; services the file does not mention
- * keep their config list. Drained backends are drained again as the service adds them.
+ * API, the resulting list of the backends of origin `config` and `api` (spec, weight, drained
+ * or not, origin). On start that list replaces the config's list before the service adds its
+ * backends; services the file does not mention keep their config list. Drained backends are
+ * drained again as the service adds them. Backends of a discovery source are the source's to
+ * bring back, never frozen into the file; a service whose whole list comes from an exclusive
+ * source (etcd-registry) is not recorded at all. Changes go to a journal as they happen
+ * (state-file.ts), folded into the document when it outgrows it and at stop.
  */
 export class BackendPersistence {
   readonly #file: StateFile;
@@ -36,6 +41,8 @@ export class BackendPersistence {
   readonly #covered = new Map<Service, number>();
   /** Services done adding their start list: their registry changes are journaled. */
   readonly #live = new Set<Service>();
+  /** How many backends each service restored from the file adds at start. */
+  readonly #startCounts = new Map<Service, number>();
   /** Services whose whole list was journaled in this run. */
   readonly #listed = new Set<Service>();
   /** Services with a check for changes made outside the API already queued. */
@@ -59,6 +66,9 @@ export class BackendPersistence {
       // or restored list, drains re-applied) are what the file already says: not journaled.
       const changed = (backend: Backend, removed: boolean) => {
         if (!this.#live.has(service) || !this.#managed.has(service.name)) return;
+        // A discovery source's backends are the source's to bring back: not recorded. (One the
+        // config handed over to a source leaves the file at the next fold, at the latest at stop.)
+        if (service.exclusiveSource !== undefined || !isRecorded(backend)) return;
         if (!this.#appendList(service))
           this.#file.append(
             removed
@@ -93,17 +103,20 @@ export class BackendPersistence {
     if (doc === undefined) return;
     for (const [name, saved] of Object.entries(doc.services)) {
       const service = this.runtime.services.get(name);
-      if (!service) {
+      if (!service || service.exclusiveSource !== undefined) {
         this.#foreign[name] = saved;
         this.log.warn(
-          { service: name, file: this.path },
-          'state file names a service the config does not have',
+          { service: name, file: this.path, source: service?.exclusiveSource },
+          service
+            ? 'state file names a service whose backends come from a discovery source; its entry is kept but not used'
+            : 'state file names a service the config does not have',
         );
         continue;
       }
       const drain = new Set<string>();
       const seen = new Set<string>();
-      const specs = saved.backends.map(({ draining, ...spec }) => {
+      const configAddresses = new Set(this.#configLists.get(name)!.map((b) => canonical(b.address)));
+      const entries = saved.backends.map(({ draining, origin, ...spec }) => {
         const parsed = parseAddress(spec.address);
         if (typeof parsed === 'string')
           throw new Error(`state file ${this.path}: service "${name}": ${parsed}; fix or delete the file`);
@@ -112,7 +125,9 @@ export class BackendPersistence {
           throw new Error(`state file ${this.path}: service "${name}": duplicate backend ${address}`);
         seen.add(address);
         if (draining === true) drain.add(address);
-        return spec as BackendSpec;
+        // Files written before origins were recorded: what the config lists is the config's.
+        const from = origin ?? (configAddresses.has(address) ? ORIGIN_CONFIG : ORIGIN_API);
+        return { spec: spec as BackendSpec, origin: from };
       });
       const configList = this.#configLists.get(name)!;
       if (
@@ -123,11 +138,12 @@ export class BackendPersistence {
           { service: name, file: this.path },
           "the config's backends changed since the state file was written; the state file's list is used (delete the file to use the config's)",
         );
-      startFrom(service, specs);
+      service.startWith(entries);
+      this.#startCounts.set(service, entries.length);
       if (drain.size > 0) this.#toDrain.set(service, drain);
       this.#managed.add(name);
       this.log.info(
-        { service: name, backends: specs.length, draining: drain.size, file: this.path },
+        { service: name, backends: entries.length, draining: drain.size, file: this.path },
         'backends restored from the state file',
       );
     }
@@ -138,6 +154,7 @@ export class BackendPersistence {
    * is on disk. Changes that arrive while a write runs share the next one (group commit).
    */
   record(service: Service): Promise<void> {
+    if (service.exclusiveSource !== undefined) return Promise.resolve();
     this.#managed.add(service.name);
     this.#appendList(service);
     this.#covered.set(service, this.#changes.get(service) ?? 0);
@@ -154,7 +171,7 @@ export class BackendPersistence {
     this.#listed.add(service);
     this.#file.append({
       service: service.name,
-      list: service.backends.list().map(persisted),
+      list: persistedList(service),
       config_backends: this.#configLists.get(service.name) ?? [],
     });
     return true;
@@ -169,8 +186,10 @@ export class BackendPersistence {
   #goLive(service: Service, turns = 0): void {
     setImmediate(() => {
       if (service.state !== 'running') return;
-      if (service.backends.size < service.config.backends.length && turns < 100)
-        this.#goLive(service, turns + 1);
+      const expected =
+        this.#startCounts.get(service) ??
+        (service.exclusiveSource !== undefined ? 0 : service.config.backends.length);
+      if (service.backends.size < expected && turns < 100) this.#goLive(service, turns + 1);
       else this.#live.add(service);
     });
   }
@@ -212,28 +231,33 @@ export class BackendPersistence {
     const services: Record<string, PersistedService> = { ...this.#foreign };
     for (const name of this.#managed) {
       const service = this.runtime.services.get(name)!;
-      const backends = service.backends.list().map(persisted);
+      const backends = persistedList(service);
       services[name] = { backends, config_backends: this.#configLists.get(name) ?? [] };
     }
     return { version: 1, updated_at: new Date().toISOString(), services };
   }
 }
 
-/**
- * Makes the service start with `specs` instead of its config's list. The service gets a copy
- * of its config rather than a change to the shared one: a cluster primary keeps that object as
- * the config file it read, and on reload (SIGHUP) applies only what the file changed since;
- * seeing the state file's list there, it would drop every backend added through the API and
- * bring back every one removed.
- */
-function startFrom(service: Service, specs: BackendSpec[]): void {
-  (service as { config: ServiceSettings }).config = { ...service.config, backends: specs };
+/** Backends the file records: those of the config and the API, not a discovery source's. */
+function isRecorded(b: Backend): boolean {
+  return b.origin === ORIGIN_CONFIG || b.origin === ORIGIN_API;
+}
+
+function persistedList(service: Service): PersistedBackend[] {
+  const out: PersistedBackend[] = [];
+  for (const b of service.backends.list()) if (isRecorded(b)) out.push(persisted(b));
+  return out;
 }
 
 function persisted(b: Backend): PersistedBackend {
-  const entry: PersistedBackend = { ...b.spec, address: b.address, weight: b.weight };
+  const entry: PersistedBackend = { ...b.spec, address: b.address, weight: b.weight, origin: b.origin };
   if (b.state === 'draining') entry.draining = true;
   return entry;
+}
+
+function canonical(address: string): string {
+  const parsed = parseAddress(address);
+  return typeof parsed === 'string' ? address : formatAddress(parsed.host, parsed.port);
 }
 
 /** Text form of a backend list that ignores key order and written-out defaults, to notice config edits. */

@@ -50,6 +50,14 @@ const EXPECTED = [
   'plugins.connection-pool.backoff_base',
   'plugins.connection-pool.backoff_max',
   'plugins.dashboard.refresh',
+  'plugins.dns-discovery.hold_empty',
+  'plugins.dns-discovery.max_refresh',
+  'plugins.dns-discovery.min_refresh',
+  'plugins.dns-discovery.refresh',
+  'plugins.dns-discovery.timeout',
+  'plugins.etcd-registry.apply_timeout',
+  'plugins.etcd-registry.request_timeout',
+  'plugins.etcd-registry.resync_after',
   'plugins.health-check.interval',
   'plugins.health-check.timeout',
   'plugins.health-check.fast_interval',
@@ -74,11 +82,13 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
 };
 
 /**
- * Options a plugin cannot be enabled without (its `check` refuses it otherwise): sni-router's
- * default route, tls-listener's certificate files (created in beforeAll).
+ * Options a plugin cannot be enabled without (its schema or `check` refuses it otherwise):
+ * sni-router's default route, tls-listener's certificate files (created in beforeAll), and
+ * for dns-discovery a max_refresh the other refresh durations may reach.
  */
 const REQUIRED: Record<string, Record<string, unknown>> = {
   'sni-router': { default: 'default' },
+  'dns-discovery': { name: 'web.test', port: 80, max_refresh: MAX_DURATION_MS },
 };
 let certs: CertFactory | undefined;
 beforeAll(async () => {
