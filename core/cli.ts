@@ -180,9 +180,11 @@ function stopOnSignals(
       process.exit(1);
     }
     stopping = true;
-    armHardStop(bound.deadlineMs, bound.graceMs, log, onForce);
     log.info({ signal }, message);
-    stop().then(
+    const stopped = stop();
+    // After the stop began: listeners close and the drain starts without waiting for the thread.
+    armHardStop(bound.deadlineMs, bound.graceMs, log, onForce);
+    stopped.then(
       () => {
         log.info('stopped');
         log.flush?.();

@@ -95,12 +95,12 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    // Bounded like a single process's stop: a worker whose primary is gone has nobody else to end it.
-    const grace = config.stop_grace ?? DEFAULT_STOP_GRACE;
-    armHardStop(Math.max(0, ...config.services.map((s) => s.drain_timeout)) + grace, grace, log);
     // Stats keep flowing while draining (the timer is unref'd): the primary counts these sessions until exit.
     log.info({ why }, 'worker stopping: no new connections, draining sessions');
     const done = runtime?.stop() ?? Promise.resolve();
+    // Bounded like a single process's stop: a worker whose primary is gone has nobody else to end it.
+    const grace = config.stop_grace ?? DEFAULT_STOP_GRACE;
+    armHardStop(Math.max(0, ...config.services.map((s) => s.drain_timeout)) + grace, grace, log);
     done.then(
       () => {
         log.info('worker stopped');
