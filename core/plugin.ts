@@ -27,6 +27,15 @@ interface PluginBase {
    * without an enabled plugin providing it, such a backend is a config or admin API error).
    */
   provides?: string[];
+  /**
+   * Keys this plugin reads from each backend spec (`backends: [{ address, <key>: ... }]`), with
+   * the JSON Schema of each value. The core adds them to the backend schema, so they are
+   * validated at their line and column and editors complete them; a backend that uses one in
+   * a service that does not enable the plugin is a config error. A key may not be one of the
+   * core's (`address`, `weight`, `tls`, ...) or another plugin's. Read it as
+   * `backend.spec[key]` (the admin API's `POST /backends` does not take plugin keys).
+   */
+  backendOptions?: Record<string, JsonSchema>;
 }
 
 /** The capability a plugin declares when it dials `tls: true` backends (tls-upstream does). */
@@ -115,5 +124,16 @@ export function checkPluginShape(value: unknown): string | undefined {
     return `plugin "${p.name}" has a provides that is not a list of strings`;
   if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))
     return `plugin "${p.name}" has a schema that is not an object`;
+  if (p.backendOptions !== undefined) {
+    const options = p.backendOptions as Record<string, unknown> | null;
+    if (typeof options !== 'object' || options === null || Array.isArray(options))
+      return `plugin "${p.name}" has backendOptions that is not an object of key → JSON Schema`;
+    for (const [key, schema] of Object.entries(options)) {
+      if (!/^[a-z][a-z0-9_]*$/.test(key))
+        return `plugin "${p.name}" declares a backend option "${key}" (use lower_snake_case)`;
+      if (typeof schema !== 'object' || schema === null)
+        return `plugin "${p.name}" has a backend option "${key}" whose schema is not an object`;
+    }
+  }
   return undefined;
 }

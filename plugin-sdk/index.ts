@@ -18,6 +18,7 @@ export {
   RESTRICTED_STATUSES,
   type StatusEffect,
 } from '../core/backend-status.js';
+export { type Cidr, CidrList, cidrListSchema, parseCidr } from '../core/cidr.js';
 export type { ClusterBridge, RuntimeRole, WorkerInfo } from '../core/cluster/bridge.js';
 export { CLUSTER } from '../core/cluster/bridge.js';
 export {
@@ -41,6 +42,7 @@ export {
   type SwitchyardErrorCode,
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
+export { formatIp, formatIpv6, isIpv4, parseIp } from '../core/ip.js';
 export {
   MAX_PEEK_BYTES,
   type PeekFn,

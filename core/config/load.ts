@@ -4,6 +4,7 @@ import { parseAddress, parseListenAddress } from '../address.js';
 import { type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
 import type { BackendSpec } from '../types.js';
+import { backendOptionOwners, checkBackendOptionClashes, checkBackendOptionUse } from './backend-options.js';
 import { composeSchema, DEFAULT_BALANCER } from './compose-schema.js';
 import { ConfigError } from './errors.js';
 import { compileValidator } from './validator.js';
@@ -122,6 +123,10 @@ export async function loadConfigText(
   }
   if (!loaded.has(DEFAULT_BALANCER))
     loaded.set(DEFAULT_BALANCER, await loadPlugin(DEFAULT_BALANCER, baseDir));
+  checkBackendOptionClashes(src, loaded, (name) => [
+    ...(pluginMaps.find((m) => name in m.map)?.path ?? ['plugins']),
+    name,
+  ]);
 
   // Keys as written, before defaults fill them in (services inherit the root's explicit ones).
   const written = new Map<unknown, Set<string>>();
@@ -258,6 +263,7 @@ function buildService(
         );
     }
   }
+  checkBackendOptionUse(src, backends, plugins, backendOptionOwners(loaded), at);
   if (!someProvides(plugins, UPSTREAM_TLS)) {
     backends.forEach((b, i) => {
       if (b.tls === true)

@@ -1,0 +1,417 @@
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Session } from '../../plugin-sdk/index.js';
+import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
+import { readBytes as readFrom, startServer, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { buildHeader, V2_LOCAL } from './build.js';
+import type { ProxyProtocolApi } from './index.js';
+import { type ProxyHeader, parseProxyHeader } from './parse.js';
+
+let servers: TestServer[] = [];
+let proxy: TestProxy | undefined;
+const clients: Socket[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy();
+  await proxy?.stop();
+  proxy = undefined;
+  await Promise.all(servers.map((s) => s.close()));
+  servers = [];
+});
+
+/**
+ * A backend that expects a PROXY header (or none, when `expect` is false): answers one line
+ * `<family> <source> -> <destination>` (or `none`), then echoes what follows.
+ */
+async function ppBackend(expect = true): Promise<TestServer & { headers: Array<ProxyHeader | null> }> {
+  const headers: Array<ProxyHeader | null> = [];
+  const server = await startServer((socket) => {
+    let buffered = Buffer.alloc(0);
+    let done = !expect;
+    if (done) {
+      headers.push(null);
+      socket.write('none\n');
+      socket.pipe(socket);
+      return;
+    }
+    socket.on('data', function onData(chunk: Buffer) {
+      if (done) return;
+      buffered = Buffer.concat([buffered, chunk]);
+      const result = parseProxyHeader(buffered, 4096);
+      if (result === 'more') return;
+      done = true;
+      socket.removeListener('data', onData);
+      if ('invalid' in result) {
+        headers.push(null);
+        socket.end(`invalid ${result.invalid}\n`);
+        return;
+      }
+      headers.push(result);
+      const s = result.source;
+      const d = result.destination;
+      socket.write(
+        `${result.family} ${s ? `${s.address}:${s.port}` : '-'} -> ${d ? `${d.address}:${d.port}` : '-'}\n`,
+      );
+      socket.write(buffered.subarray(result.length));
+      socket.pipe(socket);
+    });
+  });
+  servers.push(server);
+  return Object.assign(server, { headers });
+}
+
+async function start(backends: string, plugin: Record<string, unknown>, extra = ''): Promise<TestProxy> {
+  proxy = await startProxy(`
+listen: 127.0.0.1:0
+backends:
+${backends}
+plugins:
+  proxy-protocol: ${JSON.stringify(plugin)}
+${extra}
+`);
+  return proxy;
+}
+
+/** Opens a client that records resets (even one during the connect) instead of throwing them. */
+async function client(address = proxy!.address): Promise<Socket & { lastError?: string }> {
+  const colon = address.lastIndexOf(':');
+  const socket: Socket & { lastError?: string } = connect({
+    host: address.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(address.slice(colon + 1)),
+  });
+  socket.on('error', (e: NodeJS.ErrnoException) => {
+    socket.lastError = e.code ?? e.message;
+  });
+  clients.push(socket);
+  await new Promise((resolve) => {
+    socket.once('connect', resolve);
+    socket.once('close', resolve);
+  });
+  return socket;
+}
+
+async function closed(socket: Socket & { lastError?: string }): Promise<string | null> {
+  if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve));
+  return socket.lastError ?? null;
+}
+
+/** Reads one `\n`-terminated line, leaving what follows in the socket. */
+function line(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.off('data', onData);
+      reject(new Error(`no line; got ${JSON.stringify(text.toString())}`));
+    }, 5000);
+    const onData = (chunk: Buffer) => {
+      text = Buffer.concat([text, chunk]);
+      const nl = text.indexOf(10);
+      if (nl < 0) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      if (nl + 1 < text.length) socket.unshift(text.subarray(nl + 1));
+      resolve(text.subarray(0, nl).toString());
+    };
+    socket.on('data', onData);
+    socket.resume();
+  });
+}
+
+/** `readBytes` on a socket `line` may have left paused. */
+function readBytes(socket: Socket, n: number): Promise<Buffer> {
+  const read = readFrom(socket, n);
+  socket.resume();
+  return read;
+}
+
+function sessionsClosed(p: TestProxy): Session[] {
+  const seen: Session[] = [];
+  p.service.hooks.closed.tap('test', (s) => {
+    seen.push(s);
+  });
+  return seen;
+}
+
+const api = () => proxy!.service.use<ProxyProtocolApi>('proxy-protocol')!;
+
+describe('accept', () => {
+  it('v1 and v2 from a trusted peer: the header is consumed and its source is the client everywhere', async () => {
+    const backend = await ppBackend(false);
+    await start(`  - address: ${backend.address}`, { accept: true, trusted: ['127.0.0.0/8'] }, '');
+    const seen = sessionsClosed(proxy!);
+    const admitted: string[] = [];
+    proxy!.service.hooks.admit.tap('test', (s) => {
+      admitted.push(`${s.remoteAddress}:${s.remotePort}`);
+    });
+
+    const a = await client();
+    a.write('PROXY TCP4 203.0.113.9 192.0.2.10 40001 443\r\nhello');
+    expect(await line(a)).toBe('none');
+    expect((await readBytes(a, 5)).toString()).toBe('hello');
+
+    const b = await client();
+    b.write(
+      buildHeader('v2', {
+        sourceAddress: '2001:db8::42',
+        sourcePort: 7,
+        destinationAddress: '2001:db8::1',
+        destinationPort: 443,
+        authority: 'shop.example',
+        alpn: 'h2',
+      }),
+    );
+    b.write('world');
+    expect(await line(b)).toBe('none');
+    expect((await readBytes(b, 5)).toString()).toBe('world');
+
+    expect(admitted).toEqual(['203.0.113.9:40001', '2001:db8::42:7']);
+    const live = [...proxy!.service.sessions.values()];
+    expect(live.map((s) => s.toJSON().client)).toEqual(['203.0.113.9:40001', '2001:db8::42:7']);
+    expect(live[1]!.tls).toEqual({ sni: 'shop.example', alpn: ['h2'] });
+    expect(live[1]!.localAddress).toBe('2001:db8::1');
+    expect(api().headerOf(live[0]!)).toMatchObject({ version: 1, family: 'tcp4' });
+    a.end();
+    b.end();
+    await waitFor(() => seen.length === 2);
+    expect(seen.map((s) => s.peerAddress)).toEqual(['127.0.0.1', '127.0.0.1']);
+    expect(api().stats.received).toEqual({ v1: 1, v2: 1 });
+  });
+
+  it('a header split over many segments, and LOCAL / UNKNOWN headers that keep the peer as the client', async () => {
+    const backend = await ppBackend(false);
+    await start(`  - address: ${backend.address}`, { accept: true, trusted: ['127.0.0.1'] });
+    const a = await client();
+    a.setNoDelay(true);
+    const header = 'PROXY TCP4 198.51.100.1 192.0.2.1 1234 80\r\nX';
+    for (const ch of header) {
+      a.write(ch);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(await line(a)).toBe('none');
+    expect((await readBytes(a, 1)).toString()).toBe('X');
+    expect([...proxy!.service.sessions.values()][0]!.remoteAddress).toBe('198.51.100.1');
+
+    const local = await client();
+    local.write(Buffer.concat([V2_LOCAL, Buffer.from('L')]));
+    expect(await line(local)).toBe('none');
+    const unknown = await client();
+    unknown.write('PROXY UNKNOWN\r\nU');
+    expect(await line(unknown)).toBe('none');
+    const sessions = [...proxy!.service.sessions.values()];
+    expect(sessions.slice(1).map((s) => s.remoteAddress)).toEqual(['127.0.0.1', '127.0.0.1']);
+    expect(api().stats).toMatchObject({ local: 1, unknown: 1, received: { v1: 2, v2: 1 } });
+  });
+
+  it('refuses untrusted peers before reading, malformed headers at once, and silent clients at the timeout', async () => {
+    const backend = await ppBackend(false);
+    await start(`  - address: ${backend.address}`, {
+      accept: true,
+      trusted: ['10.0.0.0/8'],
+      timeout: '150ms',
+    });
+    const seen = sessionsClosed(proxy!);
+    const untrusted = await client();
+    untrusted.write('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n');
+    expect(await closed(untrusted)).toBe('ECONNRESET');
+    await proxy!.stop();
+
+    await start(`  - address: ${backend.address}`, {
+      accept: true,
+      trusted: ['127.0.0.0/8'],
+      timeout: '150ms',
+    });
+    const seen2 = sessionsClosed(proxy!);
+    const bad = await client();
+    bad.write('GET / HTTP/1.1\r\n\r\n');
+    expect(await closed(bad)).toBe('ECONNRESET');
+    const silent = await client();
+    const t0 = Date.now();
+    await closed(silent);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(120);
+    await waitFor(() => seen2.length === 2);
+    expect(seen.map((s) => [s.closeReason, s.closeDetail])).toEqual([
+      ['rejected', 'proxy-protocol-untrusted'],
+    ]);
+    expect(seen2.map((s) => [s.closeReason, s.closeDetail])).toEqual([
+      ['rejected', 'proxy-protocol-invalid'],
+      ['peek-timeout', 'proxy-protocol'],
+    ]);
+    expect(proxy!.service.counters.peekTimeouts).toBe(1);
+    expect(api().stats.invalid).toBe(1);
+    expect(backend.accepted).toBe(0);
+  });
+
+  it('only on the listed listeners: another listener of the service reads nothing (server-first backend)', async () => {
+    const greeter = await startServer((s) => s.write('220 mail ready\r\n'));
+    servers.push(greeter);
+    proxy = await startProxy(`
+listen: [127.0.0.1:0, 127.0.0.2:0]
+backends: [{ address: ${greeter.address} }]
+plugins:
+  proxy-protocol: { accept: true, trusted: [127.0.0.0/8], listeners: [1], timeout: 100ms }
+`);
+    const [plain, withHeader] = proxy.service.addresses();
+    const direct = await client(plain);
+    // Nothing sent: a server-first protocol greets first, long past the header timeout.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await readBytes(direct, 16)).toString()).toBe('220 mail ready\r\n');
+    const behindLb = await client(withHeader);
+    behindLb.write('PROXY TCP4 192.0.2.5 192.0.2.6 1 25\r\n');
+    expect((await readBytes(behindLb, 16)).toString()).toBe('220 mail ready\r\n');
+    const sessions = [...proxy.service.sessions.values()];
+    expect(sessions.map((s) => s.remoteAddress)).toEqual(['127.0.0.1', '192.0.2.5']);
+  });
+});
+
+describe('send', () => {
+  it('v1 and v2 carry the real client and destination from an accepted header; per-backend overrides', async () => {
+    const v1 = await ppBackend();
+    const v2 = await ppBackend();
+    const none = await ppBackend(false);
+    await start(
+      `  - address: ${v1.address}
+    proxy_protocol: v1
+  - address: ${v2.address}
+  - address: ${none.address}
+    proxy_protocol: none`,
+      { accept: true, trusted: ['127.0.0.0/8'], send: 'v2' },
+    );
+    const answers: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await client();
+      c.write(
+        buildHeader('v2', {
+          sourceAddress: '203.0.113.7',
+          sourcePort: 5000 + i,
+          destinationAddress: '192.0.2.80',
+          destinationPort: 443,
+          authority: 'www.example',
+          alpn: 'http/1.1',
+        }),
+      );
+      c.write('data');
+      answers.push(await line(c));
+      expect((await readBytes(c, 4)).toString()).toBe('data');
+    }
+    expect(answers.sort()).toEqual([
+      'none',
+      'tcp4 203.0.113.7:5000 -> 192.0.2.80:443',
+      'tcp4 203.0.113.7:5001 -> 192.0.2.80:443',
+    ]);
+    expect(v1.headers[0]).toMatchObject({ version: 1 });
+    // v2 passes the TLS facts the first proxy sent on.
+    expect(v2.headers[0]).toMatchObject({ version: 2, authority: 'www.example', alpn: 'http/1.1' });
+    expect(api().stats.sent).toEqual({ v1: 1, v2: 1 });
+  });
+
+  it('without accept: the TCP peer and the listener address, IPv6 included', async () => {
+    const backend = await ppBackend();
+    proxy = await startProxy(`
+listen: "[::1]:0"
+backends: [{ address: ${backend.address} }]
+plugins:
+  proxy-protocol: { send: v1 }
+`);
+    const c = await client();
+    c.write('hi');
+    const port = proxy.service.addresses()[0]!.split(':').pop();
+    expect(await line(c)).toBe(`tcp6 ::1:${c.localPort} -> ::1:${port}`);
+    expect((await readBytes(c, 2)).toString()).toBe('hi');
+  });
+
+  it('the header goes before bytes a server-first backend is waiting for, and before peeked client bytes', async () => {
+    const backend = await ppBackend();
+    await start(`  - address: ${backend.address}`, { accept: true, trusted: ['127.0.0.0/8'], send: 'v1' });
+    const c = await client();
+    // Header and payload in one segment: the payload was read during the peek.
+    c.write('PROXY TCP6 2001:db8::9 2001:db8::1 999 25\r\nEHLO x\r\n');
+    expect(await line(c)).toBe('tcp6 2001:db8::9:999 -> 2001:db8::1:25');
+    expect((await readBytes(c, 8)).toString()).toBe('EHLO x\r\n');
+  });
+});
+
+describe('health checks', () => {
+  it('send a LOCAL v2 header (or a v1 line with their own addresses) to backends that get a header', async () => {
+    const firsts: Buffer[] = [];
+    const checked = await startServer((s) => {
+      s.once('data', (c) => firsts.push(c));
+    });
+    servers.push(checked);
+    const plain: Buffer[] = [];
+    const noHeader = await startServer((s) => {
+      s.once('data', (c) => plain.push(c));
+    });
+    servers.push(noHeader);
+    const v1Lines: string[] = [];
+    const v1 = await startServer((s) => {
+      s.once('data', (c) => v1Lines.push(`${c.toString()}|${s.remotePort}`));
+    });
+    servers.push(v1);
+    proxy = await startProxy(`
+listen: 127.0.0.1:0
+backends:
+  - address: ${checked.address}
+  - address: ${noHeader.address}
+    proxy_protocol: none
+  - address: ${v1.address}
+    proxy_protocol: v1
+plugins:
+  proxy-protocol: { send: v2 }
+  health-check: { interval: 50ms, send: "PING\\r\\n" }
+`);
+    await waitFor(() => firsts.length >= 2 && plain.length >= 2 && v1Lines.length >= 2, 5000, 'checks');
+    // The header may arrive alone or with the payload; it is first either way.
+    for (const first of firsts) expect(first.subarray(0, 16)).toEqual(V2_LOCAL);
+    for (const p of plain) expect(p.toString()).toBe('PING\r\n');
+    for (const entry of v1Lines) {
+      const [text, port] = entry.split('|');
+      expect(text!.startsWith(`PROXY TCP4 127.0.0.1 127.0.0.1 ${port} ${v1.port}\r\n`)).toBe(true);
+    }
+    expect(api().stats.checks).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('configuration', () => {
+  it('accept: true without trusted, and a backend option without the plugin, are config errors at their line', async () => {
+    await expect(
+      startProxy(`listen: 127.0.0.1:0
+backends: []
+plugins:
+  proxy-protocol:
+    accept: true
+`),
+    ).rejects.toThrow(/test\.yaml:5:5 {2}plugins\.proxy-protocol {2}missing required key "trusted"/);
+    await expect(
+      startProxy(`listen: 127.0.0.1:0
+services:
+  a:
+    listen: 127.0.0.1:0
+    backends: [{ address: 127.0.0.1:1, proxy_protocol: v1 }]
+  b:
+    listen: 127.0.0.2:0
+    backends: []
+    plugins: { proxy-protocol: { send: v2 } }
+`),
+    ).rejects.toThrow(
+      /proxy_protocol.*"proxy_protocol" is an option of plugin "proxy-protocol", which this service does not enable/,
+    );
+    await expect(
+      startProxy(`listen: 127.0.0.1:0
+backends: [{ address: 127.0.0.1:1, proxy_protocol: v3 }]
+plugins: { proxy-protocol: {} }
+`),
+    ).rejects.toThrow(
+      /backends\[0\]\.proxy_protocol {2}must be equal to one of the allowed values: v1, v2, none/,
+    );
+  });
+
+  it('a TLS backend that would get a header is refused at start (the header must precede the handshake)', async () => {
+    await expect(
+      startProxy(`listen: 127.0.0.1:0
+backends: [{ address: 127.0.0.1:1, tls: true }]
+plugins: { proxy-protocol: { send: v1 }, tls-upstream: {} }
+`),
+    ).rejects.toThrow(/tls: true and would get a PROXY v1 header/);
+  });
+});
