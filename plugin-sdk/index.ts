@@ -43,6 +43,7 @@ export {
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
 export { formatIp, formatIpv6, isIpv4, parseIp } from '../core/ip.js';
+export { LogThrottle } from '../core/log-throttle.js';
 export {
   MAX_PEEK_BYTES,
   type PeekFn,

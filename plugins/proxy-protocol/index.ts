@@ -4,6 +4,7 @@ import {
   type BackendSpec,
   CidrList,
   definePlugin,
+  LogThrottle,
   parseDuration,
   type Rejection,
   type Service,
@@ -11,7 +12,6 @@ import {
   STAGE,
 } from '../../plugin-sdk/index.js';
 import { buildHeader, buildLocalHeader, type Version } from './build.js';
-import { LogThrottle } from './log-throttle.js';
 import {
   type BackendSetting,
   backendOptions,

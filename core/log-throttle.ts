@@ -2,7 +2,11 @@ import type { Logger } from 'pino';
 
 /**
  * At most one warning per `interval` ms per kind, saying how many were not logged since: a
- * flood of bad headers must not become a flood of log lines. No timer; checked on each event.
+ * flood of bad headers or refused clients must not become a flood of log lines. No timer;
+ * checked on each event. Use a fixed set of kinds (the map keeps one entry per kind).
+ *
+ *   const throttle = new LogThrottle(log, 10_000);
+ *   throttle.warn('invalid', { peer }, 'bad PROXY header; refused');
  */
 export class LogThrottle {
   readonly #last = new Map<string, { at: number; suppressed: number }>();
