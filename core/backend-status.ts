@@ -22,8 +22,8 @@ export const BACKEND_STATUSES = Object.freeze({
   'half-open': { effect: 'limited', setBy: 'circuit-breaker' },
   /** Reserved for an outlier-ejecting balancer modifier; no built-in plugin sets it yet. */
   ejected: { effect: 'none', setBy: null },
-  /** Reserved for a slow-start balancer modifier (ramping a new backend's share); not set yet. */
-  'slow-start': { effect: 'limited', setBy: null },
+  /** A new or recovered backend's share ramps up (the slow-start modifier; cleared when done). */
+  'slow-start': { effect: 'limited', setBy: 'slow-start' },
 } as const satisfies Record<string, { effect: StatusEffect; setBy: string | null }>);
 
 export type BackendStatus = keyof typeof BACKEND_STATUSES;

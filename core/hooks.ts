@@ -114,8 +114,16 @@ export interface ServiceHooks {
   /** backendChanged — weight or state of a backend changed (e.g. `up` ↔ `draining`). */
   readonly backendChanged: SyncHook<[Backend]>;
   /**
+   * backendWeight — `backend.effectiveWeight` changed: a modifier set its factor
+   * (`backends.setWeightFactor`, e.g. a slow-start ramp step) or the weight was set (which
+   * fires `backendChanged` too). Balancers that cache something derived from weights (a hash
+   * table, an "all weights equal" flag) refresh it here; the others read `effectiveWeight` live.
+   */
+  readonly backendWeight: SyncHook<[Backend]>;
+  /**
    * backendStatus — a plugin changed `backend.status[source]` (health up/down, breaker
-   * open/closed, ...). Fired by `service.setBackendStatus`, once per actual change.
+   * open/closed, ...). Fired by `service.setBackendStatus`, once per actual change, and by
+   * `service.clearBackendStatus` with status `''` when a source withdraws its status.
    * Lets plugins react to each other (a passing health check closes a breaker).
    */
   readonly backendStatus: SyncHook<[Backend, string, string]>;
@@ -151,6 +159,7 @@ export function createServiceHooks(): ServiceHooks {
     backendAdded: new SyncHook<[Backend]>(['backend']),
     backendRemoved: new SyncHook<[Backend]>(['backend']),
     backendChanged: new SyncHook<[Backend]>(['backend']),
+    backendWeight: new SyncHook<[Backend]>(['backend']),
     backendStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     backendPeerStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     start: new AsyncParallelHook<[]>([]),

@@ -36,6 +36,20 @@ interface PluginBase {
    * `backend.spec[key]` (the admin API's `POST /backends` does not take plugin keys).
    */
   backendOptions?: Record<string, JsonSchema>;
+  /**
+   * Checks of the options a JSON Schema cannot express (a table size that must be a prime, two
+   * options that exclude each other). Called at config load with the options validated and
+   * defaults applied; each issue is reported at its path under the plugin's key, with the file,
+   * line and column, like a schema error.
+   */
+  check?(options: any): OptionIssue[] | undefined;
+}
+
+/** A problem with one option, returned by a plugin's `check`. */
+export interface OptionIssue {
+  /** Path below the plugin's options, e.g. `['table_size']`; `[]` for the options as a whole. */
+  path: Array<string | number>;
+  message: string;
 }
 
 /** The capability a plugin declares when it dials `tls: true` backends (tls-upstream does). */
@@ -113,6 +127,8 @@ export function checkPluginShape(value: unknown): string | undefined {
   const places = p.scope === 'process' ? ['any', 'primary'] : ['workers', 'any'];
   if (p.runsIn !== undefined && !places.includes(p.runsIn as string))
     return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}" (expected ${places.join(' or ')})`;
+  if (p.check !== undefined && typeof p.check !== 'function')
+    return `plugin "${p.name}" has a check that is not a function`;
   if (p.reconfigure !== undefined && typeof p.reconfigure !== 'function')
     return `plugin "${p.name}" has a reconfigure that is not a function`;
   if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')

@@ -35,8 +35,15 @@ export interface Backend {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  /** Relative share, 1..256. Changed through the registry so balancers are told. */
+  /** Relative share, 1..256, as configured. Changed through the registry so balancers are told. */
   weight: number;
+  /**
+   * The weight balancers read: `weight` times the factors modifier plugins set with
+   * `service.backends.setWeightFactor` (slow-start ramps a new backend from a fraction of its
+   * weight). Equals `weight` when no modifier acts; may be fractional; always above 0.
+   * Maintained by the core; changes fire `backendWeight`.
+   */
+  readonly effectiveWeight: number;
   state: BackendState;
   /** The spec this backend was created from (tls fields and plugin options). */
   spec: BackendSpec;

@@ -51,7 +51,14 @@ export {
   type PeekTapOptions,
   type PeekVerdict,
 } from '../core/peek.js';
-export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
+export type {
+  JsonSchema,
+  OptionIssue,
+  Plugin,
+  PluginKind,
+  ProcessPlugin,
+  ServicePlugin,
+} from '../core/plugin.js';
 export { UPSTREAM_TLS } from '../core/plugin.js';
 export type { Runtime, RuntimeHooks } from '../core/runtime.js';
 export type { Service } from '../core/service.js';
@@ -84,3 +91,4 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
   return plugin;
 }
 export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
+export type { BalancerSelect } from './balancer.js';

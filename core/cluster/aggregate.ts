@@ -105,8 +105,7 @@ export class StatsAggregator {
         backend.bytesOut = bytesOut;
         for (const [source, status] of statuses) service.setBackendStatus(backend, source, status);
         for (const source of Object.keys(backend.status))
-          if (!statuses.has(source) && !owned.has(source))
-            delete (backend.status as Record<string, string>)[source];
+          if (!statuses.has(source) && !owned.has(source)) service.clearBackendStatus(backend, source);
       }
     }
   }

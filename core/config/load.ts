@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAddress, parseListenAddress } from '../address.js';
-import { type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
+import { type OptionIssue, type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
 import type { BackendSpec } from '../types.js';
 import { backendOptionOwners, checkBackendOptionClashes, checkBackendOptionUse } from './backend-options.js';
@@ -248,6 +248,7 @@ function buildService(
       }
       balancer = pname;
     }
+    checkPluginOptions(src, [...at, 'plugins', pname], plugin, options);
     plugins.push({ name: pname, plugin, options });
   }
   if (balancer === undefined)
@@ -297,8 +298,10 @@ function buildProcessPlugins(
   for (const [name, options] of Object.entries(raw ?? {})) {
     const plugin = loaded.get(name);
     if (!plugin) continue;
-    if (plugin.scope === 'process') uses.push({ name, plugin, options: options as Record<string, unknown> });
-    else if (multi)
+    if (plugin.scope === 'process') {
+      checkPluginOptions(src, ['plugins', name], plugin, options);
+      uses.push({ name, plugin, options: options as Record<string, unknown> });
+    } else if (multi)
       src.report(
         ['plugins', name],
         `"${name}" applies to one service; list it under services.<name>.plugins`,
@@ -306,6 +309,23 @@ function buildProcessPlugins(
       );
   }
   return uses;
+}
+
+/** Reports what a plugin's own `check` finds in its (schema-valid) options. */
+function checkPluginOptions(
+  src: YamlSource,
+  at: Array<string | number>,
+  plugin: Plugin,
+  options: unknown,
+): void {
+  if (plugin.check === undefined) return;
+  let issues: OptionIssue[] | undefined;
+  try {
+    issues = plugin.check(options);
+  } catch (err) {
+    issues = [{ path: [], message: `check failed: ${(err as Error).message}` }];
+  }
+  for (const issue of issues ?? []) src.report([...at, ...issue.path], issue.message);
 }
 
 /** A process plugin's dependencies may be process plugins or, in a single-service config, service ones. */
