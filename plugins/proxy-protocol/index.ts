@@ -15,6 +15,7 @@ import { buildHeader, buildLocalHeader, type Version } from './build.js';
 import {
   type BackendSetting,
   backendOptions,
+  checkOptions,
   maxHeaderBytes,
   type ProxyProtocolOptions,
   schema,
@@ -73,6 +74,7 @@ export default definePlugin<ProxyProtocolOptions>({
   name: PROXY_PROTOCOL,
   description: 'PROXY protocol v1/v2: accept the real client from a load balancer, send it to backends.',
   schema,
+  check: checkOptions,
   backendOptions,
   // Health checks run in the cluster primary: their LOCAL header must be registered there too.
   runsIn: 'any',

@@ -1,4 +1,4 @@
-import { cidrListSchema, durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
+import { cidrListSchema, durationSchema, type JsonSchema, type OptionIssue } from '../../plugin-sdk/index.js';
 import type { Version } from './build.js';
 import { V1_MAX_LENGTH, V2_FIXED_LENGTH, V2_MAX_ADDRESS_LENGTH } from './parse.js';
 
@@ -72,11 +72,20 @@ export const schema: JsonSchema = {
         "Health checks (health-check plugin) of backends that get a header start with one too: v2 LOCAL, or for v1 a line with the check connection's own addresses.",
     },
   },
-  if: { properties: { accept: { const: true } }, required: ['accept'] },
-  // `properties` repeats the key for ajv's strict mode (required keys must be declared alongside).
-  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, never awaited
-  then: { properties: { trusted: true }, required: ['trusted'] },
 };
+
+/** What the schema cannot say: `accept` needs `trusted`. */
+export function checkOptions(options: ProxyProtocolOptions): OptionIssue[] {
+  if (options.accept && (options.trusted === undefined || options.trusted.length === 0))
+    return [
+      {
+        path: ['accept'],
+        message:
+          'accept: true needs "trusted": the peers (your load balancers) allowed to send a PROXY header; anyone else could claim any address',
+      },
+    ];
+  return [];
+}
 
 export const backendOptions: Record<string, JsonSchema> = {
   proxy_protocol: {

@@ -264,6 +264,44 @@ plugins:
   });
 });
 
+describe('with a balancer that hashes on the source', () => {
+  it('consistent-hash sees the real client: each client sticks to one backend, clients spread', async () => {
+    const named = await Promise.all(
+      ['a', 'b', 'c'].map(async (name) => {
+        const server = await startServer((socket) => {
+          socket.end(name);
+        });
+        servers.push(server);
+        return server;
+      }),
+    );
+    proxy = await startProxy(`
+listen: 127.0.0.1:0
+backends:
+${named.map((b) => `  - address: ${b.address}`).join('\n')}
+plugins:
+  consistent-hash: { key: source_ip }
+  proxy-protocol: { accept: true, trusted: [127.0.0.0/8] }
+`);
+    const answer = async (clientAddress: string) => {
+      const c = await client();
+      c.write(`PROXY TCP4 ${clientAddress} 192.0.2.1 40000 443\r\n`);
+      const name = (await readBytes(c, 1)).toString();
+      c.destroy();
+      return name;
+    };
+    const picks = new Map<string, string>();
+    for (let i = 1; i <= 30; i++) {
+      const address = `198.51.100.${i}`;
+      const first = await answer(address);
+      expect(await answer(address)).toBe(first);
+      picks.set(address, first);
+    }
+    // All from one TCP peer: hashing on the peer would send every client to one backend.
+    expect(new Set(picks.values()).size).toBeGreaterThan(1);
+  });
+});
+
 describe('send', () => {
   it('v1 and v2 carry the real client and destination from an accepted header; per-backend overrides', async () => {
     const v1 = await ppBackend();
@@ -381,7 +419,7 @@ plugins:
   proxy-protocol:
     accept: true
 `),
-    ).rejects.toThrow(/test\.yaml:5:5 {2}plugins\.proxy-protocol {2}missing required key "trusted"/);
+    ).rejects.toThrow(/test\.yaml:5:13 {2}plugins\.proxy-protocol\.accept {2}accept: true needs "trusted"/);
     await expect(
       startProxy(`listen: 127.0.0.1:0
 services:

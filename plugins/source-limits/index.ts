@@ -8,7 +8,7 @@ import {
   type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
-import { parseRate, type SourceLimitsOptions, schema } from './options.js';
+import { checkOptions, parseRate, type SourceLimitsOptions, schema } from './options.js';
 import { sourceLimitsRoutes } from './routes.js';
 import { type SourceEntry, SourceTable } from './source-table.js';
 
@@ -56,6 +56,7 @@ export default definePlugin<SourceLimitsOptions>({
   name: SOURCE_LIMITS,
   description: 'Per-source (or per-network) limits on concurrent and new sessions.',
   schema,
+  check: checkOptions,
   apply(service, options) {
     const log = service.log.child({ plugin: SOURCE_LIMITS });
     const maxConnections = options.max_connections;

@@ -1,4 +1,4 @@
-import { cidrListSchema, durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
+import { cidrListSchema, durationSchema, type JsonSchema, type OptionIssue } from '../../plugin-sdk/index.js';
 
 /** Options as they arrive in `apply` (durations in ms). */
 export interface SourceLimitsOptions {
@@ -86,3 +86,16 @@ export const schema: JsonSchema = {
     }),
   },
 };
+
+/** What the schema cannot say: something to limit, and no `burst` without a `rate`. */
+export function checkOptions(options: SourceLimitsOptions): OptionIssue[] {
+  const issues: OptionIssue[] = [];
+  if (options.max_connections === 0 && options.rate === undefined)
+    issues.push({
+      path: [],
+      message: 'set max_connections, rate, or both (neither is set, so nothing would be limited)',
+    });
+  if (options.burst !== undefined && options.rate === undefined)
+    issues.push({ path: ['burst'], message: 'burst is the size of the rate bucket: set rate too' });
+  return issues;
+}

@@ -171,25 +171,37 @@ describe('source-limits', () => {
     expect(api().stats.untracked).toBe(1);
   });
 
-  it('serves its table on the admin API', async () => {
-    await start({ max_connections: 3 }, '  admin-api: { listen: 127.0.0.1:0 }');
+  it('serves its table on the admin API; metrics count refusals per reason', async () => {
+    await start({ max_connections: 1 }, '  admin-api: { listen: 127.0.0.1:0 }\n  metrics: {}');
     await client();
     await admitted(clients[0]!);
+    expect(await admitted(await client())).toBe(false);
     const call = adminClient(proxy!.runtime);
+    await waitFor(() => proxy!.service.counters.rejected === 1);
+    const metrics = await call('GET', '/metrics');
+    expect(metrics.text).toContain(
+      'switchyard_service_rejections_total{service="default",reason="source-connections"} 1',
+    );
     const res = await call('GET', '/source-limits?limit=5');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       service: 'default',
       sources: 1,
       top: [{ source: '127.0.0.1', active: 1 }],
-      stats: { refusedConnections: 0, refusedRate: 0 },
+      stats: { refusedConnections: 1, refusedRate: 0 },
     });
     expect((await call('GET', '/source-limits?service=nope')).status).toBe(404);
     expect((await call('GET', '/source-limits?limit=-1')).status).toBe(400);
   });
 
   it('config: nothing to limit, a bad rate, a bad network', async () => {
-    await expect(start({ prefix_v4: 24 })).rejects.toThrow(/set max_connections, rate, or both/);
+    await expect(start({ prefix_v4: 24 })).rejects.toThrow(
+      /test\.yaml:5:18 {2}plugins\.source-limits {2}set max_connections, rate, or both/,
+    );
+    await backend?.close();
+    await expect(start({ max_connections: 1, burst: 5 })).rejects.toThrow(
+      /plugins\.source-limits\.burst {2}burst is the size of the rate bucket: set rate too/,
+    );
     await backend?.close();
     await expect(start({ rate: '20 per second' })).rejects.toThrow(/plugins\.source-limits\.rate/);
     await backend?.close();
