@@ -36,12 +36,16 @@ function parseV4(text: string, start: number, end: number, out: Uint8Array, at: 
   return part === 4;
 }
 
+// Scratch space of parseV6 (synchronous, so shared): its groups and an IPv4 tail.
+const groups = new Uint16Array(9);
+const v4 = new Uint8Array(4);
+
 /** Parses IPv6 (with `::`, an embedded IPv4 tail, an ignored `%zone`) into `out`. */
 function parseV6(text: string, out: Uint8Array): boolean {
   let end = text.indexOf('%');
   if (end < 0) end = text.length;
   if (end < 2 || end > 45) return false;
-  const groups: number[] = [];
+  let count = 0;
   let gap = -1; // index in `groups` where `::` stands
   let i = 0;
   if (text.charCodeAt(0) === 58) {
@@ -66,16 +70,16 @@ function parseV6(text: string, out: Uint8Array): boolean {
     }
     if (j < end && text.charCodeAt(j) === 46) {
       // IPv4 tail: the last 32 bits.
-      if (groups.length > 6 || (gap < 0 && groups.length !== 6)) return false;
-      const v4 = new Uint8Array(4);
+      if (count > 6 || (gap < 0 && count !== 6)) return false;
       if (!parseV4(text, i, end, v4, 0)) return false;
-      groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      groups[count++] = (v4[0]! << 8) | v4[1]!;
+      groups[count++] = (v4[2]! << 8) | v4[3]!;
       i = end;
       break;
     }
     if (j === i || j - i > 4) return false;
-    groups.push(value);
-    if (groups.length > 8) return false;
+    if (count === 8) return false;
+    groups[count++] = value;
     if (j === end) {
       i = end;
       break;
@@ -84,7 +88,7 @@ function parseV6(text: string, out: Uint8Array): boolean {
     j++;
     if (j < end && text.charCodeAt(j) === 58) {
       if (gap >= 0) return false; // a second `::`
-      gap = groups.length;
+      gap = count;
       j++;
       if (j === end) {
         i = end;
@@ -93,10 +97,10 @@ function parseV6(text: string, out: Uint8Array): boolean {
     } else if (j === end) return false; // a trailing single ':'
     i = j;
   }
-  if (gap < 0 ? groups.length !== 8 : groups.length > 7) return false;
+  if (gap < 0 ? count !== 8 : count > 7) return false;
   out.fill(0);
-  const tail = gap < 0 ? 0 : groups.length - gap;
-  for (let g = 0; g < groups.length; g++) {
+  const tail = gap < 0 ? 0 : count - gap;
+  for (let g = 0; g < count; g++) {
     const slot = gap < 0 || g < gap ? g : 8 - tail + (g - gap);
     out[slot * 2] = groups[g]! >> 8;
     out[slot * 2 + 1] = groups[g]! & 0xff;

@@ -55,14 +55,18 @@ const EXPECTED = [
   'plugins.keep-alive.client_fin_timeout',
   'plugins.keep-alive.upstream_fin_timeout',
   'plugins.metrics.worker_timeout',
+  'plugins.proxy-protocol.timeout',
+  'plugins.slow-start.window',
+  'plugins.source-limits.log_interval',
   'plugins.tls-listener.handshake_timeout',
   'plugins.tls-listener.watch_delay',
 ];
 
-/** Plugins another plugin needs to be enabled with it. */
+/** Plugins another plugin needs to be enabled with it, and options a plugin cannot do without. */
 const COMPANIONS: Record<string, Record<string, unknown>> = {
   dashboard: { 'admin-api': {} },
   metrics: { 'admin-api': {} },
+  'source-limits': { 'source-limits': { max_connections: 1 } },
 };
 
 /** A config that sets `path` to `value`, as JSON (which is YAML). */
