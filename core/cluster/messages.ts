@@ -1,4 +1,4 @@
-import type { PipelineCounters } from '../pipeline.js';
+import type { ServiceCounters } from '../counters.js';
 import type { BackendSpec, BackendState } from '../types.js';
 
 /** One backend as the primary's registry holds it. */
@@ -28,8 +28,6 @@ export interface BackendStats {
   bytesOut: number;
   status: Record<string, string>;
 }
-
-export type ServiceCounters = PipelineCounters & { dropped: number };
 
 export interface ServiceStats {
   counters: ServiceCounters;
@@ -64,7 +62,7 @@ export type ToWorker =
   | { t: 'peers'; services: PeerView }
   | { t: 'snapshot'; snapshot: RegistrySnapshot }
   | { t: 'request'; id: number; topic: string; payload: unknown }
-  /** Every worker is at its session budget (or no longer): see Service.setClusterSaturated. */
+  /** Every worker is at its session budget (or no longer): see Service.liftListenerBudget. */
   | { t: 'saturated'; saturated: boolean }
   /** Stop accepting, drain (drain_timeout), exit 0. */
   | { t: 'stop' };

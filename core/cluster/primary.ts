@@ -2,7 +2,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from '../config/errors.js';
-import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
+import { loadConfigFile } from '../config/load.js';
+import type { SwitchyardConfig } from '../config/types.js';
 import { reconcileConfigBackends } from '../reload-backends.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
 import { Runtime } from '../runtime.js';
@@ -57,7 +58,7 @@ export class ClusterPrimary {
   #reloading = false;
   #statsTimer: NodeJS.Timeout | undefined;
   readonly #fdWatch: PrimaryFdWatch;
-  /** Every serving worker at its session budget: they stop declining (see Service.setClusterSaturated). */
+  /** Every serving worker at its session budget: they stop declining (see Service.liftListenerBudget). */
   #saturated = false;
 
   constructor(

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { SwitchyardConfig } from '../config/load.js';
+import type { SwitchyardConfig } from '../config/types.js';
 import { Runtime } from '../runtime.js';
 import { CLOSE_BACKEND, type ClusterBridge } from './bridge.js';
 import {
@@ -70,10 +70,10 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     } else if (raw.t === 'request') {
       void answer(raw.id, raw.topic, raw.payload);
     } else if (raw.t === 'peers') {
-      if (started && runtime) applyPeers(runtime, raw.services, log);
+      if (started && runtime) applyPeers(runtime, raw.services);
     } else if (raw.t === 'saturated') {
       saturated = raw.saturated;
-      if (started && runtime) for (const s of runtime.services.values()) s.setClusterSaturated(saturated);
+      if (started && runtime) for (const s of runtime.services.values()) s.liftListenerBudget(saturated);
     } else if (raw.t === 'stop') {
       stop('primary');
     }
@@ -128,7 +128,7 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     seeded();
     started = true;
     if (snapshot) applySnapshot(runtime, snapshot, log);
-    if (saturated) for (const s of runtime.services.values()) s.setClusterSaturated(true);
+    if (saturated) for (const s of runtime.services.values()) s.liftListenerBudget(true);
   } catch (err) {
     log.fatal({ err }, (err as Error).message);
     send({ t: 'failed', message: (err as Error).message });

@@ -39,7 +39,7 @@ export function composeSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema 
   const service = {
     type: 'object',
     additionalProperties: false,
-    required: ['listen'],
+    // Without `listen` a service is a pool that routers send sessions to (at least one listens).
     properties: { ...serviceProperties, backends, plugins: plugin },
   };
   return {

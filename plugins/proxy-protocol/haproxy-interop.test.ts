@@ -1,11 +1,10 @@
-import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { readBytes, startServer, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { buildHeader } from './build.js';
 import { HAPROXY_DEFAULTS, type Haproxy, startHaproxy } from './haproxy.test-support.js';
 import { type ProxyHeader, parseProxyHeader } from './parse.js';
+import { type RawClient, rawClient, readBytes } from './socket.test-support.js';
 
 /**
  * Interop with a real HAProxy 2.6 (Debian's haproxy package): in front of Switchyard with
@@ -13,45 +12,28 @@ import { type ProxyHeader, parseProxyHeader } from './parse.js';
  * HAProxy logs (`%ci:%cp`) and by the header HAProxy itself sends on.
  */
 
-let haproxy: Haproxy | undefined;
-let proxy: TestProxy | undefined;
-let servers: TestServer[] = [];
-const clients: Socket[] = [];
+const kit = createTestKit();
+afterEach(kit.close);
+let haproxy: Haproxy;
+let proxy: TestProxy;
+const startProxy = (yaml: string) => kit.proxy(yaml);
+const startServer = (onConnection: Parameters<typeof kit.backend>[0]) => kit.backend(onConnection);
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await haproxy?.stop();
-  haproxy = undefined;
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
-
-/** Connects to `address` from `from` (a 127.x address HAProxy and Switchyard do not use). */
-async function clientFrom(address: string, from: string): Promise<Socket> {
-  const colon = address.lastIndexOf(':');
-  const socket = connect({
-    host: address.slice(0, colon),
-    port: Number(address.slice(colon + 1)),
-    localAddress: from,
-  });
-  clients.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
+/** Connects to `address` from `from` (a 127.x address the proxies in between do not use). */
+async function clientFrom(address: string, from: string): Promise<RawClient> {
+  const socket = await rawClient(address, from);
+  kit.defer(() => socket.destroy());
+  if (socket.lastError !== undefined) throw new Error(`connect: ${socket.lastError}`);
   return socket;
 }
 
-async function echo(): Promise<TestServer> {
+async function echo(): Promise<TestBackend> {
   const server = await startServer((s) => s.pipe(s));
-  servers.push(server);
   return server;
 }
 
 /** A backend that reads a PROXY header (as HAProxy sends it on), records it, then echoes. */
-async function headerRecorder(): Promise<TestServer & { headers: ProxyHeader[] }> {
+async function headerRecorder(): Promise<TestBackend & { headers: ProxyHeader[] }> {
   const headers: ProxyHeader[] = [];
   const server = await startServer((socket) => {
     let buffered = Buffer.alloc(0);
@@ -69,7 +51,6 @@ async function headerRecorder(): Promise<TestServer & { headers: ProxyHeader[] }
       socket.pipe(socket);
     });
   });
-  servers.push(server);
   return Object.assign(server, { headers });
 }
 
@@ -86,14 +67,16 @@ plugins:
     proxy.service.hooks.admit.tap('test', (s) => {
       if (s.remoteAddress === '127.0.0.5') sessions.push(s);
     });
-    haproxy = await startHaproxy(
-      (port) => `${HAPROXY_DEFAULTS}
+    haproxy = kit.track(
+      await startHaproxy(
+        (port) => `${HAPROXY_DEFAULTS}
 frontend fe
   bind 127.0.0.1:${port}
   default_backend be
 backend be
   server switchyard ${proxy!.address} ${option}
 `,
+      ),
     );
     const client = await clientFrom(haproxy.address, '127.0.0.5');
     const payload = Buffer.from(`hello through haproxy ${option}`);
@@ -111,8 +94,9 @@ backend be
 describe('Switchyard in front of HAProxy (accept-proxy)', () => {
   it.each(['v1', 'v2'])('send %s: HAProxy logs the real client and passes it on', async (version) => {
     const recorder = await headerRecorder();
-    haproxy = await startHaproxy(
-      (port) => `${HAPROXY_DEFAULTS}
+    haproxy = kit.track(
+      await startHaproxy(
+        (port) => `${HAPROXY_DEFAULTS}
 frontend fe
   bind 127.0.0.1:${port} accept-proxy
   log-format "seen client=%ci:%cp frontend=%fi:%fp authority=%[fc_pp_authority]"
@@ -120,6 +104,7 @@ frontend fe
 backend be
   server rec ${recorder.address} send-proxy-v2
 `,
+      ),
     );
     proxy = await startProxy(`
 listen: 127.0.0.1:0
@@ -144,8 +129,9 @@ plugins:
 
   it('v2 passes SNI on: a header with an authority TLV reaches HAProxy as fc_pp_authority', async () => {
     const recorder = await headerRecorder();
-    haproxy = await startHaproxy(
-      (port) => `${HAPROXY_DEFAULTS}
+    haproxy = kit.track(
+      await startHaproxy(
+        (port) => `${HAPROXY_DEFAULTS}
 frontend fe
   bind 127.0.0.1:${port} accept-proxy
   log-format "seen client=%ci authority=%[fc_pp_authority]"
@@ -153,6 +139,7 @@ frontend fe
 backend be
   server rec ${recorder.address}
 `,
+      ),
     );
     proxy = await startProxy(`
 listen: 127.0.0.1:0
@@ -177,15 +164,16 @@ plugins:
 
   it.each(['v1', 'v2'])('health checks with %s pass through an accept-proxy frontend', async (version) => {
     const greeter = await startServer((s) => s.write('hello\n'));
-    servers.push(greeter);
-    haproxy = await startHaproxy(
-      (port) => `${HAPROXY_DEFAULTS}
+    haproxy = kit.track(
+      await startHaproxy(
+        (port) => `${HAPROXY_DEFAULTS}
 frontend fe
   bind 127.0.0.1:${port} accept-proxy
   default_backend be
 backend be
   server greeter ${greeter.address}
 `,
+      ),
     );
     proxy = await startProxy(`
 listen: 127.0.0.1:0

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../test/helpers/servers.js';
+import { freePort } from '../../testing/index.js';
 
 /** A real HAProxy (Debian's /usr/sbin/haproxy) in the foreground, for interop tests. */
 export interface Haproxy {
@@ -12,7 +12,8 @@ export interface Haproxy {
   address: string;
   /** What HAProxy logged so far (`log stdout`). */
   readonly output: string;
-  stop(): Promise<void>;
+  /** Kills it and removes its files (the kit calls it: `kit.track(...)`). */
+  close(): Promise<void>;
 }
 
 export const HAPROXY = '/usr/sbin/haproxy';
@@ -41,7 +42,7 @@ export async function startHaproxy(config: (port: number) => string): Promise<Ha
         get output() {
           return output;
         },
-        async stop() {
+        async close() {
           await kill(child);
           rmSync(dir, { recursive: true, force: true });
         },

@@ -1,9 +1,8 @@
-import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { readBytes, startServer, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { type Nginx, startNginx } from './nginx.test-support.js';
+import { type RawClient, rawClient, readBytes } from './socket.test-support.js';
 
 /**
  * Interop with a real NGINX 1.22 stream proxy (Debian nginx + libnginx-mod-stream): NGINX in
@@ -11,39 +10,23 @@ import { type Nginx, startNginx } from './nginx.test-support.js';
  * proxy_protocol` (it reads v1 and v2), checked through its `$proxy_protocol_addr` log.
  */
 
-let nginx: Nginx | undefined;
-let proxy: TestProxy | undefined;
-let servers: TestServer[] = [];
-const clients: Socket[] = [];
+const kit = createTestKit();
+afterEach(kit.close);
+let nginx: Nginx;
+let proxy: TestProxy;
+const startProxy = (yaml: string) => kit.proxy(yaml);
+const startServer = (onConnection: Parameters<typeof kit.backend>[0]) => kit.backend(onConnection);
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await nginx?.stop();
-  nginx = undefined;
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
-
-async function clientFrom(address: string, from: string): Promise<Socket> {
-  const colon = address.lastIndexOf(':');
-  const socket = connect({
-    host: address.slice(0, colon),
-    port: Number(address.slice(colon + 1)),
-    localAddress: from,
-  });
-  clients.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
+/** Connects to `address` from `from` (a 127.x address the proxies in between do not use). */
+async function clientFrom(address: string, from: string): Promise<RawClient> {
+  const socket = await rawClient(address, from);
+  kit.defer(() => socket.destroy());
+  if (socket.lastError !== undefined) throw new Error(`connect: ${socket.lastError}`);
   return socket;
 }
 
-async function echo(): Promise<TestServer> {
+async function echo(): Promise<TestBackend> {
   const server = await startServer((s) => s.pipe(s));
-  servers.push(server);
   return server;
 }
 
@@ -60,11 +43,13 @@ plugins:
     proxy.service.hooks.admit.tap('test', (s) => {
       if (s.remoteAddress === '127.0.0.5') sessions.push(s);
     });
-    nginx = await startNginx(
-      (port) => `    listen 127.0.0.1:${port};
+    nginx = kit.track(
+      await startNginx(
+        (port) => `    listen 127.0.0.1:${port};
     proxy_pass ${proxy!.address};
     proxy_protocol on;`,
-      '$remote_addr',
+        '$remote_addr',
+      ),
     );
     const client = await clientFrom(nginx.address, '127.0.0.5');
     client.write('through nginx');
@@ -78,11 +63,13 @@ plugins:
     'NGINX behind (listen proxy_protocol), send %s: NGINX logs the real client',
     async (version) => {
       const backend = await echo();
-      nginx = await startNginx(
-        (port, log) => `    listen 127.0.0.1:${port} proxy_protocol;
+      nginx = kit.track(
+        await startNginx(
+          (port, log) => `    listen 127.0.0.1:${port} proxy_protocol;
     proxy_pass ${backend.address};
     access_log ${log} probe;`,
-        'pp=$proxy_protocol_addr:$proxy_protocol_port dst=$proxy_protocol_server_addr:$proxy_protocol_server_port',
+          'pp=$proxy_protocol_addr:$proxy_protocol_port dst=$proxy_protocol_server_addr:$proxy_protocol_server_port',
+        ),
       );
       proxy = await startProxy(`
 listen: 127.0.0.1:0

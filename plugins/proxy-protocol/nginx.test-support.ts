@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../test/helpers/servers.js';
+import { freePort } from '../../testing/index.js';
 
 /** A real NGINX (Debian's nginx with libnginx-mod-stream) in the foreground, for interop tests. */
 export interface Nginx {
@@ -12,7 +12,8 @@ export interface Nginx {
   address: string;
   /** The stream access log written so far. */
   accessLog(): string;
-  stop(): Promise<void>;
+  /** Kills it and removes its files (the kit calls it: `kit.track(...)`). */
+  close(): Promise<void>;
 }
 
 export const NGINX = '/usr/sbin/nginx';
@@ -56,7 +57,7 @@ ${server(port, log)}
       return {
         address: `127.0.0.1:${port}`,
         accessLog: () => (existsSync(log) ? readFileSync(log, 'utf8') : ''),
-        async stop() {
+        async close() {
           await kill(child);
           rmSync(dir, { recursive: true, force: true });
         },

@@ -1,29 +1,29 @@
-import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { readBytes as readFrom, startServer, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { buildHeader, V2_LOCAL } from './build.js';
 import type { ProxyProtocolApi } from './index.js';
 import { type ProxyHeader, parseProxyHeader } from './parse.js';
+import { closed, line, type RawClient, rawClient, readBytes } from './socket.test-support.js';
 
-let servers: TestServer[] = [];
+const kit = createTestKit();
+afterEach(kit.close);
 let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
+const startProxy = (yaml: string) => kit.proxy(yaml);
+const startServer = (onConnection: Parameters<typeof kit.backend>[0]) => kit.backend(onConnection);
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
+/** A raw client of the proxy (or `address`), destroyed when the test ends. */
+async function client(address = proxy!.address): Promise<RawClient> {
+  const socket = await rawClient(address);
+  kit.defer(() => socket.destroy());
+  return socket;
+}
 
 /**
  * A backend that expects a PROXY header (or none, when `expect` is false): answers one line
  * `<family> <source> -> <destination>` (or `none`), then echoes what follows.
  */
-async function ppBackend(expect = true): Promise<TestServer & { headers: Array<ProxyHeader | null> }> {
+async function ppBackend(expect = true): Promise<TestBackend & { headers: Array<ProxyHeader | null> }> {
   const headers: Array<ProxyHeader | null> = [];
   const server = await startServer((socket) => {
     let buffered = Buffer.alloc(0);
@@ -56,7 +56,6 @@ async function ppBackend(expect = true): Promise<TestServer & { headers: Array<P
       socket.pipe(socket);
     });
   });
-  servers.push(server);
   return Object.assign(server, { headers });
 }
 
@@ -70,59 +69,6 @@ plugins:
 ${extra}
 `);
   return proxy;
-}
-
-/** Opens a client that records resets (even one during the connect) instead of throwing them. */
-async function client(address = proxy!.address): Promise<Socket & { lastError?: string }> {
-  const colon = address.lastIndexOf(':');
-  const socket: Socket & { lastError?: string } = connect({
-    host: address.slice(0, colon).replace(/^\[|\]$/g, ''),
-    port: Number(address.slice(colon + 1)),
-  });
-  socket.on('error', (e: NodeJS.ErrnoException) => {
-    socket.lastError = e.code ?? e.message;
-  });
-  clients.push(socket);
-  await new Promise((resolve) => {
-    socket.once('connect', resolve);
-    socket.once('close', resolve);
-  });
-  return socket;
-}
-
-async function closed(socket: Socket & { lastError?: string }): Promise<string | null> {
-  if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve));
-  return socket.lastError ?? null;
-}
-
-/** Reads one `\n`-terminated line, leaving what follows in the socket. */
-function line(socket: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      socket.off('data', onData);
-      reject(new Error(`no line; got ${JSON.stringify(text.toString())}`));
-    }, 5000);
-    const onData = (chunk: Buffer) => {
-      text = Buffer.concat([text, chunk]);
-      const nl = text.indexOf(10);
-      if (nl < 0) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.pause();
-      if (nl + 1 < text.length) socket.unshift(text.subarray(nl + 1));
-      resolve(text.subarray(0, nl).toString());
-    };
-    socket.on('data', onData);
-    socket.resume();
-  });
-}
-
-/** `readBytes` on a socket `line` may have left paused. */
-function readBytes(socket: Socket, n: number): Promise<Buffer> {
-  const read = readFrom(socket, n);
-  socket.resume();
-  return read;
 }
 
 function sessionsClosed(p: TestProxy): Session[] {
@@ -244,7 +190,6 @@ describe('accept', () => {
 
   it('only on the listed listeners: another listener of the service reads nothing (server-first backend)', async () => {
     const greeter = await startServer((s) => s.write('220 mail ready\r\n'));
-    servers.push(greeter);
     proxy = await startProxy(`
 listen: [127.0.0.1:0, 127.0.0.2:0]
 backends: [{ address: ${greeter.address} }]
@@ -271,7 +216,6 @@ describe('with a balancer that hashes on the source', () => {
         const server = await startServer((socket) => {
           socket.end(name);
         });
-        servers.push(server);
         return server;
       }),
     );
@@ -375,17 +319,14 @@ describe('health checks', () => {
     const checked = await startServer((s) => {
       s.once('data', (c) => firsts.push(c));
     });
-    servers.push(checked);
     const plain: Buffer[] = [];
     const noHeader = await startServer((s) => {
       s.once('data', (c) => plain.push(c));
     });
-    servers.push(noHeader);
     const v1Lines: string[] = [];
     const v1 = await startServer((s) => {
       s.once('data', (c) => v1Lines.push(`${c.toString()}|${s.remotePort}`));
     });
-    servers.push(v1);
     proxy = await startProxy(`
 listen: 127.0.0.1:0
 backends:

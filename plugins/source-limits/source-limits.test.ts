@@ -1,27 +1,18 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { readBytes, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
 import { adminClient } from '../admin-api/test-client.js';
 import type { SourceLimitsApi } from './index.js';
 import { SourceTable } from './source-table.js';
 
-let backend: TestServer | undefined;
+const kit = createTestKit();
+afterEach(kit.close);
 let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await backend?.close();
-  backend = undefined;
-});
 
 async function start(options: Record<string, unknown>, extra = ''): Promise<TestProxy> {
-  backend = await startEcho();
-  proxy = await startProxy(`
+  const backend = await kit.echo();
+  proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends: [{ address: ${backend.address} }]
 plugins:
@@ -33,14 +24,17 @@ ${extra}
 
 type Client = Socket & { lastError?: string };
 
-/** Connects from `from` (a 127.x.y.z address) and resolves connected or closed; resets are recorded. */
+/**
+ * Connects from `from` (a 127.x.y.z address: each is a distinct source on loopback) and
+ * resolves connected or closed; resets are recorded, not thrown.
+ */
 async function client(from = '127.0.0.1'): Promise<Client> {
   const [host, port] = proxy!.address.split(':');
   const socket: Client = connect({ host, port: Number(port), localAddress: from });
   socket.on('error', (e: NodeJS.ErrnoException) => {
     socket.lastError = e.code ?? e.message;
   });
-  clients.push(socket);
+  kit.defer(() => socket.destroy());
   await new Promise((resolve) => {
     socket.once('connect', resolve);
     socket.once('close', resolve);
@@ -48,15 +42,23 @@ async function client(from = '127.0.0.1'): Promise<Client> {
   return socket;
 }
 
-/** Whether the proxy let the client through: an echo comes back, or the connection is reset. */
-async function admitted(socket: Client): Promise<boolean> {
-  if (socket.destroyed) return false;
-  socket.write('x');
-  const echo = readBytes(socket, 1, 3000).then(
-    () => true,
-    () => false,
-  );
-  return echo;
+/** Whether the proxy let the client through: the echo of one byte comes back (not a reset or close). */
+function admitted(socket: Client): Promise<boolean> {
+  if (socket.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    const onData = () => done(true);
+    const onClose = () => done(false);
+    const timer = setTimeout(() => done(false), 3000);
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.write('x');
+  });
 }
 
 function reasons(p: TestProxy): Array<string | null> {
@@ -173,8 +175,8 @@ describe('source-limits', () => {
 
   it('serves its table on the admin API; metrics count refusals per reason', async () => {
     await start({ max_connections: 1 }, '  admin-api: { listen: 127.0.0.1:0 }\n  metrics: {}');
-    await client();
-    await admitted(clients[0]!);
+    const first = await client();
+    await admitted(first);
     expect(await admitted(await client())).toBe(false);
     const call = adminClient(proxy!.runtime);
     await waitFor(() => proxy!.service.counters.rejected === 1);
@@ -198,13 +200,10 @@ describe('source-limits', () => {
     await expect(start({ prefix_v4: 24 })).rejects.toThrow(
       /test\.yaml:5:18 {2}plugins\.source-limits {2}set max_connections, rate, or both/,
     );
-    await backend?.close();
     await expect(start({ max_connections: 1, burst: 5 })).rejects.toThrow(
       /plugins\.source-limits\.burst {2}burst is the size of the rate bucket: set rate too/,
     );
-    await backend?.close();
     await expect(start({ rate: '20 per second' })).rejects.toThrow(/plugins\.source-limits\.rate/);
-    await backend?.close();
     await expect(start({ max_connections: 1, allow: ['10.0.0.0/40'] })).rejects.toThrow(
       /allow\[0\] {2}"10\.0\.0\.0\/40": the prefix length must be 0 to 32/,
     );
