@@ -17,6 +17,8 @@ interface FakeSession {
   upstream: FakeSocket;
   connectedAt: number;
   data: Record<string, unknown>;
+  /** The service whose pool the session uses: the sweep times only its own. */
+  pool: unknown;
   closeReason: string | null;
   closeDetail: string | null;
   close(reason: string): void;
@@ -28,6 +30,7 @@ function fakeSession(at: number): FakeSession {
     upstream: { bytesRead: 0, readableEnded: false, destroyed: false },
     connectedAt: at,
     data: {},
+    pool: null,
     closeReason: null,
     closeDetail: null,
     close() {
@@ -53,6 +56,7 @@ function setup(options: Partial<KeepAliveOptions>) {
   const timeouts = new SideTimeouts(service, full);
   const add = (at: number) => {
     const s = fakeSession(at);
+    s.pool = service;
     sessions.set(sessions.size + 1, s);
     timeouts.track(s as unknown as Session);
     return s;
