@@ -152,11 +152,15 @@ describe('clients', () => {
   });
 
   it('collect and closed tell a reset from a FIN', async () => {
+    // The reset waits for the client's word that the 4 bytes arrived: a RST that overtakes
+    // unread data makes the kernel drop it, which a timer alone cannot rule out under load.
     const b = await kit.backend((s) => {
       s.write('some');
-      setTimeout(() => s.resetAndDestroy(), 20);
+      s.once('data', () => s.resetAndDestroy());
     });
     const c = await kit.connect(b);
+    await waitFor(() => c.buffered === 4);
+    c.socket.write('!');
     await expect(c.collect()).rejects.toThrow(/connection failed \(ECONNRESET\) after 4 bytes/);
     expect(await c.closed()).toEqual({ reset: true, error: 'ECONNRESET', ended: false });
     const fin = await kit.connect(await kit.greeting('x', { after: 'end' }));
