@@ -171,7 +171,19 @@ function tapAccept(
       if (covered !== null && !covered.has(session.listener.index)) return undefined;
       if (bytes.length === 0) {
         // Called before anything is read: an untrusted peer is refused without reading.
-        if (trusted.has(session.peerAddress)) return 'more';
+        const peer = session.peerAddress;
+        if (trusted.has(peer)) return 'more';
+        if (peer === '') {
+          // getpeername failed: the peer reset the connection before it was accepted (a
+          // load balancer's health check does: header, then RST). Nobody to refuse and
+          // nothing to trust; closed as the reset it is, not counted as an untrusted peer.
+          if (session.closeReason === null) {
+            session.closeReason = 'client-reset';
+            session.closeDetail = 'proxy-protocol: reset before the peer could be checked';
+          }
+          session.client.destroy();
+          return 'more';
+        }
         stats.untrusted++;
         throttle.warn(
           'untrusted',
