@@ -141,6 +141,66 @@ describe('source-limits', () => {
     ).toEqual(['198.51.100.1', '198.51.100.2']);
   });
 
+  it('prefix_v6 groups IPv6 clients (named by PROXY TCP6 headers) by network; an IPv6 listener counts ::1', async () => {
+    await start(
+      { max_connections: 1, prefix_v6: 64 },
+      '  proxy-protocol: { accept: true, trusted: [127.0.0.0/8] }',
+    );
+    const refused = reasons(proxy!);
+    const viaLb = async (clientAddress: string) => {
+      const s = await client();
+      s.write(`PROXY TCP6 ${clientAddress} 2001:db8::1 5000 443\r\n`);
+      return s;
+    };
+    const first = await viaLb('2001:db8:1:2::10');
+    expect(await admitted(first)).toBe(true);
+    expect(await admitted(await viaLb('2001:db8:1:2:ffff::7'))).toBe(false); // same /64
+    expect(await admitted(await viaLb('2001:db8:1:3::10'))).toBe(true); // the next /64
+    // IPv4-mapped in a TCP6 header counts as the IPv4 address.
+    expect(await admitted(await viaLb('::ffff:198.51.100.7'))).toBe(true);
+    expect(refused).toEqual(['source-connections']);
+    expect(
+      api()
+        .top(5)
+        .map((s) => s.source)
+        .sort(),
+    ).toEqual(['198.51.100.7', '2001:db8:1:2::/64', '2001:db8:1:3::/64']);
+    first.destroy();
+    await waitFor(
+      () =>
+        api()
+          .top(5)
+          .find((s) => s.source === '2001:db8:1:2::/64')?.active === 0,
+    );
+    expect(await admitted(await viaLb('2001:db8:1:2::99'))).toBe(true);
+    await proxy!.stop();
+
+    // A client of an IPv6 listener, without a header: ::1 is one source.
+    const backend = await kit.echo();
+    proxy = await kit.proxy(`
+listen: "[::1]:0"
+backends: [{ address: ${backend.address} }]
+plugins:
+  source-limits: { max_connections: 1, prefix_v6: 128 }
+`);
+    const port = Number(proxy.address.slice(proxy.address.lastIndexOf(':') + 1));
+    const v6 = async () => {
+      const socket: Client = connect({ host: '::1', port });
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        socket.lastError = e.code ?? e.message;
+      });
+      kit.defer(() => socket.destroy());
+      await new Promise((resolve) => {
+        socket.once('connect', resolve);
+        socket.once('close', resolve);
+      });
+      return socket;
+    };
+    expect(await admitted(await v6())).toBe(true);
+    expect(await admitted(await v6())).toBe(false);
+    expect(api().top(5)).toEqual([{ source: '::1/128', active: 1, tokens: 1 }]);
+  });
+
   it('stays bounded under a flood from thousands of sources; idle ones are forgotten', async () => {
     await start({ rate: '1000/s', burst: 1, max_sources: 200 });
     let most = 0;
@@ -220,10 +280,10 @@ describe('SourceTable keys', () => {
     expect(table(24, 64).keyOf('10.1.2.3')).toBe('10.1.2.0/24');
     expect(table(24, 64).keyOf('::ffff:10.1.2.3')).toBe('10.1.2.0/24');
     expect(table(0, 64).keyOf('10.1.2.3')).toBe('0.0.0.0/0');
-    expect(table(32, 64).keyOf('2001:db8:1:2:aaaa::1')).toBe('20010db800010002/64');
-    expect(table(32, 64).keyOf('2001:db8:1:2:bbbb::9')).toBe('20010db800010002/64');
-    expect(table(32, 48).keyOf('2001:db8:1:2::1')).toBe('20010db80001/48');
-    expect(table(32, 128).keyOf('::1')).toBe('00000000000000000000000000000001/128');
+    expect(table(32, 64).keyOf('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(table(32, 64).keyOf('2001:db8:1:2:bbbb::9')).toBe('2001:db8:1:2::/64');
+    expect(table(32, 48).keyOf('2001:db8:1:2::1')).toBe('2001:db8:1::/48');
+    expect(table(32, 128).keyOf('::1')).toBe('::1/128');
     expect(table(32, 64).keyOf('not-an-ip')).toBeNull();
     expect(table(32, 64).keyOf('')).toBeNull();
   });

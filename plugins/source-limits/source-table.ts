@@ -1,4 +1,4 @@
-import { formatIp, isIpv4, parseIp } from '../../plugin-sdk/index.js';
+import { formatIp, formatIpv6, isIpv4, parseIp } from '../../plugin-sdk/index.js';
 
 /** What is tracked of one source (an address, or a network with a prefix). */
 export interface SourceEntry {
@@ -43,7 +43,7 @@ export class SourceTable {
 
   /**
    * The key of a client address: the address itself for whole IPv4 addresses (no allocation),
-   * else its network as `a.b.c.d/p` or `hex/p`. Null when it is not an IP address.
+   * else its network as `a.b.c.d/p` or `2001:db8::/p`. Null when it is not an IP address.
    */
   keyOf(address: string): string | null {
     const { prefixV4, prefixV6 } = this.settings;
@@ -57,7 +57,8 @@ export class SourceTable {
       return `${formatIp(bytes)}/${prefixV4}`;
     }
     maskFrom(bytes, prefixV6);
-    return `${Buffer.from(bytes.buffer, bytes.byteOffset, Math.ceil(prefixV6 / 8)).toString('hex')}/${prefixV6}`;
+    // As CIDR text (`2001:db8:1:2::/64`): the admin API and the logs show it as is.
+    return `${formatIpv6(bytes)}/${prefixV6}`;
   }
 
   get(key: string): SourceEntry | undefined {
