@@ -81,6 +81,13 @@ function sessionsClosed(p: TestProxy): Session[] {
 
 const api = () => proxy!.service.use<ProxyProtocolApi>('proxy-protocol')!;
 
+const ipv4Facts = {
+  sourceAddress: '198.51.100.7',
+  sourcePort: 40000,
+  destinationAddress: '192.0.2.1',
+  destinationPort: 443,
+};
+
 describe('accept', () => {
   it('v1 and v2 from a trusted peer: the header is consumed and its source is the client everywhere', async () => {
     const backend = await ppBackend(false);
@@ -186,6 +193,80 @@ describe('accept', () => {
     expect(proxy!.service.counters.peekTimeouts).toBe(1);
     expect(api().stats.invalid).toBe(1);
     expect(backend.accepted).toBe(0);
+  });
+
+  it('refuses without waiting for the timeout: an oversized v2 length, a v1 line with no CRLF, a bad checksum, a bad TLV; half-close mid-header', async () => {
+    const backend = await ppBackend(false);
+    await start(`  - address: ${backend.address}`, {
+      accept: true,
+      trusted: ['127.0.0.0/8'],
+      timeout: '5s',
+      max_tlv_bytes: 64,
+    });
+    const seen = sessionsClosed(proxy!);
+    const t0 = Date.now();
+    const head = (declared: number) => {
+      const h = Buffer.from(buildHeader('v2', ipv4Facts));
+      h.writeUInt16BE(declared, 14);
+      return h.subarray(0, 16);
+    };
+    // Declares 60,000 bytes, over the cap (16 + 216 + max_tlv_bytes): refused from the first 16.
+    const oversized = await client();
+    oversized.write(head(60_000));
+    // 120 printable bytes and no CRLF: past the 107 bytes a v1 line may take.
+    const longLine = await client();
+    longLine.write(`PROXY TCP4 ${'1'.repeat(120)}`);
+    // A CRC32C TLV that does not match the header.
+    const badCrc = await client();
+    const withCrc = Buffer.concat([
+      buildHeader('v2', ipv4Facts),
+      Buffer.from([0x03, 0x00, 0x04, 1, 2, 3, 4]),
+    ]);
+    withCrc.writeUInt16BE(withCrc.length - 16, 14);
+    badCrc.write(withCrc);
+    // A TLV whose length runs past the header's end.
+    const badTlv = await client();
+    const runaway = Buffer.concat([buildHeader('v2', ipv4Facts), Buffer.from([0xee, 0x00, 0x40, 0])]);
+    runaway.writeUInt16BE(runaway.length - 16, 14);
+    badTlv.write(runaway);
+    for (const c of [oversized, longLine, badCrc, badTlv]) expect(await closed(c)).toBe('ECONNRESET');
+    expect(Date.now() - t0).toBeLessThan(4000);
+    // Half a header, then FIN: the client is gone, nothing reaches the backend.
+    const half = await client();
+    half.end(buildHeader('v1', ipv4Facts).subarray(0, 20));
+    await closed(half);
+    await waitFor(() => seen.length === 5);
+    expect(seen.map((s) => [s.closeReason, s.closeDetail])).toEqual([
+      ['rejected', 'proxy-protocol-invalid'],
+      ['rejected', 'proxy-protocol-invalid'],
+      ['rejected', 'proxy-protocol-invalid'],
+      ['rejected', 'proxy-protocol-invalid'],
+      ['client-closed', 'half-closed during peek (proxy-protocol)'],
+    ]);
+    expect(api().stats.invalid).toBe(4);
+    expect(backend.accepted).toBe(0);
+  });
+
+  it('a v2 header with TLVs split across segments, data in the last one', async () => {
+    const backend = await ppBackend(false);
+    await start(`  - address: ${backend.address}`, { accept: true, trusted: ['127.0.0.1'] });
+    const header = buildHeader('v2', { ...ipv4Facts, authority: 'split.example', alpn: 'http/1.1' });
+    const a = await client();
+    a.setNoDelay(true);
+    // Cut inside the signature, inside the length, inside the addresses, inside a TLV.
+    const cuts = [5, 15, 20, header.length - 4, header.length];
+    let from = 0;
+    for (const to of cuts) {
+      a.write(header.subarray(from, to));
+      from = to;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    a.write('after');
+    expect(await line(a)).toBe('none');
+    expect((await readBytes(a, 5)).toString()).toBe('after');
+    const [session] = [...proxy!.service.sessions.values()];
+    expect(session!.remoteAddress).toBe('198.51.100.7');
+    expect(session!.tls).toEqual({ sni: 'split.example', alpn: ['http/1.1'] });
   });
 
   it('only on the listed listeners: another listener of the service reads nothing (server-first backend)', async () => {
