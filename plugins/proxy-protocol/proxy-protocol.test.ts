@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Session } from '../../plugin-sdk/index.js';
+import { ORIGIN_CONFIG, type Session } from '../../plugin-sdk/index.js';
 import { createTestKit, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { buildHeader, V2_LOCAL } from './build.js';
 import type { ProxyProtocolApi } from './index.js';
@@ -365,6 +365,31 @@ describe('send', () => {
     expect(v1.headers[0]).toMatchObject({ version: 1 });
     // v2 passes the TLS facts the first proxy sent on.
     expect(v2.headers[0]).toMatchObject({ version: 2, authority: 'www.example', alpn: 'http/1.1' });
+    expect(api().stats.sent).toEqual({ v1: 1, v2: 1 });
+  });
+
+  it('a reload that changes a backend's proxy_protocol applies to its new sessions; without the key it gets `send`', async () => {
+    const backend = await ppBackend();
+    await start(`  - address: ${backend.address}\n    proxy_protocol: v1`, { send: 'v2' });
+    const once = async () => {
+      const c = await client();
+      c.write('ping');
+      const answer = await line(c);
+      c.destroy();
+      return answer;
+    };
+    expect(await once()).toMatch(/^tcp4 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$/);
+    expect(backend.headers.at(-1)).toMatchObject({ version: 1 });
+    // What a config reload does with the file's backend list: the same backend, another key.
+    const changed = proxy!.service.backends.reconcile(ORIGIN_CONFIG, [
+      { address: backend.address, proxy_protocol: 'none' },
+    ]);
+    expect(changed.updated).toEqual([backend.address]);
+    // The backend reads the client's bytes where it expects a header.
+    expect(await once()).toBe('invalid not a PROXY protocol header');
+    proxy!.service.backends.reconcile(ORIGIN_CONFIG, [{ address: backend.address }]);
+    await once();
+    expect(backend.headers.at(-1)).toMatchObject({ version: 2 });
     expect(api().stats.sent).toEqual({ v1: 1, v2: 1 });
   });
 
