@@ -368,7 +368,7 @@ describe('send', () => {
     expect(api().stats.sent).toEqual({ v1: 1, v2: 1 });
   });
 
-  it('a reload that changes a backend's proxy_protocol applies to its new sessions; without the key it gets `send`', async () => {
+  it("a reload that changes a backend's proxy_protocol applies to its new sessions; without the key it gets send", async () => {
     const backend = await ppBackend();
     await start(`  - address: ${backend.address}\n    proxy_protocol: v1`, { send: 'v2' });
     const once = async () => {
