@@ -1,3 +1,4 @@
+import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ORIGIN_CONFIG, type Session } from '../../plugin-sdk/index.js';
 import { createTestKit, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
@@ -287,6 +288,49 @@ plugins:
     expect((await readBytes(behindLb, 16)).toString()).toBe('220 mail ready\r\n');
     const sessions = [...proxy.service.sessions.values()];
     expect(sessions.map((s) => s.remoteAddress)).toEqual(['127.0.0.1', '192.0.2.5']);
+  });
+});
+
+describe('with sni-router (TLS passed through, routed by SNI)', () => {
+  it('the PROXY header is read first, then the ClientHello; the pool sends v2 with the real client and the SNI, TLS bytes untouched', async () => {
+    const got: Array<{ header: ProxyHeader; next: number }> = [];
+    const recorder = await startServer((socket) => {
+      let buffered = Buffer.alloc(0);
+      socket.on('data', function onData(chunk: Buffer) {
+        buffered = Buffer.concat([buffered, chunk]);
+        const result = parseProxyHeader(buffered, 4096);
+        if (result === 'more' || buffered.length <= (result as ProxyHeader).length) return;
+        socket.removeListener('data', onData);
+        if ('invalid' in result) socket.destroy();
+        else got.push({ header: result, next: buffered[result.length]! });
+      });
+    });
+    proxy = await startProxy(`
+services:
+  edge:
+    listen: 127.0.0.1:0
+    plugins:
+      proxy-protocol: { accept: true, trusted: [127.0.0.0/8] }
+      sni-router: { routes: { api.example.com: api } }
+  api:
+    backends: [{ address: ${recorder.address} }]
+    plugins:
+      proxy-protocol: { send: v2 }
+`);
+    const raw = await client();
+    raw.write('PROXY TCP4 203.0.113.50 192.0.2.1 51000 443\r\n');
+    const tls = tlsConnect({ socket: raw, servername: 'api.example.com', ALPNProtocols: ['h2'] });
+    tls.on('error', () => {});
+    kit.defer(() => tls.destroy());
+    await waitFor(() => got.length === 1, 5000, 'the backend to read a header and the ClientHello');
+    expect(got[0]!.header).toMatchObject({
+      version: 2,
+      source: { address: '203.0.113.50', port: 51000 },
+      destination: { address: '192.0.2.1', port: 443 },
+      authority: 'api.example.com',
+      alpn: 'h2',
+    });
+    expect(got[0]!.next).toBe(0x16); // a TLS handshake record: the ClientHello, as the client sent it
   });
 });
 
