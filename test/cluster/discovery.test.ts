@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Dnsmasq } from '../helpers/dnsmasq.js';
-import { EtcdServer } from '../helpers/etcd.js';
+import { Dnsmasq } from '../fixtures/dnsmasq.js';
+import { EtcdServer } from '../fixtures/etcd.js';
 import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
 
 /** Discovery sources with workers: they run once, in the primary; workers get its registry. */

@@ -1,36 +1,31 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DiscoverySource } from '../../plugin-sdk/index.js';
 import { adminClient } from '../../plugins/admin-api/test-client.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { exchange, open, readBytes, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
+import { createTestKit, exchange, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 
 const SOURCE = fileURLToPath(new URL('../fixtures/plugins/list-source.js', import.meta.url));
 
 describe('discovery sources (registry.reconcile)', () => {
-  let servers: TestServer[] = [];
+  const kit = createTestKit();
+  let servers: TestBackend[] = [];
   let proxy: TestProxy | undefined;
-  const sockets: Socket[] = [];
   const dirs: string[] = [];
   afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await proxy?.stop();
+    await kit.close();
     proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
   const start = async (
     options: { config?: number[]; source?: (address: (i: number) => string) => string; admin?: string } = {},
   ) => {
-    servers = await Promise.all(['a', 'b', 'c', 'd'].map(startNamed));
+    servers = await Promise.all(['a', 'b', 'c', 'd'].map((name) => kit.named(name)));
     const config = (options.config ?? [0]).map((i) => `  - address: ${servers[i]!.address}`).join('\n');
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 drain_timeout: 300ms
 backends:
@@ -74,18 +69,17 @@ plugins:
 
     // Dropped: no new sessions; a running one continues until the drain timeout (300 ms).
     registry.remove(addr(0), { drainTimeout: 0 });
-    const held = await open(proxy!.address);
-    sockets.push(held);
-    await readBytes(held, 2);
+    const held = await kit.connect(proxy!.address);
+    await held.read(2);
     const heldOn = registry.list().find((b) => b.active > 0)!;
     expect(heldOn.origin).toBe('list-source');
     const keep = [addr(1), addr(2)].filter((a) => a !== heldOn.address);
-    const closed = new Promise((resolve) => held.once('close', resolve));
+    const closed = held.closed();
     const dropped = source.update(keep.map((address) => ({ address })));
     expect(dropped.removed).toEqual([heldOn.address]);
     expect(heldOn.state).toBe('removed');
-    held.write('still here');
-    expect((await readBytes(held, 10)).toString()).toBe('still here');
+    await held.send('still here');
+    expect((await held.read(10)).toString()).toBe('still here');
     await closed; // by the drain timeout
     await waitFor(() => heldOn.active === 0, 2000, 'the drained session released');
     expect(source.status.listed).toBe(1);
@@ -116,8 +110,7 @@ plugins:
     expect(source.update([{ address: addr(1), weight: 4 }, { address: addr(2) }]).conflicts).toEqual([]);
 
     // The config file drops it (what a reload does): the source takes it over, same object, no drain.
-    const held = await open(proxy!.address);
-    sockets.push(held);
+    await kit.connect(proxy!.address); // a session held across the hand-over
     registry.reconcile('config', [{ address: addr(0) }]);
     expect(registry.get(addr(1))).toBe(b);
     expect(b.origin).toBe('list-source');

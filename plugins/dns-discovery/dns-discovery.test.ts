@@ -1,45 +1,18 @@
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../core/config/errors.js';
-import { adminClient } from '../../plugins/admin-api/test-client.js';
-import { Dnsmasq } from '../helpers/dnsmasq.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { exchange, open, readBytes, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
-
-/** A server on `host:port` that writes `name\n` then echoes. */
-async function namedOn(name: string, host: string, port: number): Promise<Server & { sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    s.write(`${name}\n`);
-    s.pipe(s);
-  });
-  server.listen(port, host);
-  await once(server, 'listening');
-  return Object.assign(server, { sockets });
-}
+import { Dnsmasq } from '../../test/fixtures/dnsmasq.js';
+import { createTestKit, exchange, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
+import { adminClient } from '../admin-api/test-client.js';
 
 describe('dns-discovery against a real dnsmasq', () => {
   let dns: Dnsmasq | undefined;
   let proxy: TestProxy | undefined;
-  let servers: TestServer[] = [];
-  let hosts: Array<Server & { sockets: Set<Socket> }> = [];
-  const sockets: Socket[] = [];
+  const kit = createTestKit();
+  let servers: TestBackend[] = [];
   afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await proxy?.stop();
+    await kit.close();
     proxy = undefined;
     await dns?.stop();
     dns = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-    for (const h of hosts.splice(0)) {
-      for (const s of h.sockets) s.destroy();
-      h.close();
-    }
   });
 
   const names = async (n: number) => {
@@ -51,16 +24,16 @@ describe('dns-discovery against a real dnsmasq', () => {
 
   /** Three servers on 127.0.0.11-13, one port: what A records with `port` point at. */
   const startHosts = async () => {
-    const first = await namedOn('h11', '127.0.0.11', 0);
-    const port = (first.address() as { port: number }).port;
-    hosts = [first, await namedOn('h12', '127.0.0.12', port), await namedOn('h13', '127.0.0.13', port)];
+    const { port } = await kit.named('h11', { host: '127.0.0.11' });
+    await kit.named('h12', { host: '127.0.0.12', port });
+    await kit.named('h13', { host: '127.0.0.13', port });
     return port;
   };
 
   it('A records with a port: added, removed and restored while the proxy runs; the TTL sets the pace', async () => {
     const port = await startHosts();
     dns = await Dnsmasq.start({ hosts: ['127.0.0.11 web.sy.test'] }, 1);
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 drain_timeout: 200ms
 plugins:
@@ -80,9 +53,8 @@ plugins:
     expect(listed.map((b: { origin: string }) => b.origin)).toEqual(['dns-discovery']);
 
     // Two more records: within the 1 s TTL (plus a lookup), traffic reaches all three.
-    const held = await open(proxy.address);
-    sockets.push(held);
-    expect((await readBytes(held, 4)).toString()).toBe('h11\n');
+    const held = await kit.connect(proxy.address);
+    expect((await held.read(4)).toString()).toBe('h11\n');
     const h11 = proxy.service.backends.get(`127.0.0.11:${port}`)!;
     await dns.setHosts(['127.0.0.11 web.sy.test', '127.0.0.12 web.sy.test', '127.0.0.13 web.sy.test']);
     await waitFor(() => proxy!.service.backends.size === 3, 4000, 'three backends');
@@ -90,7 +62,7 @@ plugins:
     expect((await names(6)).sort()).toEqual(['h11', 'h11', 'h12', 'h12', 'h13', 'h13']);
 
     // 127.0.0.11 leaves DNS: it drains (no new sessions; the held one is closed at 200 ms).
-    const closed = once(held, 'close');
+    const closed = held.closed();
     await dns.setHosts(['127.0.0.12 web.sy.test', '127.0.0.13 web.sy.test']);
     await waitFor(() => h11.state === 'removed', 4000, 'h11 removed');
     expect((await names(4)).sort()).toEqual(['h12', 'h12', 'h13', 'h13']);
@@ -100,7 +72,7 @@ plugins:
   });
 
   it('SRV: targets, ports and weights; re-weighted and removed when the zone changes', async () => {
-    servers = await Promise.all(['a', 'b', 'c'].map(startNamed));
+    servers = await Promise.all(['a', 'b', 'c'].map((name) => kit.named(name)));
     const [a, b, c] = servers.map((s) => s.port);
     const srv = (...records: string[]) => ({ hosts: ['127.0.0.1 t.sy.test'], srv: records });
     dns = await Dnsmasq.start(
@@ -111,7 +83,7 @@ plugins:
       ),
       1,
     );
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 drain_timeout: 200ms
 plugins:
@@ -146,7 +118,7 @@ plugins:
   it('the server stops: the last set keeps serving, /readyz says degraded; it comes back: converges', async () => {
     const port = await startHosts();
     dns = await Dnsmasq.start({ hosts: ['127.0.0.11 web.sy.test', '127.0.0.12 web.sy.test'] }, 1);
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   dns-discovery:
@@ -184,7 +156,7 @@ plugins:
   it('an empty answer (NXDOMAIN) is an answer: the backends go after hold_empty, not before', async () => {
     const port = await startHosts();
     dns = await Dnsmasq.start({ hosts: ['127.0.0.11 web.sy.test'] }, 1);
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   dns-discovery:
@@ -208,7 +180,7 @@ plugins:
     const port = await startHosts();
     dns = await Dnsmasq.start({ hosts: ['127.0.0.11 web.sy.test'] }, 1);
     // AAAA asked of a name with only an A record: NODATA, so nothing to add, and no failure.
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   dns-discovery: { name: web.sy.test, port: ${port}, family: ipv6, resolvers: [${dns.address}], hold_empty: 0 }
@@ -217,7 +189,7 @@ plugins:
     expect(proxy.service.discoverySources[0]!.ok).toBe(true);
     await proxy.stop();
     // Outside the server's domain it refuses (no upstream): an error, reported as such.
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   dns-discovery: { name: web.elsewhere.example, port: ${port}, resolvers: [${dns.address}] }
@@ -231,15 +203,14 @@ plugins:
   it('refuses bad options with the key that is wrong', async () => {
     const bad = async (options: string) => {
       try {
-        proxy = await startProxy(`
+        proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   dns-discovery: ${options}
 `);
       } catch (err) {
-        return err instanceof ConfigError
-          ? err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')
-          : (err as Error).message;
+        const issues = (err as { issues?: Array<{ path: string; message: string }> }).issues;
+        return issues ? issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message;
       }
       throw new Error('started');
     };

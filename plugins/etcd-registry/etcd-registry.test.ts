@@ -1,11 +1,17 @@
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adminClient } from '../../plugins/admin-api/test-client.js';
-import type { EtcdRegistryApi } from '../../plugins/etcd-registry/index.js';
-import { EtcdServer } from '../helpers/etcd.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { exchange, open, readBytes, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
+import { EtcdServer } from '../../test/fixtures/etcd.js';
+import {
+  createTestKit,
+  exchange,
+  type TestBackend,
+  type TestClient,
+  type TestProxy,
+  waitFor,
+} from '../../testing/index.js';
+import { adminClient } from '../admin-api/test-client.js';
+import type { EtcdRegistryApi } from './index.js';
 
 /**
  * A TCP forwarder to etcd that the test can cut and restore on the same port: a partition
@@ -48,19 +54,16 @@ const PREFIX = '/sy-test/';
 describe('etcd-registry: several instances on one real etcd', () => {
   let etcd: EtcdServer | undefined;
   let link: Link | undefined;
+  const kit = createTestKit();
   let proxies: TestProxy[] = [];
-  let servers: TestServer[] = [];
-  const sockets: Socket[] = [];
+  let servers: TestBackend[] = [];
   afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await Promise.all(proxies.map((p) => p.stop()));
+    await kit.close();
     proxies = [];
     await link?.down();
     link = undefined;
     await etcd?.stop();
     etcd = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
   });
 
   const addr = (i: number) => servers[i]!.address;
@@ -69,7 +72,7 @@ describe('etcd-registry: several instances on one real etcd', () => {
   /** Starts etcd, the backends a..e, and `n` instances whose config lists `config` (the seed). */
   const fleet = async (n: number, config: number[] = [0], viaLink = false) => {
     etcd = await EtcdServer.start();
-    servers = await Promise.all(['a', 'b', 'c', 'd', 'e'].map(startNamed));
+    servers = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => kit.named(name)));
     let endpoint = etcd.endpoint;
     if (viaLink) {
       link = new Link(etcd.clientPort);
@@ -80,7 +83,7 @@ describe('etcd-registry: several instances on one real etcd', () => {
     return proxies.map((p) => adminClient(p.runtime));
   };
   const instance = (endpoint: string, config: number[]) =>
-    startProxy(`
+    kit.proxy(`
 listen: 127.0.0.1:0
 drain_timeout: 10s
 backends:
@@ -172,15 +175,14 @@ plugins:
 
   it('a removal drains on every instance: held sessions go on until the drain timeout, new ones go elsewhere', async () => {
     const [api] = await fleet(3, [0]);
-    const held: Socket[] = [];
+    const held: TestClient[] = [];
     for (const p of proxies) {
-      const s = await open(p.address);
-      sockets.push(s);
-      expect((await readBytes(s, 2)).toString()).toBe('a\n');
+      const s = await kit.connect(p);
+      expect((await s.read(2)).toString()).toBe('a\n');
       held.push(s);
     }
     expect((await api!('POST', '/backends', { json: { address: addr(1) } })).status).toBe(201);
-    const closed = held.map((s) => once(s, 'close'));
+    const closed = held.map((s) => s.closed());
     const res = await adminClient(proxies[2]!.runtime)('DELETE', `/backends/${addr(0)}?drain_timeout=500ms`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ state: 'removed', active: 1 });
@@ -190,8 +192,8 @@ plugins:
       'removed everywhere',
     );
     for (const [i, p] of proxies.entries()) {
-      held[i]!.write('ping');
-      expect((await readBytes(held[i]!, 4)).toString()).toBe('ping');
+      await held[i]!.send('ping');
+      expect((await held[i]!.read(4)).toString()).toBe('ping');
       expect(await greet(p)).toBe('b');
     }
     await Promise.all(closed); // the 500 ms drain timeout, on every instance
@@ -289,10 +291,9 @@ plugins:
 
   it('force-disconnect at one instance reaches every instance, and one started later', async () => {
     const [api] = await fleet(2, [0]);
-    const held = await open(proxies[1]!.address);
-    sockets.push(held);
-    await readBytes(held, 2);
-    const closed = once(held, 'close');
+    const held = await kit.connect(proxies[1]!.address);
+    await held.read(2);
+    const closed = held.closed();
     const res = await api!('POST', '/force_disconnect', { json: { enabled: true } });
     expect(res.body).toMatchObject({ enabled: true });
     await closed; // a session on the other instance
@@ -318,7 +319,7 @@ plugins:
 
   it('etcd unreachable at start: the config’s backends serve, then etcd’s list once it answers', async () => {
     etcd = await EtcdServer.start();
-    servers = await Promise.all(['a', 'b', 'c', 'd', 'e'].map(startNamed));
+    servers = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => kit.named(name)));
     link = new Link(etcd.clientPort);
     await link.up();
     const endpoint = `http://127.0.0.1:${link.port}`;
@@ -336,9 +337,11 @@ plugins:
 });
 
 describe('etcd-registry options', () => {
+  const kit = createTestKit();
+  afterEach(kit.close);
   const bad = async (options: string) => {
     try {
-      const p = await startProxy(`
+      const p = await kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   etcd-registry: ${options}
