@@ -11,6 +11,7 @@ import {
   type Session,
   STAGE,
 } from '../../plugin-sdk/index.js';
+import { BeforeTlsHeaders } from './before-tls.js';
 import { buildHeader, buildLocalHeader, type Version } from './build.js';
 import {
   type BackendSetting,
@@ -48,6 +49,11 @@ export interface ProxyProtocolStats {
   checks: number;
   /** Sessions closed because a backend that must get a header is dialled over TLS (unsupported). */
   tlsBackend: number;
+  /**
+   * Connections closed waiting for a header read before TLS (listeners of tls-listener);
+   * elsewhere the core counts them (`counters.peekTimeouts`).
+   */
+  timeouts: number;
 }
 
 /** What `service.use<ProxyProtocolApi>('proxy-protocol')` returns. */
@@ -90,6 +96,7 @@ export default definePlugin<ProxyProtocolOptions>({
       sent: { v1: 0, v2: 0 },
       checks: 0,
       tlsBackend: 0,
+      timeouts: 0,
     };
     const send = options.send ?? null;
     const versionOf = (spec: BackendSpec): Version | null => {
@@ -165,10 +172,32 @@ function tapAccept(
   // Config loaded from code (not YAML) may still carry duration text.
   const timeout = parseDuration(options.timeout) ?? 5000;
 
+  // Listeners where TLS ends here read the header on the raw socket, before the handshake.
+  const beforeTls = new BeforeTlsHeaders({ trusted, maxBytes, timeout, throttle, stats });
+  const tlsListeners = new Set<number>();
+  service.hooks.listen.tap({ name: PROXY_PROTOCOL, stage: STAGE.DEFAULT }, (previous, listener) => {
+    if (covered !== null && !covered.has(listener.index)) return previous;
+    const wrapped = beforeTls.factory(previous);
+    return (info, onConnection) => {
+      // Asked when the listener opens: every plugin has applied by then.
+      const tls = service.use<TlsListenerView>('tls-listener');
+      if (tls?.terminates?.(info.index) !== true) return previous(info, onConnection);
+      tlsListeners.add(info.index);
+      return wrapped(info, onConnection);
+    };
+  });
+
   service.hooks.peek.tap(
     { name: PROXY_PROTOCOL, stage: STAGE.CLAIM, maxBytes, timeout },
     (session, bytes) => {
       if (covered !== null && !covered.has(session.listener.index)) return undefined;
+      if (tlsListeners.size > 0 && tlsListeners.has(session.listener.index)) {
+        const header = beforeTls.take(session.peerAddress, session.peerPort);
+        // Every connection of such a listener gave its header before its handshake.
+        if (header === undefined) return INVALID;
+        adopt(session, header, false);
+        return undefined;
+      }
       if (bytes.length === 0) {
         // Called before anything is read: an untrusted peer is refused without reading.
         const peer = session.peerAddress;
@@ -203,23 +232,34 @@ function tapAccept(
         );
         return INVALID;
       }
-      stats.received[result.version === 1 ? 'v1' : 'v2']++;
-      if (result.command === 'local') stats.local++;
-      else if (result.family === 'unknown') stats.unknown++;
-      if (result.source !== undefined && result.destination !== undefined)
-        session.setClient(result.source.address, result.source.port, {
-          host: result.destination.address,
-          port: result.destination.port,
-        });
-      if (result.authority !== undefined || result.alpn !== undefined)
-        session.tls = {
-          ...(result.authority === undefined ? {} : { sni: result.authority }),
-          ...(result.alpn === undefined ? {} : { alpn: [result.alpn] }),
-        };
-      session.data[PROXY_PROTOCOL] = result;
+      adopt(session, result, true);
       return result.length;
     },
   );
+
+  /** The header names the session's client; counted once it is. */
+  function adopt(session: Session, header: ProxyHeader, tlsFacts: boolean): void {
+    stats.received[header.version === 1 ? 'v1' : 'v2']++;
+    if (header.command === 'local') stats.local++;
+    else if (header.family === 'unknown') stats.unknown++;
+    if (header.source !== undefined && header.destination !== undefined)
+      session.setClient(header.source.address, header.source.port, {
+        host: header.destination.address,
+        port: header.destination.port,
+      });
+    // TLS that ends here knows its own SNI and ALPN; the header's describe the client's TLS upstream.
+    if (tlsFacts && (header.authority !== undefined || header.alpn !== undefined))
+      session.tls = {
+        ...(header.authority === undefined ? {} : { sni: header.authority }),
+        ...(header.alpn === undefined ? {} : { alpn: [header.alpn] }),
+      };
+    session.data[PROXY_PROTOCOL] = header;
+  }
+}
+
+/** The part of tls-listener's API used here (no import of that plugin). */
+interface TlsListenerView {
+  terminates?(index: number): boolean;
 }
 
 /** Source, destination and TLS facts of a session, as the header sends them on. */
