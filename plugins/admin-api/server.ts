@@ -112,13 +112,14 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
       return;
     }
     if (err instanceof RegistryError) {
-      // A duplicate says which backend it duplicates, as the API shows it.
+      // The stable code (docs/errors.md) lets scripts tell "exists" from "managed by a source";
+      // a duplicate says which backend it duplicates, as the API shows it.
       reply
         .code(err.status)
         .send(
           err.existing === undefined
-            ? { error: err.message }
-            : { error: err.message, existing: backendJson(err.existing) },
+            ? { error: err.message, code: err.code }
+            : { error: err.message, code: err.code, existing: backendJson(err.existing) },
         );
       return;
     }
