@@ -174,7 +174,7 @@ async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger
     {
       version: pkg.version,
       workers,
-      scheduling: config.scheduling,
+      scheduling: primary.scheduling,
       pids: primary.pids(),
       services: [...primary.runtime.services.values()].map((s) => ({
         name: s.name,

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
 import { Capacity } from './capacity.js';
 import { CLUSTER, type ClusterBridge, type RuntimeRole } from './cluster/bridge.js';
+import type { Scheduling } from './cluster/scheduling.js';
 import type { PluginUse, SwitchyardConfig } from './config/load.js';
 import { checkLimits, distinctDestinations, LISTEN_BACKLOG, readOsLimits, workerCount } from './os-limits.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
-import { Service } from './service.js';
+import { type ListenSource, Service } from './service.js';
 
 /** Process-wide hooks, for process-scope plugins (admin API, metrics). */
 export interface RuntimeHooks {
@@ -45,6 +46,10 @@ export class Runtime {
     capacity?: Capacity,
     /** `single` (default), or the part this process plays in a cluster (docs/multi-process.md). */
     readonly role: RuntimeRole = 'single',
+    /** A cluster worker: how connections reach it (core/cluster/scheduling.ts). */
+    readonly scheduling?: Scheduling,
+    /** A cluster worker with `scheduling: reuseport`: where its listening sockets come from. */
+    readonly listenSource?: ListenSource,
   ) {
     this.capacity = capacity ?? Capacity.fromFdLimit(log);
   }
@@ -58,10 +63,23 @@ export class Runtime {
   static async create(
     config: SwitchyardConfig,
     log: Logger,
-    options: { capacity?: Capacity; role?: RuntimeRole; cluster?: ClusterBridge } = {},
+    options: {
+      capacity?: Capacity;
+      role?: RuntimeRole;
+      cluster?: ClusterBridge;
+      scheduling?: Scheduling;
+      listenSource?: ListenSource;
+    } = {},
   ): Promise<Runtime> {
     const role = options.role ?? 'single';
-    const runtime = new Runtime(config, log, options.capacity, role);
+    const runtime = new Runtime(
+      config,
+      log,
+      options.capacity,
+      role,
+      options.scheduling,
+      options.listenSource,
+    );
     if (options.cluster) runtime.provide<ClusterBridge>(CLUSTER, options.cluster);
     if (role !== 'primary') runtime.#warnAboutLimits();
     for (const sc of config.services) runtime.services.set(sc.name, new Service(sc, runtime, log));

@@ -35,6 +35,24 @@ function closeInWorkers(runtime: Runtime, service: string, backend: Backend): vo
 interface BoundListener {
   info: ListenerInfo;
   server: Server;
+  /** A socket handed over by the cluster primary (scheduling: reuseport): its slot id. */
+  slot?: number;
+}
+
+/** A listening socket received over IPC (Node's native TCP handle); see core/cluster/messages.ts. */
+export type ListeningHandle = object;
+
+/**
+ * Where a service's listening sockets come from when they are not simply bound: a cluster
+ * worker with `scheduling: reuseport` (core/cluster/worker-listeners.ts).
+ */
+export interface ListenSource {
+  /** Sockets handed to this process for listener `index` of `service`, to listen on instead of binding. */
+  take(service: string, index: number): Array<{ slot: number; handle: ListeningHandle }>;
+  /** The port to bind (with SO_REUSEPORT) when nothing was handed over. */
+  port(service: string, index: number): number;
+  /** A socket this process bound: the cluster primary keeps a copy of it. */
+  bound(service: string, index: number, server: Server): void;
 }
 
 /**
@@ -117,10 +135,13 @@ export class Service implements ServiceRef {
 
   /** The bound address of each listener (useful with port 0). */
   addresses(): string[] {
-    return this.#listeners.map(({ server }) => {
+    const out: string[] = [];
+    for (const { info, server } of this.#listeners) {
+      if (out[info.index] !== undefined) continue; // several sockets of one listener (reuseport)
       const a = server.address() as AddressInfo;
-      return formatAddress(a.address, a.port);
-    });
+      out[info.index] = formatAddress(a.address, a.port);
+    }
+    return out.filter((a) => a !== undefined);
   }
 
   get state(): 'new' | 'running' | 'stopping' | 'stopped' {
@@ -235,8 +256,13 @@ export class Service implements ServiceRef {
    * workers; the core's budget check refuses it at accept instead (counted as `overloaded`).
    */
   #listenerLimit(): number {
+    // Only rr can offer a declined connection to another worker; elsewhere a full worker
+    // accepts and refuses with a reset, counted as `overloaded` (Pipeline.accept).
     const budget =
-      this.runtime.role === 'worker' && !this.#saturated && Number.isFinite(this.runtime.capacity.limit)
+      this.runtime.role === 'worker' &&
+      this.runtime.scheduling === 'rr' &&
+      !this.#saturated &&
+      Number.isFinite(this.runtime.capacity.limit)
         ? this.runtime.capacity.limit
         : 0;
     return this.config.max_connections > 0 && budget > 0
@@ -257,6 +283,57 @@ export class Service implements ServiceRef {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
     const info: ListenerInfo = { address, host: parsed.host, port: parsed.port, index };
+    const source = this.runtime.listenSource;
+    const handed = source?.take(this.name, index) ?? [];
+    for (const { slot, handle } of handed) await this.#listen(info, handle, slot);
+    if (handed.length > 0) return;
+    if (source === undefined) {
+      await this.#listen(info, { host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG });
+      return;
+    }
+    const port = source.port(this.name, index);
+    const server = await this.#listen(info, {
+      host: parsed.host,
+      port,
+      backlog: LISTEN_BACKLOG,
+      reusePort: true,
+    });
+    source.bound(this.name, index, server);
+  }
+
+  /**
+   * reuseport: takes on a listening socket the cluster primary handed over while running (a
+   * dead worker's, until its replacement listens). Closed at once if the service is stopping.
+   */
+  adoptListener(index: number, slot: number, handle: ListeningHandle): void {
+    const address = this.config.listen[index];
+    const parsed = address === undefined ? undefined : parseListenAddress(address);
+    if (this.#state !== 'running' || parsed === undefined || typeof parsed === 'string') {
+      (handle as { close(): void }).close();
+      return;
+    }
+    const info: ListenerInfo = { address: address!, host: parsed.host, port: parsed.port, index };
+    this.#listen(info, handle, slot).catch((err: unknown) =>
+      this.log.error({ err, listener: address }, 'cannot accept on a handed-over socket'),
+    );
+  }
+
+  /** reuseport: stops accepting on handed-over sockets (closes this process's copy only). */
+  releaseListeners(slots: readonly number[]): void {
+    for (let i = this.#listeners.length - 1; i >= 0; i--) {
+      const listener = this.#listeners[i]!;
+      if (listener.slot === undefined || !slots.includes(listener.slot)) continue;
+      this.#listeners.splice(i, 1);
+      listener.server.close();
+    }
+  }
+
+  /** Creates the listener's server (through the `listen` hook) and listens on `target`. */
+  async #listen(
+    info: ListenerInfo,
+    target: ListeningHandle | { host: string; port: number; backlog: number; reusePort?: boolean },
+    slot?: number,
+  ): Promise<Server> {
     const factory = this.hooks.listen.call(
       this.config.tcp_nodelay ? tcpServerFactory : tcpServerFactoryNagle,
       info,
@@ -272,15 +349,19 @@ export class Service implements ServiceRef {
     }
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(new Error(`cannot listen on ${address}: ${err.code ?? err.message}`));
+        reject(new Error(`cannot listen on ${info.address}: ${err.code ?? err.message}`));
       };
       server.once('error', onError);
-      server.listen({ host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG }, () => {
+      const listening = () => {
         server.removeListener('error', onError);
         resolve();
-      });
+      };
+      // A handle received over IPC: Node listens on it as it is (no cluster round trip).
+      if ('port' in target) server.listen(target, listening);
+      else server.listen(target, LISTEN_BACKLOG, listening);
     });
-    server.on('error', (err) => this.log.error({ err, listener: address }, 'listener error'));
-    this.#listeners.push({ info, server });
+    server.on('error', (err) => this.log.error({ err, listener: info.address }, 'listener error'));
+    this.#listeners.push(slot === undefined ? { info, server } : { info, server, slot });
+    return server;
   }
 }

@@ -8,10 +8,12 @@ import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reloa
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
 import type { WorkerInfo } from './bridge.js';
-import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
+import { ListenerSlots } from './listener-slots.js';
+import { isMessage, type ListenHandle, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
 import { PrimaryFdWatch } from './primary-fd-watch.js';
 import { PrimaryRequests } from './requests.js';
 import { RespawnBackoff } from './respawn-backoff.js';
+import { resolveScheduling, SCHEDULING_ENV, type Scheduling } from './scheduling.js';
 import { takeSnapshot } from './snapshot.js';
 
 /** How long a new generation of workers may take to bind every listener. */
@@ -22,6 +24,8 @@ const STOP_GRACE = 10_000;
 interface Member {
   worker: Worker;
   generation: number;
+  /** The config its generation was started with. */
+  config: SwitchyardConfig;
   /** Plugins applied: it takes snapshots and requests. */
   ready: boolean;
   listening: boolean;
@@ -59,6 +63,10 @@ export class ClusterPrimary {
   readonly #fdWatch: PrimaryFdWatch;
   /** Every serving worker at its session budget: they stop declining (see Service.setClusterSaturated). */
   #saturated = false;
+  /** Resolved from the config's `scheduling` at start (a reload cannot change it). */
+  #scheduling: Scheduling = 'rr';
+  /** reuseport: the listening sockets and which worker accepts on each. */
+  #slots: ListenerSlots | undefined;
 
   constructor(
     private config: SwitchyardConfig,
@@ -72,9 +80,30 @@ export class ClusterPrimary {
     return this.#runtime;
   }
 
+  /** How connections reach the workers: the config's `scheduling`, `auto` resolved. */
+  get scheduling(): Scheduling {
+    return this.#scheduling;
+  }
+
   /** Starts the control plane and the first generation; resolves once every worker listens. */
   async start(): Promise<Record<string, string[]>> {
-    cluster.schedulingPolicy = this.config.scheduling === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
+    const resolved = resolveScheduling(this.config.scheduling);
+    if ('error' in resolved) throw new Error(resolved.error);
+    this.#scheduling = resolved.scheduling;
+    if (resolved.note !== undefined) this.log.info(resolved.note);
+    // reuseport: workers listen with `reusePort` (node:cluster leaves such listens alone);
+    // any other listen in a worker (a plugin's own server) is shared without the primary accepting.
+    cluster.schedulingPolicy = this.#scheduling === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
+    if (this.#scheduling === 'reuseport') {
+      this.#slots = new ListenerSlots(
+        (member, message, handle) => this.#send(member as Member, message, handle),
+        () => this.#members.values(),
+        () => this.#generation,
+        this.log,
+      );
+      this.#slots.useConfig(this.config);
+      await this.#slots.checkFree(this.config);
+    }
     this.#runtime = await Runtime.create(this.config, this.log, { role: 'primary', cluster: this.#requests });
     this.#aggregator = new StatsAggregator(this.#runtime);
     for (const service of this.#runtime.services.values()) {
@@ -92,7 +121,7 @@ export class ClusterPrimary {
     this.#statsTimer = setInterval(() => this.#statsRound(), STATS_INTERVAL);
     this.#statsTimer.unref();
     // Only rr queues client descriptors in the primary.
-    if (this.config.scheduling === 'rr') this.#fdWatch.start();
+    if (this.#scheduling === 'rr') this.#fdWatch.start();
     const generation = this.#forkGeneration(this.workers);
     try {
       await this.#whenListening(generation);
@@ -118,6 +147,9 @@ export class ClusterPrimary {
     this.#stopping = true;
     clearInterval(this.#statsTimer);
     this.#fdWatch.stop();
+    // First, so each socket closes when its worker stops accepting: new connections are refused
+    // rather than queued on a socket no one accepts on.
+    this.#slots?.closeAll();
     const members = [...this.#members.values()];
     for (const m of members) this.#retire(m);
     const longest = drainTimeout ?? Math.max(0, ...this.config.services.map((s) => s.drain_timeout));
@@ -164,21 +196,38 @@ export class ClusterPrimary {
       const workers = resolveWorkers(next.workers);
       const old = [...this.#members.values()].filter((m) => !m.retiring);
       const previous = this.config;
+      try {
+        await this.#slots?.checkFree(next);
+      } catch (err) {
+        this.log.error(
+          { err },
+          'reload rejected: a new listen address is in use; keeping the running workers and config',
+        );
+        return false;
+      }
       reconcileConfigBackends(this.#runtime, previous, next, this.log);
       this.config = next;
       this.workers = workers;
+      this.#slots?.useConfig(next);
       const generation = this.#forkGeneration(workers);
       try {
         await this.#whenListening(generation);
       } catch (err) {
         this.log.error({ err }, 'reload failed: the new workers did not start; keeping the old ones');
-        for (const m of generation) this.#retire(m, true);
         this.#generation--;
         this.config = previous;
         this.workers = old.length;
+        this.#slots?.useConfig(previous);
+        for (const m of generation) this.#retire(m, true);
         return false;
       }
       for (const m of old) this.#retire(m);
+      const closed = this.#slots?.retireUnclaimed() ?? 0;
+      if (closed > 0)
+        this.log.warn(
+          { sockets: closed },
+          'listening sockets no new worker took are closed as the old workers stop (fewer workers or listeners)',
+        );
       // Only once the new generation serves: a failed reload leaves the primary's plugins as they were.
       reconfigurePlugins(this.#runtime, previous, next, this.log);
       this.log.info(
@@ -203,10 +252,14 @@ export class ClusterPrimary {
   }
 
   #fork(generation: number, replacement: boolean): Member {
-    const worker = cluster.fork({ SWITCHYARD_GENERATION: String(generation) });
+    const worker = cluster.fork({
+      SWITCHYARD_GENERATION: String(generation),
+      [SCHEDULING_ENV]: this.#scheduling,
+    });
     const member: Member = {
       worker,
       generation,
+      config: this.config,
       ready: false,
       listening: false,
       addresses: {},
@@ -214,14 +267,14 @@ export class ClusterPrimary {
       replacement,
     };
     this.#members.set(worker.id, member);
-    worker.on('message', (raw: unknown) => this.#onMessage(member, raw));
+    worker.on('message', (raw: unknown, handle: unknown) => this.#onMessage(member, raw, handle));
     worker.on('exit', (code, signal) => this.#onExit(member, code, signal));
     // An IPC write to a worker that just died; 'exit' handles it.
     worker.on('error', (err) => this.log.debug({ err, worker: worker.id }, 'worker channel error'));
     return member;
   }
 
-  #onMessage(member: Member, raw: unknown): void {
+  #onMessage(member: Member, raw: unknown, handle: unknown): void {
     if (!isMessage<ToPrimary>(raw)) return;
     switch (raw.t) {
       case 'hello':
@@ -229,9 +282,15 @@ export class ClusterPrimary {
         this.#send(member, { t: 'snapshot', snapshot: takeSnapshot(this.#runtime, this.#version) });
         this.#requests.replay(member.worker);
         if (this.#saturated) this.#send(member, { t: 'saturated', saturated: true });
+        this.#slots?.plan(member, member.config);
+        break;
+      case 'socket':
+        if (this.#slots === undefined || handle === undefined || handle === null) break;
+        this.#slots.bound(member, member.config, raw.service, raw.index, raw.port, handle as ListenHandle);
         break;
       case 'listening':
         member.listening = true;
+        this.#slots?.listening(member);
         member.addresses = raw.addresses;
         member.worker.emit('switchyard:listening');
         if (member.replacement) this.log.info({ worker: member.worker.id }, 'replacement worker listening');
@@ -252,6 +311,7 @@ export class ClusterPrimary {
   #onExit(member: Member, code: number | null, signal: string | null): void {
     const id = member.worker.id;
     this.#members.delete(id);
+    this.#slots?.left(member);
     this.#checkSaturation();
     this.#aggregator.retire(id);
     this.#aggregator.apply();
@@ -278,6 +338,7 @@ export class ClusterPrimary {
    * at once (the core's overload path) until one has room again.
    */
   #checkSaturation(): void {
+    if (this.#scheduling !== 'rr') return;
     const serving = [...this.#members.values()].filter((m) => m.listening && !m.retiring);
     const saturated =
       serving.length > 0 &&
@@ -333,10 +394,10 @@ export class ClusterPrimary {
     });
   }
 
-  #send(member: Member, message: ToWorker): void {
+  #send(member: Member, message: ToWorker, handle?: ListenHandle): void {
     if (!member.worker.isConnected()) return;
     try {
-      member.worker.send(message);
+      member.worker.send(message, handle as never);
     } catch (err) {
       this.log.debug({ err, worker: member.worker.id }, 'cannot message a worker');
     }

@@ -11,9 +11,11 @@ import {
   type ToWorker,
 } from './messages.js';
 import { applyPeers } from './peers.js';
+import { workerScheduling } from './scheduling.js';
 import { LIST_SESSIONS, type ListSessionsRequest, listSessions } from './session-list.js';
 import { applySnapshot, seedFromSnapshot } from './snapshot.js';
 import { collectStats } from './stats.js';
+import { WorkerListeners } from './worker-listeners.js';
 
 /** How long a worker waits for the primary's first snapshot before starting from its config. */
 const SNAPSHOT_WAIT = 10_000;
@@ -55,12 +57,19 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   let version = -1;
   let started = false;
   let saturated = false;
+  const scheduling = workerScheduling();
+  const listeners =
+    scheduling === 'reuseport'
+      ? new WorkerListeners((message, handle) => {
+          if (process.connected) process.send?.(message, handle as never);
+        })
+      : undefined;
   let firstSnapshot: (s: RegistrySnapshot | undefined) => void = () => {};
   const gotSnapshot = new Promise<RegistrySnapshot | undefined>((resolve) => {
     firstSnapshot = resolve;
   });
 
-  process.on('message', (raw: unknown) => {
+  process.on('message', (raw: unknown, handle: unknown) => {
     if (!isMessage<ToWorker>(raw)) return;
     if (raw.t === 'snapshot') {
       if (raw.snapshot.version <= version) return;
@@ -76,6 +85,17 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
       if (started && runtime) for (const s of runtime.services.values()) s.setClusterSaturated(saturated);
     } else if (raw.t === 'stop') {
       stop('primary');
+    } else if (raw.t === 'socket') {
+      if (handle === undefined || handle === null) return;
+      const service = started ? runtime?.services.get(raw.service) : undefined;
+      if (service !== undefined) service.adoptListener(raw.index, raw.slot, handle);
+      else if (!started && listeners !== undefined)
+        listeners.handed(raw.service, raw.index, raw.slot, handle);
+      else (handle as { close(): void }).close();
+    } else if (raw.t === 'listen') {
+      listeners?.plan(raw.services);
+    } else if (raw.t === 'release') {
+      if (started) runtime?.services.get(raw.service)?.releaseListeners(raw.slots);
     }
   });
 
@@ -116,20 +136,29 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   process.on('disconnect', () => stop('primary gone'));
 
   try {
-    runtime = await Runtime.create(config, log, { role: 'worker', cluster: bridge });
+    runtime = await Runtime.create(config, log, {
+      role: 'worker',
+      cluster: bridge,
+      scheduling,
+      ...(listeners && { listenSource: listeners }),
+    });
     send({ t: 'hello' });
     const timeout = setTimeout(() => firstSnapshot(undefined), SNAPSHOT_WAIT);
     const snapshot = await gotSnapshot;
     clearTimeout(timeout);
     const seeded = snapshot ? seedFromSnapshot(runtime, snapshot) : () => {};
     if (!snapshot) log.warn('no registry snapshot from the primary: starting with the config backends');
+    // reuseport: the sockets to take over and the ports to bind come before the start.
+    if (listeners !== undefined) await listeners.planned;
     if (stopping) return;
     await runtime.start();
+    listeners?.closeUnused();
     seeded();
     started = true;
     if (snapshot) applySnapshot(runtime, snapshot, log);
     if (saturated) for (const s of runtime.services.values()) s.setClusterSaturated(true);
   } catch (err) {
+    listeners?.closeUnused();
     log.fatal({ err }, (err as Error).message);
     send({ t: 'failed', message: (err as Error).message });
     log.flush?.();

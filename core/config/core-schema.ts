@@ -107,10 +107,10 @@ export const processProperties = {
   },
   scheduling: {
     type: 'string',
-    enum: ['rr', 'none'],
-    default: 'rr',
+    enum: ['auto', 'reuseport', 'rr', 'none'],
+    default: 'auto',
     description:
-      'How connections reach workers (workers > 1): "rr" the primary accepts and hands them round-robin (even spread, a full worker is skipped); "none" workers accept directly (faster accept, uneven spread).',
+      'How connections reach workers (workers > 1): "reuseport" each worker accepts on its own SO_REUSEPORT sockets and the kernel spreads connections (Node >= 22.12 on Linux); "rr" the primary accepts and hands them round-robin (even spread, a full worker is skipped); "none" workers accept on one shared socket (uneven spread); "auto" (default) reuseport where available, else rr.',
   },
   worker_semi_space: {
     type: 'integer',

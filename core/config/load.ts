@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAddress, parseListenAddress } from '../address.js';
+import type { SchedulingSetting } from '../cluster/scheduling.js';
 import { type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
 import type { BackendSpec } from '../types.js';
@@ -47,8 +48,8 @@ export interface SwitchyardConfig {
   log_level?: string;
   /** Worker processes: 1 runs everything in one process; see docs/multi-process.md. */
   workers: number | 'auto';
-  /** cluster.schedulingPolicy when workers > 1. */
-  scheduling: 'rr' | 'none';
+  /** How connections reach workers when workers > 1 (core/cluster/scheduling.ts). */
+  scheduling: SchedulingSetting;
   /** Workers' `--max-semi-space-size` in MiB; undefined: Node's default. */
   worker_semi_space?: number;
   /** In config order; the first is the default service for APIs that take a service name. */
@@ -163,7 +164,7 @@ export async function loadConfigText(
     file,
     log_level: data.log_level as string | undefined,
     workers: (data.workers as number | 'auto' | undefined) ?? 1,
-    scheduling: (data.scheduling as 'rr' | 'none' | undefined) ?? 'rr',
+    scheduling: (data.scheduling as SchedulingSetting | undefined) ?? 'auto',
     worker_semi_space: data.worker_semi_space as number | undefined,
     services: [],
     plugins: [],

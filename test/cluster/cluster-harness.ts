@@ -196,6 +196,30 @@ export async function stampedSession(
   return { pid: Number(text.slice(0, nl)), socket, rest: text.slice(nl + 1) };
 }
 
+/**
+ * Opens stamped sessions until at least `min` are open and every worker in `pids` serves one
+ * (at most `max`). Round-robin alternates, but with reuseport the kernel spreads connections
+ * by a hash of their addresses, so a few connections can all land on one worker.
+ */
+export async function stampedSessionsOnEvery(
+  address: string,
+  pids: readonly number[],
+  options: { min: number; max?: number; keep?: Socket[] },
+): Promise<Array<{ pid: number; socket: Socket; rest: string }>> {
+  const max = options.max ?? 64;
+  const out: Array<{ pid: number; socket: Socket; rest: string }> = [];
+  while (out.length < options.min || !pids.every((p) => out.some((s) => s.pid === p))) {
+    if (out.length >= max)
+      throw new Error(
+        `${max} sessions did not reach every worker (${pids.join(', ')}): ${out.map((s) => s.pid)}`,
+      );
+    const s = await stampedSession(address);
+    options.keep?.push(s.socket);
+    out.push(s);
+  }
+  return out;
+}
+
 /** A JSON call to the admin API. */
 export async function admin(
   base: string,

@@ -4,11 +4,12 @@ import { open, startEcho } from '../helpers/servers.js';
 import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /**
- * Session budget per worker from a low `ulimit -n` (230 → (230 - 200) / 2 = 15): a full worker
- * declines and round-robin hands the connection to the other; when both are full, connections
- * are refused at once instead of bouncing between workers.
+ * Session budget per worker from a low `ulimit -n` (230 → (230 - 200) / 2 = 15): with rr, a full
+ * worker declines and round-robin hands the connection to the other; when both are full,
+ * connections are refused at once instead of bouncing between workers. (With reuseport or none
+ * there is no hand-off: a full worker refuses; see flood.test.ts.)
  */
-describe('cluster overload', () => {
+describe('cluster overload (scheduling: rr)', () => {
   const t = clusterFixture();
 
   it('fills both workers to their budget, refuses the rest, and accepts again when room frees', async () => {
@@ -16,6 +17,7 @@ describe('cluster overload', () => {
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(`
 workers: 2
+scheduling: rr
 listen: 127.0.0.1:0
 backends: [{ address: "${t.servers[0]!.address}" }]
 plugins:
