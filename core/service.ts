@@ -1,4 +1,4 @@
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from './address.js';
 import { BackendRegistry } from './backend-registry.js';
@@ -39,8 +39,16 @@ interface BoundListener {
   slot?: number;
 }
 
-/** A listening socket received over IPC (Node's native TCP handle); see core/cluster/messages.ts. */
+/** A socket received over IPC (Node's native TCP handle); see core/cluster/messages.ts. */
 export type ListeningHandle = object;
+
+/** What node:net keeps on a server and reads in its `onconnection` (mirrored by `acceptHanded`). */
+interface NetServerInternals {
+  _connections: number;
+  allowHalfOpen: boolean;
+  pauseOnConnect: boolean;
+  noDelay: boolean;
+}
 
 /**
  * Where a service's listening sockets come from when they are not simply bound: a cluster
@@ -67,7 +75,6 @@ export class Service implements ServiceRef {
   readonly #pipeline: Pipeline;
   readonly #listeners: BoundListener[] = [];
   #dropped = 0;
-  #saturated = false;
   /** Cluster primary: the sums workers last reported (docs/multi-process.md). */
   #workerTotals: { counters: Readonly<PipelineCounters> & { dropped: number }; sessions: number } | undefined;
   readonly #provided = new Map<string, unknown>();
@@ -138,8 +145,8 @@ export class Service implements ServiceRef {
     const out: string[] = [];
     for (const { info, server } of this.#listeners) {
       if (out[info.index] !== undefined) continue; // several sockets of one listener (reuseport)
-      const a = server.address() as AddressInfo;
-      out[info.index] = formatAddress(a.address, a.port);
+      const a = server.address() as AddressInfo | null; // null: rr, the primary listens
+      if (a !== null) out[info.index] = formatAddress(a.address, a.port);
     }
     return out.filter((a) => a !== undefined);
   }
@@ -247,42 +254,16 @@ export class Service implements ServiceRef {
     this.#state = 'stopped';
   }
 
-  /**
-   * `server.maxConnections` of each listener: `max_connections`, and in a cluster worker also
-   * its session budget — a full worker then declines in node:cluster's child.js and the
-   * round-robin primary offers the connection to another worker instead of one that would
-   * accept-and-close it. While every worker is full (`setClusterSaturated`), the budget is
-   * lifted from the listeners: the primary would otherwise bounce the connection between full
-   * workers; the core's budget check refuses it at accept instead (counted as `overloaded`).
-   */
-  #listenerLimit(): number {
-    // Only rr can offer a declined connection to another worker; elsewhere a full worker
-    // accepts and refuses with a reset, counted as `overloaded` (Pipeline.accept).
-    const budget =
-      this.runtime.role === 'worker' &&
-      this.runtime.scheduling === 'rr' &&
-      !this.#saturated &&
-      Number.isFinite(this.runtime.capacity.limit)
-        ? this.runtime.capacity.limit
-        : 0;
-    return this.config.max_connections > 0 && budget > 0
-      ? Math.min(this.config.max_connections, budget)
-      : this.config.max_connections || budget;
-  }
-
-  /** Cluster worker: the primary says whether every worker is at its session budget. */
-  setClusterSaturated(saturated: boolean): void {
-    if (this.#saturated === saturated) return;
-    this.#saturated = saturated;
-    const max = this.#listenerLimit();
-    for (const { server } of this.#listeners)
-      server.maxConnections = max > 0 ? max : (undefined as unknown as number);
-  }
-
   async #bind(address: string, index: number): Promise<void> {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
     const info: ListenerInfo = { address, host: parsed.host, port: parsed.port, index };
+    if (this.runtime.role === 'worker' && this.runtime.scheduling === 'rr') {
+      // The primary accepts and hands connections over (core/cluster/dispatcher.ts): the
+      // listener's server never listens here; `acceptHanded` feeds it.
+      this.#listeners.push({ info, server: this.#createServer(info) });
+      return;
+    }
     const source = this.runtime.listenSource;
     const handed = source?.take(this.name, index) ?? [];
     for (const { slot, handle } of handed) await this.#listen(info, handle, slot);
@@ -328,25 +309,66 @@ export class Service implements ServiceRef {
     }
   }
 
-  /** Creates the listener's server (through the `listen` hook) and listens on `target`. */
-  async #listen(
-    info: ListenerInfo,
-    target: ListeningHandle | { host: string; port: number; backlog: number; reusePort?: boolean },
-    slot?: number,
-  ): Promise<Server> {
+  /**
+   * rr: a connection the cluster primary accepted (its native handle, received over IPC), fed
+   * to the listener's server as node:net's own `onconnection` would: the socket takes the
+   * server's options (half-close, pause on connect, TCP_NODELAY) and counts in its
+   * connections, so `max_connections` and a closing listener's wait work as for an accepted one.
+   */
+  acceptHanded(index: number, handle: ListeningHandle): void {
+    const listener = this.#listeners.find((l) => l.info.index === index);
+    if (listener === undefined) {
+      (handle as { close(): void }).close();
+      return;
+    }
+    const server = listener.server as Server & NetServerInternals;
+    if (server.maxConnections > 0 && server._connections >= server.maxConnections) {
+      (handle as { close(): void }).close();
+      server.emit('drop');
+      return;
+    }
+    const socket = new Socket({
+      handle,
+      allowHalfOpen: server.allowHalfOpen,
+      pauseOnCreate: server.pauseOnConnect,
+      readable: true,
+      writable: true,
+    } as ConstructorParameters<typeof Socket>[0]) as Socket & {
+      _server: Server | null;
+      server: Server | null;
+    };
+    if (server.noDelay) socket.setNoDelay(true);
+    server._connections++;
+    socket.server = server;
+    socket._server = server; // node:net's Socket counts itself out of the server when destroyed
+    server.emit('connection', socket);
+  }
+
+  /** The listener's server, built by the `listen` hook (plugins may wrap it, e.g. TLS). */
+  #createServer(info: ListenerInfo): Server {
     const factory = this.hooks.listen.call(
       this.config.tcp_nodelay ? tcpServerFactory : tcpServerFactoryNagle,
       info,
     );
     const pipeline = this.#pipeline;
     const server = factory(info, (socket: Socket) => pipeline.accept(socket, info));
-    const max = this.#listenerLimit();
+    const max = this.config.max_connections;
     if (max > 0) {
       server.maxConnections = max;
       server.on('drop', () => {
         this.#dropped++;
       });
     }
+    return server;
+  }
+
+  /** Creates the listener's server and listens on `target`. */
+  async #listen(
+    info: ListenerInfo,
+    target: ListeningHandle | { host: string; port: number; backlog: number; reusePort?: boolean },
+    slot?: number,
+  ): Promise<Server> {
+    const server = this.#createServer(info);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(new Error(`cannot listen on ${info.address}: ${err.code ?? err.message}`));

@@ -40,8 +40,11 @@ export interface ServiceStats {
 /** What a worker reports every `STATS_INTERVAL` ms: its own numbers, never deltas. */
 export interface WorkerStats {
   services: Record<string, ServiceStats>;
-  /** The process session budget (core/capacity.ts): sessions held and the limit (null: none). */
-  capacity: { active: number; limit: number | null };
+  /**
+   * The process session budget (core/capacity.ts): sessions held and the limit (null: none);
+   * `handed`: connections received from the primary so far (rr).
+   */
+  capacity: { active: number; limit: number | null; handed: number };
   /** The worker process itself: memory in bytes, CPU in seconds since it started. */
   process: { rss: number; heapUsed: number; cpuUser: number; cpuSystem: number };
 }
@@ -73,8 +76,8 @@ export type ToWorker =
   | { t: 'peers'; services: PeerView }
   | { t: 'snapshot'; snapshot: RegistrySnapshot }
   | { t: 'request'; id: number; topic: string; payload: unknown }
-  /** Every worker is at its session budget (or no longer): see Service.setClusterSaturated. */
-  | { t: 'saturated'; saturated: boolean }
+  /** rr: a connection (the IPC handle: its native TCP handle) for listener `index` of `service`. */
+  | { t: 'conn'; service: string; index: number }
   /** Stop accepting, drain (drain_timeout), exit 0. */
   | { t: 'stop' }
   /**
@@ -94,8 +97,8 @@ export type ToWorker =
 export type ToPrimary =
   /** Plugins applied, handlers registered: send the snapshot and the sticky requests. */
   | { t: 'hello' }
-  /** Every listener is bound. */
-  | { t: 'listening'; addresses: Record<string, string[]> }
+  /** Every listener is bound (rr: ready for connections); its session budget (null: none). */
+  | { t: 'listening'; addresses: Record<string, string[]>; sessionLimit: number | null }
   /** reuseport: a socket this worker bound (the IPC handle): the primary keeps a copy. */
   | { t: 'socket'; service: string; index: number; port: number }
   | { t: 'stats'; stats: WorkerStats }

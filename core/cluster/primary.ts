@@ -8,6 +8,7 @@ import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reloa
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
 import type { WorkerInfo } from './bridge.js';
+import { Dispatcher } from './dispatcher.js';
 import { ListenerSlots } from './listener-slots.js';
 import { isMessage, type ListenHandle, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
 import { PrimaryFdWatch } from './primary-fd-watch.js';
@@ -61,12 +62,12 @@ export class ClusterPrimary {
   #reloading = false;
   #statsTimer: NodeJS.Timeout | undefined;
   readonly #fdWatch: PrimaryFdWatch;
-  /** Every serving worker at its session budget: they stop declining (see Service.setClusterSaturated). */
-  #saturated = false;
   /** Resolved from the config's `scheduling` at start (a reload cannot change it). */
   #scheduling: Scheduling = 'rr';
   /** reuseport: the listening sockets and which worker accepts on each. */
   #slots: ListenerSlots | undefined;
+  /** rr: the primary's listeners and the hand-off to workers. */
+  #dispatcher: Dispatcher | undefined;
 
   constructor(
     private config: SwitchyardConfig,
@@ -91,9 +92,18 @@ export class ClusterPrimary {
     if ('error' in resolved) throw new Error(resolved.error);
     this.#scheduling = resolved.scheduling;
     if (resolved.note !== undefined) this.log.info(resolved.note);
-    // reuseport: workers listen with `reusePort` (node:cluster leaves such listens alone);
-    // any other listen in a worker (a plugin's own server) is shared without the primary accepting.
-    cluster.schedulingPolicy = this.#scheduling === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
+    // Service listeners never go through node:cluster's rr: reuseport listens are exclusive and
+    // rr is Switchyard's dispatcher. Any other listen in a worker (a plugin's own server) is
+    // shared without the primary accepting.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    let listening: Record<string, string[]> | undefined;
+    if (this.#scheduling === 'rr') {
+      this.#dispatcher = new Dispatcher(this.log);
+      listening = await this.#dispatcher.listen(this.config).catch((err: unknown) => {
+        this.#dispatcher?.close();
+        throw err;
+      });
+    }
     if (this.#scheduling === 'reuseport') {
       this.#slots = new ListenerSlots(
         (member, message, handle) => this.#send(member as Member, message, handle),
@@ -105,7 +115,8 @@ export class ClusterPrimary {
       await this.#slots.checkFree(this.config);
     }
     this.#runtime = await Runtime.create(this.config, this.log, { role: 'primary', cluster: this.#requests });
-    this.#aggregator = new StatsAggregator(this.#runtime);
+    const dispatcher = this.#dispatcher;
+    this.#aggregator = new StatsAggregator(this.#runtime, (service) => dispatcher?.refused(service) ?? 0);
     for (const service of this.#runtime.services.values()) {
       const changed = () => this.#queueSnapshot();
       service.hooks.backendAdded.tap('cluster', changed);
@@ -129,7 +140,7 @@ export class ClusterPrimary {
       await this.stop(0);
       throw err;
     }
-    return generation[0]?.addresses ?? {};
+    return listening ?? generation[0]?.addresses ?? {};
   }
 
   /** Pids of live workers, current generation first. */
@@ -150,6 +161,7 @@ export class ClusterPrimary {
     // First, so each socket closes when its worker stops accepting: new connections are refused
     // rather than queued on a socket no one accepts on.
     this.#slots?.closeAll();
+    this.#dispatcher?.close();
     const members = [...this.#members.values()];
     for (const m of members) this.#retire(m);
     const longest = drainTimeout ?? Math.max(0, ...this.config.services.map((s) => s.drain_timeout));
@@ -198,6 +210,7 @@ export class ClusterPrimary {
       const previous = this.config;
       try {
         await this.#slots?.checkFree(next);
+        await this.#dispatcher?.listen(next);
       } catch (err) {
         this.log.error(
           { err },
@@ -218,10 +231,12 @@ export class ClusterPrimary {
         this.config = previous;
         this.workers = old.length;
         this.#slots?.useConfig(previous);
+        this.#dispatcher?.closeUnlisted(previous);
         for (const m of generation) this.#retire(m, true);
         return false;
       }
       for (const m of old) this.#retire(m);
+      this.#dispatcher?.closeUnlisted(next);
       const closed = this.#slots?.retireUnclaimed() ?? 0;
       if (closed > 0)
         this.log.warn(
@@ -281,7 +296,6 @@ export class ClusterPrimary {
         member.ready = true;
         this.#send(member, { t: 'snapshot', snapshot: takeSnapshot(this.#runtime, this.#version) });
         this.#requests.replay(member.worker);
-        if (this.#saturated) this.#send(member, { t: 'saturated', saturated: true });
         this.#slots?.plan(member, member.config);
         break;
       case 'socket':
@@ -291,13 +305,25 @@ export class ClusterPrimary {
       case 'listening':
         member.listening = true;
         this.#slots?.listening(member);
+        if (this.#dispatcher !== undefined && !member.retiring) {
+          const worker = member.worker;
+          this.#dispatcher.add(worker.id, raw.sessionLimit, (message, handle, callback) => {
+            if (!worker.isConnected()) callback(new Error('worker gone'));
+            else worker.send(message, handle as never, {}, callback);
+          });
+        }
         member.addresses = raw.addresses;
         member.worker.emit('switchyard:listening');
         if (member.replacement) this.log.info({ worker: member.worker.id }, 'replacement worker listening');
         break;
       case 'stats':
         this.#aggregator.report(member.worker.id, raw.stats);
-        this.#checkSaturation();
+        this.#dispatcher?.report(
+          member.worker.id,
+          raw.stats.capacity.active,
+          raw.stats.capacity.limit,
+          raw.stats.capacity.handed ?? 0,
+        );
         break;
       case 'reply':
         this.#requests.reply(member.worker.id, raw.id, raw.value);
@@ -312,7 +338,7 @@ export class ClusterPrimary {
     const id = member.worker.id;
     this.#members.delete(id);
     this.#slots?.left(member);
-    this.#checkSaturation();
+    this.#dispatcher?.remove(id);
     this.#aggregator.retire(id);
     this.#aggregator.apply();
     this.#requests.workerGone(id);
@@ -329,32 +355,6 @@ export class ClusterPrimary {
     setTimeout(() => {
       if (!this.#stopping && member.generation === this.#generation) this.#fork(member.generation, true);
     }, delay).unref();
-  }
-
-  /**
-   * With round-robin, a full worker declines and the primary offers the connection to the
-   * next one; when all are full it would bounce between them until a slot frees. So when
-   * every serving worker reports its budget reached, workers are told to accept and refuse
-   * at once (the core's overload path) until one has room again.
-   */
-  #checkSaturation(): void {
-    if (this.#scheduling !== 'rr') return;
-    const serving = [...this.#members.values()].filter((m) => m.listening && !m.retiring);
-    const saturated =
-      serving.length > 0 &&
-      serving.every((m) => {
-        const c = this.#aggregator.reportOf(m.worker.id)?.capacity;
-        return c !== undefined && c.limit !== null && c.active >= c.limit;
-      });
-    if (saturated === this.#saturated) return;
-    this.#saturated = saturated;
-    this.log.warn(
-      { saturated },
-      saturated
-        ? 'every worker is at its session limit: refusing new connections'
-        : 'workers have room again',
-    );
-    for (const m of this.#members.values()) if (m.ready) this.#send(m, { t: 'saturated', saturated });
   }
 
   #workerInfos(): WorkerInfo[] {
@@ -407,6 +407,7 @@ export class ClusterPrimary {
   #retire(member: Member, now = false): void {
     if (member.retiring && !now) return;
     member.retiring = true;
+    this.#dispatcher?.remove(member.worker.id);
     if (now || !member.worker.isConnected()) member.worker.process.kill('SIGKILL');
     else this.#send(member, { t: 'stop' });
   }

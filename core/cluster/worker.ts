@@ -56,7 +56,8 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   let runtime: Runtime | undefined;
   let version = -1;
   let started = false;
-  let saturated = false;
+  /** rr: connections received from the primary (reported, so it can tell what is in flight). */
+  let handed = 0;
   const scheduling = workerScheduling();
   const listeners =
     scheduling === 'reuseport'
@@ -80,9 +81,12 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
       void answer(raw.id, raw.topic, raw.payload);
     } else if (raw.t === 'peers') {
       if (started && runtime) applyPeers(runtime, raw.services, log);
-    } else if (raw.t === 'saturated') {
-      saturated = raw.saturated;
-      if (started && runtime) for (const s of runtime.services.values()) s.setClusterSaturated(saturated);
+    } else if (raw.t === 'conn') {
+      if (handle === undefined || handle === null) return;
+      handed++;
+      const service = runtime?.services.get(raw.service);
+      if (service !== undefined) service.acceptHanded(raw.index, handle);
+      else (handle as { close(): void }).close();
     } else if (raw.t === 'stop') {
       stop('primary');
     } else if (raw.t === 'socket') {
@@ -156,7 +160,6 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     seeded();
     started = true;
     if (snapshot) applySnapshot(runtime, snapshot, log);
-    if (saturated) for (const s of runtime.services.values()) s.setClusterSaturated(true);
   } catch (err) {
     listeners?.closeUnused();
     log.fatal({ err }, (err as Error).message);
@@ -167,10 +170,10 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   }
   const addresses: Record<string, string[]> = {};
   for (const s of runtime.services.values()) addresses[s.name] = s.addresses();
-  send({ t: 'listening', addresses });
+  send({ t: 'listening', addresses, sessionLimit: finite(runtime.capacity.limit) });
   log.info({ sessionLimit: finite(runtime.capacity.limit) }, 'worker listening');
   const rt = runtime;
-  const timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt) }), STATS_INTERVAL);
+  const timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt, handed) }), STATS_INTERVAL);
   timer.unref();
 }
 
