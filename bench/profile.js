@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { startIperf3, startRedis } from './lib/backends.js';
 import { withCleanup } from './lib/cleanup.js';
-import { cpuSeconds } from './lib/cpu.js';
 import { summarize, summaryMarkdown } from './lib/cpuprofile.js';
+import { NODE_OPTION_HELP, nodeBinary } from './lib/node-binary.js';
+import { cpuSeconds } from './lib/proc-stats.js';
 import { naive, naiveNoDelay, switchyard } from './lib/targets.js';
 import { allWorkloads } from './lib/workloads.js';
 
@@ -21,7 +22,7 @@ const program = new Command()
   .option(
     '-o, --only <workloads>',
     'comma-separated workloads',
-    (t) => t.split(','),
+    (/** @type {string} */ t) => t.split(','),
     allWorkloads.map((w) => w.name),
   )
   .addOption(
@@ -31,7 +32,8 @@ const program = new Command()
   )
   .option('-q, --quick', 'shorter runs')
   .option('--top <n>', 'rows per table', Number, 20)
-  .option('--summarize <file>', 'only summarize an existing .cpuprofile');
+  .option('--summarize <file>', 'only summarize an existing .cpuprofile')
+  .option('--node <path>', NODE_OPTION_HELP);
 program.parse();
 const opts = program.opts();
 
@@ -42,7 +44,16 @@ if (opts.summarize) {
 
 const workloads = allWorkloads.filter((w) => opts.only.includes(w.name));
 if (workloads.length === 0) program.error(`no such workload: ${opts.only.join(', ')}`);
-const target = { switchyard, naive, 'naive-nodelay': naiveNoDelay }[opts.target];
+/** @type {Record<string, import('./lib/targets.js').Target>} */
+const profilable = { switchyard, naive, 'naive-nodelay': naiveNoDelay };
+const target = profilable[opts.target];
+const node = (() => {
+  try {
+    return nodeBinary(opts.node);
+  } catch (err) {
+    return program.error(/** @type {Error} */ (err).message);
+  }
+})();
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
 const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\..*/, '');
@@ -52,15 +63,17 @@ await withCleanup(async (dir) => {
     const profDir = join(dir, `prof-${workload.name}`);
     mkdirSync(profDir);
     const backend = workload.backend === 'iperf3' ? await startIperf3() : await startRedis();
+    /** @type {import('./lib/targets.js').RunningTarget | undefined} */
     let proxy;
     try {
-      proxy = await target.start(backend.port, dir, { cpuProf: profDir });
+      proxy = await target.start(backend.port, dir, { cpuProf: profDir, node: node.path });
       await workload.warmup(proxy.port);
       const before = cpuSeconds(proxy.pid);
       const fromUs = Number(process.hrtime.bigint() / 1000n);
       const result = await workload.run(proxy.port, Boolean(opts.quick));
       const toUs = Number(process.hrtime.bigint() / 1000n);
-      const cpu = cpuSeconds(proxy.pid) - before;
+      const after = cpuSeconds(proxy.pid);
+      const cpu = before === null || after === null ? Number.NaN : after - before;
       // A long grace period: V8 writes the profile as the process exits.
       await proxy.stop(30_000);
       proxy = undefined;
@@ -71,7 +84,7 @@ await withCleanup(async (dir) => {
       const summary = summarize(JSON.parse(readFileSync(kept, 'utf8')), opts.top, { fromUs, toUs });
       writeFileSync(kept.replace(/\.cpuprofile$/, '.summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       console.log(
-        `\n### ${target.label} under ${workload.label}\n\n` +
+        `\n### ${target.label} under ${workload.label} (Node ${node.version}, 1 round)\n\n` +
           `\`${workload.describe(Boolean(opts.quick))}\`: ${result.value.toFixed(workload.unit === 'Gbit/s' ? 2 : 0)} ${workload.unit}, ` +
           `proxy CPU ${cpu.toFixed(2)} s = ${((cpu / result.work) * workload.cpuScale).toFixed(2)} ${workload.cpuUnit} ` +
           `(profiling adds overhead). Profile: ${kept}\n`,

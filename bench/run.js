@@ -7,14 +7,16 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startIperf3, startRedis } from './lib/backends.js';
 import { withCleanup } from './lib/cleanup.js';
-import { treeCpuDelta, treeCpuTimes, treeRssMiB } from './lib/cpu.js';
 import { describeMachine } from './lib/machine.js';
+import { NODE_OPTION_HELP, nodeBinary } from './lib/node-binary.js';
+import { treeCpuDelta, treeCpuTimes, treeRssMiB } from './lib/proc-stats.js';
 import { which } from './lib/procs.js';
 import { markdown, TARGET_RATIO } from './lib/report.js';
 import { best, median, ratio, spread } from './lib/stats.js';
 import { allTargets, defaultTargets } from './lib/targets.js';
 import { allWorkloads } from './lib/workloads.js';
 
+/** @param {string} text */
 const positiveInt = (text) => {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
@@ -33,7 +35,7 @@ const program = new Command()
   .option(
     '-t, --targets <targets>',
     'comma-separated targets (default: direct,switchyard,naive,haproxy)',
-    (text) => text.split(',').map((t) => t.trim()),
+    (/** @type {string} */ text) => text.split(',').map((t) => t.trim()),
   )
   .option('-q, --quick', 'shorter runs (iperf3 2 s, fewer requests), 2 rounds unless --rounds is given')
   .addOption(
@@ -54,6 +56,7 @@ const program = new Command()
       .choices(['rr', 'none'])
       .default('rr'),
   )
+  .option('--node <path>', NODE_OPTION_HELP)
   .addHelpText(
     'after',
     `\nWorkloads: ${allWorkloads.map((w) => w.name).join(', ')}\nTargets: ${allTargets.map((t) => t.name).join(', ')}`,
@@ -64,7 +67,20 @@ if (opts.quick && program.getOptionValueSource('rounds') === 'default') opts.rou
 
 const workloads = pick(allWorkloads, opts.only, 'workload');
 const targets = opts.targets ? pick(allTargets, opts.targets, 'target') : defaultTargets;
+const node = (() => {
+  try {
+    return nodeBinary(opts.node);
+  } catch (err) {
+    return program.error(/** @type {Error} */ (err).message);
+  }
+})();
 
+/**
+ * @template {{ name: string }} T
+ * @param {T[]} all
+ * @param {string[] | undefined} names
+ * @param {string} what
+ */
 function pick(all, names, what) {
   if (!names) return all;
   const unknown = names.filter((n) => !all.some((x) => x.name === n));
@@ -75,20 +91,25 @@ function pick(all, names, what) {
   return all.filter((x) => names.includes(x.name));
 }
 
-/** With --workers N the labels say how many processes or threads each proxy ran. */
+/**
+ * With --workers N the labels say how many processes or threads each proxy ran.
+ * @param {import('./lib/targets.js').Target} target
+ */
 function labelOf(target) {
   if (opts.workers === 1) return target.label;
   if (target.name === 'switchyard') return `${target.label} (${opts.workers} workers, ${opts.scheduling})`;
   if (target.name === 'haproxy') return `${target.label} (nbthread ${opts.workers})`;
   return target.label;
 }
-const startOptions = { workers: opts.workers, scheduling: opts.scheduling };
+/** @type {import('./lib/targets.js').StartOptions} */
+const startOptions = { workers: opts.workers, scheduling: opts.scheduling, node: node.path };
 
 const startedAt = Date.now();
 const deadline = startedAt + opts.budget * 60_000;
-const log = (text) => process.stderr.write(`${text}\n`);
+const log = (/** @type {string} */ text) => process.stderr.write(`${text}\n`);
 
 const haproxyInstalled = await which('haproxy');
+/** @type {import('./lib/report.js').Results} */
 const results = {
   startedAt: new Date(startedAt).toISOString(),
   options: {
@@ -99,7 +120,7 @@ const results = {
     workers: opts.workers,
     scheduling: opts.workers > 1 ? opts.scheduling : null,
   },
-  machine: await describeMachine(haproxyInstalled),
+  machine: await describeMachine(haproxyInstalled, node),
   targets: targets.map((t) => ({
     name: t.name,
     label: labelOf(t),
@@ -110,7 +131,7 @@ const results = {
   /** Workloads that could not run at all (a server missing, the time budget spent). */
   problems: [],
 };
-const active = targets.filter((t) => !results.targets.find((r) => r.name === t.name).skipped);
+const active = targets.filter((t) => !results.targets.find((r) => r.name === t.name)?.skipped);
 
 await withCleanup(async (dir) => {
   for (const workload of workloads) {
@@ -121,7 +142,7 @@ await withCleanup(async (dir) => {
     try {
       results.workloads.push(await runWorkload(workload, dir));
     } catch (err) {
-      results.problems.push(`${workload.name} could not run: ${err.message}`);
+      results.problems.push(`${workload.name} could not run: ${/** @type {Error} */ (err).message}`);
     }
   }
 });
@@ -129,7 +150,8 @@ await withCleanup(async (dir) => {
 for (const problem of results.problems) log(problem);
 results.finishedAt = new Date().toISOString();
 results.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
-results.machine.loadAverageAtEnd = os.loadavg().map((l) => Number(l.toFixed(2)));
+const loadAverageAtEnd = os.loadavg().map((l) => Number(l.toFixed(2)));
+results.machine.loadAverageAtEnd = loadAverageAtEnd;
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
@@ -139,9 +161,9 @@ writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 const m = results.machine;
 console.log(
   `\n## Switchyard benchmark, ${results.startedAt}\n\n` +
-    `${m.cores} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}, HAProxy ${m.haproxy ?? 'n/a'}, ` +
+    `${m.cores} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node} (${m.nodePath}), HAProxy ${m.haproxy ?? 'n/a'}, ` +
     `redis ${m.redis}, iperf3 ${m.iperf3}; load average ${m.loadAverageAtStart.join(' ')} at start, ` +
-    `${m.loadAverageAtEnd.join(' ')} at end; ${results.durationSeconds} s.\n`,
+    `${loadAverageAtEnd.join(' ')} at end; ${results.durationSeconds} s.\n`,
 );
 console.log(markdown(results));
 console.log(`\nJSON: ${file}`);
@@ -155,12 +177,18 @@ if (slow.length > 0) {
   );
 }
 
-/** One workload: fresh backend and proxies, a warm-up, then rounds with the target order rotated. */
+/**
+ * One workload: fresh backend and proxies, a warm-up, then rounds with the target order rotated.
+ * @param {import('./lib/workloads.js').Workload} workload
+ * @param {string} dir
+ * @returns {Promise<import('./lib/report.js').WorkloadResult>}
+ */
 async function runWorkload(workload, dir) {
   log(`\n${workload.label}: ${workload.describe(Boolean(opts.quick))}`);
   const backend = workload.backend === 'iperf3' ? await startIperf3() : await startRedis();
-  /** @type {Record<string, any>} */
+  /** @type {Record<string, import('./lib/report.js').Cell>} */
   const cells = {};
+  /** @type {Map<string, import('./lib/targets.js').RunningTarget>} */
   const running = new Map();
   try {
     for (const target of active) {
@@ -168,8 +196,9 @@ async function runWorkload(workload, dir) {
       try {
         running.set(target.name, await target.start(backend.port, dir, startOptions));
       } catch (err) {
-        cells[target.name].errors.push(`start: ${err.message}`);
-        log(`  ${target.name}: failed to start: ${err.message}`);
+        const message = /** @type {Error} */ (err).message;
+        cells[target.name].errors.push(`start: ${message}`);
+        log(`  ${target.name}: failed to start: ${message}`);
       }
     }
     if (opts.warmup) {
@@ -177,7 +206,7 @@ async function runWorkload(workload, dir) {
         try {
           await workload.warmup(t.port);
         } catch (err) {
-          log(`  ${name}: warm-up failed: ${err.message.split('\n')[0]}`);
+          log(`  ${name}: warm-up failed: ${/** @type {Error} */ (err).message.split('\n')[0]}`);
         }
       }
     }
@@ -187,7 +216,7 @@ async function runWorkload(workload, dir) {
       const order = names.map((_, i) => names[(i + round) % names.length]);
       for (const name of order) {
         if (Date.now() > deadline) break;
-        const t = running.get(name);
+        const t = /** @type {import('./lib/targets.js').RunningTarget} */ (running.get(name));
         // The proxy's process and its children: a Switchyard cluster's primary and workers.
         const cpuBefore = treeCpuTimes(t.pid);
         const t0 = Date.now();
@@ -196,7 +225,7 @@ async function runWorkload(workload, dir) {
           const delta = cpuBefore === null ? null : treeCpuDelta(cpuBefore, treeCpuTimes(t.pid));
           const user = delta === null ? null : delta.user;
           const cpu = delta === null ? null : delta.user + delta.system;
-          const perUnit = (seconds) =>
+          const perUnit = (/** @type {number | null} */ seconds) =>
             seconds === null ? null : (seconds / result.work) * workload.cpuScale;
           const cpuPerUnit = perUnit(cpu);
           cells[name].runs.push({
@@ -210,13 +239,14 @@ async function runWorkload(workload, dir) {
           });
           log(
             `  round ${round + 1} ${name.padEnd(10)} ${result.value.toFixed(workload.unit === 'Gbit/s' ? 2 : 0)} ${workload.unit}` +
-              (cpu === null
+              (cpu === null || cpuPerUnit === null
                 ? ''
                 : `, proxy CPU ${cpu.toFixed(2)} s = ${cpuPerUnit.toFixed(2)} ${workload.cpuUnit}`),
           );
         } catch (err) {
-          cells[name].errors.push(err.message);
-          log(`  round ${round + 1} ${name}: FAILED: ${err.message.split('\n')[0]}`);
+          const message = /** @type {Error} */ (err).message;
+          cells[name].errors.push(message);
+          log(`  round ${round + 1} ${name}: FAILED: ${message.split('\n')[0]}`);
         }
         // Let the previous run's sockets close and the backend settle.
         await sleep(300);
@@ -230,8 +260,8 @@ async function runWorkload(workload, dir) {
 
   for (const cell of Object.values(cells)) {
     const values = cell.runs.map((r) => r.value);
-    const cpu = cell.runs.map((r) => r.cpuPerUnit).filter((c) => c !== null);
-    const cpuUser = cell.runs.map((r) => r.cpuUserPerUnit).filter((c) => c !== null);
+    const cpu = cell.runs.flatMap((r) => (r.cpuPerUnit === null ? [] : [r.cpuPerUnit]));
+    const cpuUser = cell.runs.flatMap((r) => (r.cpuUserPerUnit === null ? [] : [r.cpuUserPerUnit]));
     const p99 = cell.runs.map((r) => r.extra?.p99Ms).filter((p) => typeof p === 'number');
     cell.summary = {
       p99Ms: median(p99),
@@ -243,8 +273,8 @@ async function runWorkload(workload, dir) {
       cpuUserPerUnit: median(cpuUser),
     };
   }
-  const v = (name) => cells[name]?.summary.value ?? null;
-  const c = (name) => cells[name]?.summary.cpuPerUnit ?? null;
+  const v = (/** @type {string} */ name) => cells[name]?.summary?.value ?? null;
+  const c = (/** @type {string} */ name) => cells[name]?.summary?.cpuPerUnit ?? null;
   return {
     name: workload.name,
     label: workload.label,
@@ -256,7 +286,10 @@ async function runWorkload(workload, dir) {
     addedP99Ms: Object.fromEntries(
       Object.entries(cells)
         .filter(([name]) => name !== 'direct')
-        .map(([name, cell]) => [name, difference(cell.summary.p99Ms, cells.direct?.summary.p99Ms ?? null)]),
+        .map(([name, cell]) => [
+          name,
+          difference(cell.summary?.p99Ms ?? null, cells.direct?.summary?.p99Ms ?? null),
+        ]),
     ),
     ratios: {
       switchyardToNaive: ratio(v('switchyard'), v('naive')),
@@ -266,13 +299,17 @@ async function runWorkload(workload, dir) {
       cpuSwitchyardToNaive: ratio(c('switchyard'), c('naive')),
       cpuSwitchyardToHaproxy: ratio(c('switchyard'), c('haproxy')),
       cpuUserSwitchyardToNaive: ratio(
-        cells.switchyard?.summary.cpuUserPerUnit ?? null,
-        cells.naive?.summary.cpuUserPerUnit ?? null,
+        cells.switchyard?.summary?.cpuUserPerUnit ?? null,
+        cells.naive?.summary?.cpuUserPerUnit ?? null,
       ),
     },
   };
 }
 
+/**
+ * @param {number | null} a
+ * @param {number | null} b
+ */
 function difference(a, b) {
   return a === null || b === null ? null : a - b;
 }

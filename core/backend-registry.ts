@@ -1,17 +1,9 @@
 import { formatAddress, parseAddress } from './address.js';
+import { RegistryError } from './errors.js';
 import type { ServiceHooks } from './hooks.js';
 import type { Backend, BackendSpec } from './types.js';
 
-/** Thrown by registry calls on bad input; `status` suits an HTTP answer. */
-export class RegistryError extends Error {
-  constructor(
-    message: string,
-    readonly status: 400 | 404 | 409,
-  ) {
-    super(message);
-    this.name = 'RegistryError';
-  }
-}
+export { RegistryError };
 
 export interface RemoveOptions {
   /**
@@ -35,6 +27,8 @@ export class BackendRegistry {
   /** Backends removed from the registry that still have sessions; revived if re-added. */
   readonly #departed = new Map<string, Backend>();
   readonly #drainTimers = new Map<Backend, NodeJS.Timeout>();
+  /** Weight factors of modifier plugins (`setWeightFactor`), per backend, by source. */
+  readonly #factors = new Map<Backend, Map<string, number>>();
 
   constructor(
     private readonly hooks: ServiceHooks,
@@ -65,14 +59,19 @@ export class BackendRegistry {
   /** Adds a backend; throws `RegistryError` (400 bad spec, 409 exists). */
   add(spec: BackendSpec): Backend {
     const parsed = parseAddress(spec.address);
-    if (typeof parsed === 'string') throw new RegistryError(`backend address: ${parsed}`, 400);
+    if (typeof parsed === 'string')
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', `backend address: ${parsed}`);
     const weight = spec.weight ?? 1;
     if (!Number.isInteger(weight) || weight < 1 || weight > 256)
-      throw new RegistryError('backend weight must be an integer from 1 to 256', 400);
+      throw new RegistryError(
+        'SWITCHYARD_E_BACKEND_INVALID',
+        'backend weight must be an integer from 1 to 256',
+      );
     const problem = this.checkSpec(spec);
-    if (problem !== undefined) throw new RegistryError(problem, 400);
+    if (problem !== undefined) throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', problem);
     const address = formatAddress(parsed.host, parsed.port);
-    if (this.#byAddress.has(address)) throw new RegistryError(`backend ${address} already exists`, 409);
+    if (this.#byAddress.has(address))
+      throw new RegistryError('SWITCHYARD_E_BACKEND_EXISTS', `backend ${address} already exists`);
 
     let backend = this.#departed.get(address);
     if (backend) {
@@ -80,6 +79,7 @@ export class BackendRegistry {
       this.#departed.delete(address);
       this.#cancelDrain(backend);
       backend.weight = weight;
+      setEffective(backend, weight);
       backend.spec = { ...spec, address };
       backend.state = 'up';
     } else {
@@ -88,6 +88,7 @@ export class BackendRegistry {
         host: parsed.host,
         port: parsed.port,
         weight,
+        effectiveWeight: weight,
         state: 'up',
         spec: { ...spec, address },
         active: 0,
@@ -114,6 +115,8 @@ export class BackendRegistry {
     const backend = this.#require(address);
     this.#byAddress.delete(backend.address);
     backend.state = 'removed';
+    // Modifiers start over if it comes back (slow-start ramps it again).
+    if (this.#factors.delete(backend)) setEffective(backend, backend.weight);
     this.#rebuildUp();
     if (backend.active > 0) {
       this.#departed.set(backend.address, backend);
@@ -126,14 +129,57 @@ export class BackendRegistry {
   /** Sets the weight (1..256). */
   setWeight(address: string, weight: number): Backend {
     if (!Number.isInteger(weight) || weight < 1 || weight > 256)
-      throw new RegistryError('weight must be an integer from 1 to 256', 400);
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', 'weight must be an integer from 1 to 256');
     const backend = this.#require(address);
     if (backend.weight !== weight) {
       backend.weight = weight;
+      const reweighed = this.#reweigh(backend);
       this.#rebuildUp();
       this.hooks.backendChanged.call(backend);
+      if (reweighed) this.hooks.backendWeight.call(backend);
     }
     return backend;
+  }
+
+  /**
+   * A modifier plugin scales a backend's share: `effectiveWeight` becomes `weight` times the
+   * product of every source's factor. `factor` is in (0, 1]; 1 withdraws the source's factor.
+   * Fires `backendWeight` when `effectiveWeight` changed. Not per session: a ramp step at most.
+   * A backend that leaves the registry loses its factors.
+   */
+  setWeightFactor(backend: Backend, source: string, factor: number): void {
+    if (!(factor > 0 && factor <= 1))
+      throw new RangeError(
+        `weight factor of ${source} for ${backend.address} must be in (0, 1], got ${factor}`,
+      );
+    let factors = this.#factors.get(backend);
+    if (factor === 1) {
+      if (factors === undefined || !factors.delete(source)) return;
+      if (factors.size === 0) this.#factors.delete(backend);
+    } else {
+      if (factors === undefined) {
+        factors = new Map();
+        this.#factors.set(backend, factors);
+      }
+      if (factors.get(source) === factor) return;
+      factors.set(source, factor);
+    }
+    if (this.#reweigh(backend)) this.hooks.backendWeight.call(backend);
+  }
+
+  /** The factor `source` set on `backend` (1 when none). */
+  weightFactor(backend: Backend, source: string): number {
+    return this.#factors.get(backend)?.get(source) ?? 1;
+  }
+
+  /** Recomputes `effectiveWeight`; returns whether it changed. */
+  #reweigh(backend: Backend): boolean {
+    let effective = backend.weight;
+    const factors = this.#factors.get(backend);
+    if (factors !== undefined) for (const f of factors.values()) effective *= f;
+    if (effective === backend.effectiveWeight) return false;
+    setEffective(backend, effective);
+    return true;
   }
 
   /**
@@ -169,9 +215,9 @@ export class BackendRegistry {
   #require(address: string): Backend {
     const canonical = canonicalAddress(address);
     if (canonical.startsWith('invalid:'))
-      throw new RegistryError(`backend address: ${canonical.slice(8)}`, 400);
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', `backend address: ${canonical.slice(8)}`);
     const backend = this.#byAddress.get(canonical);
-    if (!backend) throw new RegistryError(`no backend ${canonical}`, 404);
+    if (!backend) throw new RegistryError('SWITCHYARD_E_BACKEND_NOT_FOUND', `no backend ${canonical}`);
     return backend;
   }
 
@@ -203,6 +249,11 @@ export class BackendRegistry {
       this.#drainTimers.delete(backend);
     }
   }
+}
+
+/** `effectiveWeight` is read-only to plugins; the registry alone writes it. */
+function setEffective(backend: Backend, value: number): void {
+  (backend as { effectiveWeight: number }).effectiveWeight = value;
 }
 
 function canonicalAddress(address: string): string {

@@ -7,6 +7,7 @@ import {
   SyncHook,
   SyncWaterfallHook,
 } from 'tapable';
+import { PeekHook } from './peek.js';
 import type { Backend, ListenerInfo, Rejection, Session } from './types.js';
 
 /** Creates the server for one listener; `onConnection` must get every client socket. */
@@ -45,9 +46,23 @@ export interface ServiceHooks {
   /**
    * accept — once per client connection, before anything is read from it.
    * Bail: return a `Rejection` to refuse the session (closed, counted, `closed` still runs);
-   * return undefined to let it through. Next: `candidates`.
+   * return undefined to let it through. Sees the TCP peer: a PROXY header is not read yet
+   * (refuse by the real client in `admit`). Next: `peek`.
    */
   readonly accept: SyncBailHook<[Session], Rejection | undefined | void>;
+  /**
+   * peek — after `accept`, before `admit`: taps that need the client's first bytes (PROXY
+   * header, TLS ClientHello) see them here, bounded in size and time (core/peek.ts). Nothing
+   * is read from the client unless a tap asks for bytes. Next: `admit`.
+   */
+  readonly peek: PeekHook;
+  /**
+   * admit — once per session after `peek` (right after `accept` when nothing peeks): the
+   * client is identified — `session.remoteAddress` is the real client when a PROXY header gave
+   * one, `session.tls` is set when a ClientHello was parsed. Bail: return a `Rejection` to
+   * refuse (per-source limits, allow lists); undefined lets it through. Next: `candidates`.
+   */
+  readonly admit: SyncBailHook<[Session], Rejection | undefined | void>;
   /**
    * candidates — per connect attempt. Waterfall over the backends in state `up` (minus, on a
    * retry, those this session already failed on while others remain). Return the same array or
@@ -99,8 +114,16 @@ export interface ServiceHooks {
   /** backendChanged — weight or state of a backend changed (e.g. `up` ↔ `draining`). */
   readonly backendChanged: SyncHook<[Backend]>;
   /**
+   * backendWeight — `backend.effectiveWeight` changed: a modifier set its factor
+   * (`backends.setWeightFactor`, e.g. a slow-start ramp step) or the weight was set (which
+   * fires `backendChanged` too). Balancers that cache something derived from weights (a hash
+   * table, an "all weights equal" flag) refresh it here; the others read `effectiveWeight` live.
+   */
+  readonly backendWeight: SyncHook<[Backend]>;
+  /**
    * backendStatus — a plugin changed `backend.status[source]` (health up/down, breaker
-   * open/closed, ...). Fired by `service.setBackendStatus`, once per actual change.
+   * open/closed, ...). Fired by `service.setBackendStatus`, once per actual change, and by
+   * `service.clearBackendStatus` with status `''` when a source withdraws its status.
    * Lets plugins react to each other (a passing health check closes a breaker).
    */
   readonly backendStatus: SyncHook<[Backend, string, string]>;
@@ -121,6 +144,8 @@ export function createServiceHooks(): ServiceHooks {
   return Object.freeze({
     listen: new SyncWaterfallHook<[ServerFactory, ListenerInfo]>(['factory', 'listener']),
     accept: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
+    peek: new PeekHook(),
+    admit: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
     candidates: new SyncWaterfallHook<[Backend[], Session]>(['backends', 'session']),
     select: new SyncBailHook<[Backend[], Session], Backend | undefined | void>(['candidates', 'session']),
     unavailable: new AsyncSeriesBailHook<[Session, UnavailableInfo], 'retry' | Rejection | undefined | void>([
@@ -134,6 +159,7 @@ export function createServiceHooks(): ServiceHooks {
     backendAdded: new SyncHook<[Backend]>(['backend']),
     backendRemoved: new SyncHook<[Backend]>(['backend']),
     backendChanged: new SyncHook<[Backend]>(['backend']),
+    backendWeight: new SyncHook<[Backend]>(['backend']),
     backendStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     backendPeerStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     start: new AsyncParallelHook<[]>([]),

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BackendRegistry } from './backend-registry.js';
 import type { Capacity } from './capacity.js';
 import type { ServiceHooks } from './hooks.js';
+import { forwardPeeked, startPeek, stopPeek } from './peek-stage.js';
 import { kSession, SessionImpl, type SessionSocket } from './session.js';
 import type { Backend, ListenerInfo, Rejection, ServiceRef } from './types.js';
 
@@ -29,6 +30,8 @@ export interface PipelineCounters {
   retries: number;
   established: number;
   closed: number;
+  /** Closed by the peek stage: a tap waited for client bytes that did not come in time. */
+  peekTimeouts: number;
 }
 
 /** Every counter at 0 (a fresh service; the base the cluster primary sums onto). */
@@ -42,11 +45,12 @@ export function zeroCounters(): PipelineCounters {
     retries: 0,
     established: 0,
     closed: 0,
+    peekTimeouts: 0,
   };
 }
 
 /**
- * accept → select → acquire → pipe → release for one service. Socket listeners are shared
+ * accept → peek → admit → select → acquire → pipe → release for one service. Socket listeners are shared
  * module-level functions that find their session through `socket[kSession]`, so a session
  * costs no closures; hooks are called only when something taps them.
  */
@@ -104,6 +108,25 @@ export class Pipeline {
         rejection = this.hooks.accept.call(session);
       } catch (err) {
         this.tapFailed(session, err, 'accept');
+        return;
+      }
+      if (rejection) {
+        this.refuse(session, rejection);
+        return;
+      }
+    }
+    if (this.hooks.peek.isUsed()) startPeek(this, session);
+    else this.admit(session);
+  }
+
+  /** After the peek stage (or accept, when nothing peeks): `admit`, then select. */
+  admit(session: SessionImpl): void {
+    if (this.hooks.admit.isUsed()) {
+      let rejection: Rejection | undefined | void;
+      try {
+        rejection = this.hooks.admit.call(session);
+      } catch (err) {
+        this.tapFailed(session, err, 'admit');
         return;
       }
       if (rejection) {
@@ -197,6 +220,7 @@ export class Pipeline {
     }
     if (this.#debug)
       this.log.debug({ session: session.id, backend: session.backend!.address }, 'established');
+    if (session.peek !== null) forwardPeeked(session, upstream);
     client.on('data', onClientData);
     client.on('end', onClientEnd);
     client.on('drain', onClientDrain);
@@ -324,6 +348,7 @@ export class Pipeline {
     if (session.released) return;
     session.released = true;
     clearConnectTimer(session);
+    if (session.peek !== null) stopPeek(session);
     session.endedAt = Date.now();
     session.bytesIn = session.client.bytesRead;
     session.bytesOut = session.client.bytesWritten;

@@ -2,7 +2,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { checkPluginShape, type Plugin, PluginError } from './plugin.js';
+import { PluginError } from './errors.js';
+import { checkPluginShape, type Plugin } from './plugin.js';
 
 const BUILTIN_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -29,7 +30,8 @@ const cache = new Map<string, Plugin>();
 
 /** A plugin path may name a file or a package folder (its package.json `main`, else index.js). */
 function resolvePluginPath(path: string): string {
-  if (!existsSync(path)) throw new PluginError(`plugin file ${path} does not exist`, 'PLUGIN_NOT_FOUND');
+  if (!existsSync(path))
+    throw new PluginError(`plugin file ${path} does not exist`, 'SWITCHYARD_E_PLUGIN_NOT_FOUND');
   if (!statSync(path).isDirectory()) return path;
   let main = 'index.js';
   const manifest = join(path, 'package.json');
@@ -39,7 +41,8 @@ function resolvePluginPath(path: string): string {
     main = exp ?? pkg.main ?? main;
   }
   const entry = join(path, main);
-  if (!existsSync(entry)) throw new PluginError(`plugin folder ${path} has no ${main}`, 'PLUGIN_NOT_FOUND');
+  if (!existsSync(entry))
+    throw new PluginError(`plugin folder ${path} has no ${main}`, 'SWITCHYARD_E_PLUGIN_NOT_FOUND');
   return entry;
 }
 
@@ -62,7 +65,10 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
         url = name; // ESM-only packages: let import() resolve it from here
       }
     } else {
-      throw new PluginError(`"${name}" is not a plugin name, path or package name`, 'PLUGIN_NOT_FOUND');
+      throw new PluginError(
+        `"${name}" is not a plugin name, path or package name`,
+        'SWITCHYARD_E_PLUGIN_NOT_FOUND',
+      );
     }
   }
   let mod: Record<string, unknown>;
@@ -73,13 +79,13 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
     if (e.code === 'ERR_MODULE_NOT_FOUND' && url === name)
       throw new PluginError(
         `unknown plugin "${name}" (not built in, and no package of that name is installed)`,
-        'PLUGIN_NOT_FOUND',
+        'SWITCHYARD_E_PLUGIN_NOT_FOUND',
       );
-    throw new PluginError(`plugin "${name}" failed to load: ${e.message}`, 'PLUGIN_INVALID');
+    throw new PluginError(`plugin "${name}" failed to load: ${e.message}`, 'SWITCHYARD_E_PLUGIN_INVALID');
   }
   const plugin = (mod.default ?? mod.plugin) as Plugin;
   const problem = checkPluginShape(plugin);
-  if (problem) throw new PluginError(`plugin "${name}": ${problem}`, 'PLUGIN_INVALID');
+  if (problem) throw new PluginError(`plugin "${name}": ${problem}`, 'SWITCHYARD_E_PLUGIN_INVALID');
   cache.set(key, plugin);
   return plugin;
 }

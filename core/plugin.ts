@@ -1,8 +1,8 @@
+import type { JsonSchema } from './json-schema.js';
 import type { Runtime } from './runtime.js';
 import type { Service } from './service.js';
 
-/** A JSON Schema object (draft 2020-12 subset that ajv understands). */
-export type JsonSchema = Record<string, unknown>;
+export type { JsonSchema };
 
 /**
  * `balancer`: taps `select`; exactly one per service (round-robin when none is listed).
@@ -27,6 +27,20 @@ interface PluginBase {
    * without an enabled plugin providing it, such a backend is a config or admin API error).
    */
   provides?: string[];
+  /**
+   * Checks of the options a JSON Schema cannot express (a table size that must be a prime, two
+   * options that exclude each other). Called at config load with the options validated and
+   * defaults applied; each issue is reported at its path under the plugin's key, with the file,
+   * line and column, like a schema error.
+   */
+  check?(options: any): OptionIssue[] | undefined;
+}
+
+/** A problem with one option, returned by a plugin's `check`. */
+export interface OptionIssue {
+  /** Path below the plugin's options, e.g. `['table_size']`; `[]` for the options as a whole. */
+  path: Array<string | number>;
+  message: string;
 }
 
 /** The capability a plugin declares when it dials `tls: true` backends (tls-upstream does). */
@@ -93,17 +107,6 @@ export interface ProcessPlugin<Options = any> extends PluginBase {
 
 export type Plugin<Options = any> = ServicePlugin<Options> | ProcessPlugin<Options>;
 
-/** Coded errors for plugin definition problems. */
-export class PluginError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'PLUGIN_NOT_FOUND' | 'PLUGIN_INVALID' | 'PLUGIN_DEPENDENCY' | 'PLUGIN_CONFLICT',
-  ) {
-    super(message);
-    this.name = 'PluginError';
-  }
-}
-
 /** Checks the shape of a loaded plugin; returns a message when it is not a plugin. */
 export function checkPluginShape(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'does not export a plugin object';
@@ -115,6 +118,8 @@ export function checkPluginShape(value: unknown): string | undefined {
   const places = p.scope === 'process' ? ['any', 'primary'] : ['workers', 'any'];
   if (p.runsIn !== undefined && !places.includes(p.runsIn as string))
     return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}" (expected ${places.join(' or ')})`;
+  if (p.check !== undefined && typeof p.check !== 'function')
+    return `plugin "${p.name}" has a check that is not a function`;
   if (p.reconfigure !== undefined && typeof p.reconfigure !== 'function')
     return `plugin "${p.name}" has a reconfigure that is not a function`;
   if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')

@@ -166,6 +166,17 @@ export class Service implements ServiceRef {
     return true;
   }
 
+  /**
+   * Withdraws `backend.status[source]` (a slow-start ramp ended) and fires `backendStatus`
+   * with status `''`. Returns whether there was one.
+   */
+  clearBackendStatus(backend: Backend, source: string): boolean {
+    if (backend.status[source] === undefined) return false;
+    delete backend.status[source];
+    this.hooks.backendStatus.call(backend, source, '');
+    return true;
+  }
+
   /** Shares a value with other plugins of this service (e.g. a health checker's API). Names are unique. */
   provide<T>(name: string, value: T): void {
     if (this.#provided.has(name)) throw new Error(`"${name}" is provided already in service ${this.name}`);

@@ -1,6 +1,15 @@
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import type { PeekState } from './peek-stage.js';
 import type { Pipeline } from './pipeline.js';
-import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
+import type {
+  Backend,
+  CloseReason,
+  HostPort,
+  ListenerInfo,
+  ServiceRef,
+  Session,
+  SessionTls,
+} from './types.js';
 
 /** Links a socket to its session so shared listener functions need no per-connection closure. */
 export const kSession: unique symbol = Symbol('switchyard.session');
@@ -14,8 +23,15 @@ export class SessionImpl implements Session {
   readonly id: number;
   upstream: Socket | null = null;
   backend: Backend | null = null;
-  #remoteAddress: string | undefined = undefined;
-  #remotePort = 0;
+  #peerAddress: string | undefined = undefined;
+  #peerPort = 0;
+  /** Set by `setClient`; null: the client is the peer. */
+  #clientAddress: string | null = null;
+  #clientPort = 0;
+  /** Set by `setClient` with a destination, or read on first use; null: not read yet. */
+  #localAddress: string | null = null;
+  #localPort = 0;
+  tls: SessionTls | null = null;
   readonly startedAt: number;
   connectedAt = 0;
   endedAt = 0;
@@ -28,17 +44,54 @@ export class SessionImpl implements Session {
   #data: Record<string, unknown> | null = null;
 
   /** Read on first use: getpeername is a syscall most sessions never need. */
-  get remoteAddress(): string {
-    if (this.#remoteAddress === undefined) {
-      this.#remoteAddress = this.client.remoteAddress ?? '';
-      this.#remotePort = this.client.remotePort ?? 0;
+  get peerAddress(): string {
+    if (this.#peerAddress === undefined) {
+      this.#peerAddress = this.client.remoteAddress ?? '';
+      this.#peerPort = this.client.remotePort ?? 0;
     }
-    return this.#remoteAddress;
+    return this.#peerAddress;
+  }
+
+  get peerPort(): number {
+    if (this.#peerAddress === undefined) void this.peerAddress;
+    return this.#peerPort;
+  }
+
+  get remoteAddress(): string {
+    return this.#clientAddress ?? this.peerAddress;
   }
 
   get remotePort(): number {
-    if (this.#remoteAddress === undefined) void this.remoteAddress;
-    return this.#remotePort;
+    return this.#clientAddress === null ? this.peerPort : this.#clientPort;
+  }
+
+  get localAddress(): string {
+    if (this.#localAddress === null) this.#readLocal();
+    return this.#localAddress!;
+  }
+
+  get localPort(): number {
+    if (this.#localAddress === null) this.#readLocal();
+    return this.#localPort;
+  }
+
+  #readLocal(): void {
+    this.#localAddress = this.client.localAddress ?? '';
+    this.#localPort = this.client.localPort ?? 0;
+  }
+
+  setClient(address: string, port: number, destination?: HostPort): void {
+    if (this.backend !== null) throw new Error(`session ${this.id}: setClient after a backend was selected`);
+    checkEndpoint(address, port, 'client');
+    if (destination !== undefined) checkEndpoint(destination.host, destination.port, 'destination');
+    // The peer is kept for `peerAddress` (and for `closed` taps, after the socket is gone).
+    void this.peerAddress;
+    this.#clientAddress = address;
+    this.#clientPort = port;
+    if (destination !== undefined) {
+      this.#localAddress = destination.host;
+      this.#localPort = destination.port;
+    }
   }
 
   /** Allocated on first use: most sessions never need it. */
@@ -58,6 +111,8 @@ export class SessionImpl implements Session {
   /** Internal: idle sweep bookkeeping (bytes read on both sockets at the last change, and when). */
   idleMark = 0;
   idleSince = 0;
+  /** Internal: the peek stage's bytes and progress; null when no plugin peeks. */
+  peek: PeekState | null = null;
 
   readonly service: ServiceRef;
 
@@ -89,6 +144,7 @@ export class SessionImpl implements Session {
       service: this.service.name,
       listener: this.listener.address,
       client: `${this.remoteAddress}:${this.remotePort}`,
+      peer: `${this.peerAddress}:${this.peerPort}`,
       backend: this.backend?.address ?? null,
       startedAt: new Date(this.startedAt).toISOString(),
       connected: this.connectedAt > 0,
@@ -98,4 +154,11 @@ export class SessionImpl implements Session {
       closeReason: this.closeReason,
     };
   }
+}
+
+function checkEndpoint(address: string, port: number, what: string): void {
+  if (typeof address !== 'string' || isIP(address) === 0)
+    throw new TypeError(`setClient: ${what} address ${JSON.stringify(address)} is not an IP address`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new RangeError(`setClient: ${what} port ${String(port)} is not 0-65535`);
 }

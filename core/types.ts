@@ -35,8 +35,15 @@ export interface Backend {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  /** Relative share, 1..256. Changed through the registry so balancers are told. */
+  /** Relative share, 1..256, as configured. Changed through the registry so balancers are told. */
   weight: number;
+  /**
+   * The weight balancers read: `weight` times the factors modifier plugins set with
+   * `service.backends.setWeightFactor` (slow-start ramps a new backend from a fraction of its
+   * weight). Equals `weight` when no modifier acts; may be fractional; always above 0.
+   * Maintained by the core; changes fire `backendWeight`.
+   */
+  readonly effectiveWeight: number;
   state: BackendState;
   /** The spec this backend was created from (tls fields and plugin options). */
   spec: BackendSpec;
@@ -83,6 +90,7 @@ export type CloseReason =
   | 'shutdown'
   | 'killed'
   | 'drained'
+  | 'peek-timeout'
   | 'internal-error';
 
 /** Returned by an `accept` or `unavailable` tap to refuse a session. */
@@ -117,11 +125,38 @@ export interface Session {
   /** The backend of the current (or last) connect attempt. */
   backend: Backend | null;
   /**
-   * Client address as seen by the listener. Read on first use while the client socket is open;
-   * when anything taps `closed` the core reads it at accept, so it is there in `closed` too.
+   * The client's address: the TCP peer's, unless a plugin set the real client with
+   * `setClient` (a PROXY protocol header). Every hook after that sees the real client here —
+   * access log, allow lists, limits, balancers that hash on the source, metrics, admin API.
+   * Read on first use while the client socket is open; when anything taps `closed` the core
+   * reads it at accept, so it is there in `closed` too.
    */
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * The TCP peer as the listener saw it (a load balancer in front, when one sends a PROXY
+   * header). Same as `remoteAddress` unless a plugin called `setClient`.
+   */
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  /**
+   * Where the client connected to: the listening socket's local address, or the original
+   * destination a plugin set with `setClient` (from a PROXY header). Read while the socket is open.
+   */
+  readonly localAddress: string;
+  readonly localPort: number;
+  /**
+   * Sets the real client (and, when known, the address it originally connected to), as learnt
+   * from the connection itself — a PROXY protocol header. Call it from `accept` or a `peek`
+   * tap, before a backend is selected; `address` must be an IP address. Throws otherwise.
+   */
+  setClient(address: string, port: number, destination?: HostPort): void;
+  /**
+   * What is known of the client's TLS connection without terminating it here: set by a plugin
+   * that parses the ClientHello from peeked bytes, or that read it from a PROXY v2 header
+   * (SNI and ALPN TLVs). Null when unknown. A plugin that sets it replaces the whole object.
+   */
+  tls: SessionTls | null;
   /** `Date.now()` at accept. */
   readonly startedAt: number;
   /** `Date.now()` when the upstream connected; 0 before. */
@@ -143,6 +178,17 @@ export interface Session {
   readonly data: Record<string, unknown>;
   /** A JSON view (admin API, debug logs): live byte counts while connected, final ones after. */
   toJSON(): Record<string, unknown>;
+}
+
+/** The client's TLS connection as far as the proxy knows it (it may not terminate TLS). */
+export interface SessionTls {
+  /** Server name the client asked for (SNI), lower-case; undefined when it sent none. */
+  readonly sni?: string;
+  /**
+   * ALPN protocol names: the one negotiated when it is known (one entry: TLS ended here, or a
+   * PROXY v2 header said so), otherwise the protocols the client offered, in its order.
+   */
+  readonly alpn?: readonly string[];
 }
 
 /** The minimal view of a service that sessions and contexts carry. */

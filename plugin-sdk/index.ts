@@ -6,18 +6,60 @@
  */
 import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 
-export { formatAddress, parseAddress } from '../core/address.js';
+export { formatAddress, parseAddress, parseListenAddress } from '../core/address.js';
 export type { BackendRegistry, RemoveOptions } from '../core/backend-registry.js';
-export { RegistryError } from '../core/backend-registry.js';
+export {
+  BACKEND_STATUSES,
+  type BackendStatus,
+  hasNoSessionStatus,
+  hasRestrictedStatus,
+  LIMITED_STATUSES,
+  NO_SESSION_STATUSES,
+  RESTRICTED_STATUSES,
+  type StatusEffect,
+} from '../core/backend-status.js';
 export type { ClusterBridge, RuntimeRole, WorkerInfo } from '../core/cluster/bridge.js';
 export { CLUSTER } from '../core/cluster/bridge.js';
+export {
+  LIST_SESSIONS,
+  LIST_WINDOW,
+  type ListSessionsReply,
+  type ListSessionsRequest,
+} from '../core/cluster/session-list.js';
 export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/load.js';
-export { parseDuration } from '../core/duration.js';
+export {
+  type DurationSchemaOptions,
+  durationSchema,
+  MAX_DURATION_MS,
+  parseDuration,
+} from '../core/duration.js';
+export {
+  ERROR_CODES,
+  isSwitchyardError,
+  RegistryError,
+  SwitchyardError,
+  type SwitchyardErrorCode,
+} from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
-export type { JsonSchema, Plugin, PluginKind, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
+export {
+  MAX_PEEK_BYTES,
+  type PeekFn,
+  type PeekHook,
+  type PeekTapOptions,
+  type PeekVerdict,
+} from '../core/peek.js';
+export type {
+  JsonSchema,
+  OptionIssue,
+  Plugin,
+  PluginKind,
+  ProcessPlugin,
+  ServicePlugin,
+} from '../core/plugin.js';
 export { UPSTREAM_TLS } from '../core/plugin.js';
 export type { Runtime, RuntimeHooks } from '../core/runtime.js';
 export type { Service } from '../core/service.js';
+export { STAGE, type StageName } from '../core/stages.js';
 export type {
   Backend,
   BackendSpec,
@@ -28,6 +70,7 @@ export type {
   Rejection,
   ServiceRef,
   Session,
+  SessionTls,
 } from '../core/types.js';
 
 /**
@@ -45,3 +88,4 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
   return plugin;
 }
 export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
+export type { BalancerSelect } from './balancer.js';

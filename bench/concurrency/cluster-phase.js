@@ -5,16 +5,24 @@
 // held connection. Every wait is bounded by its own timeout and by the run's deadline; the
 // primary leads its own process group, and the whole group is killed at the end.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { hasExited, kill, request, spawnNode, tail } from './children.js';
+import { request, waitForMessage } from '../lib/ipc.js';
+import { canConnect, freePort, splitAddress } from '../lib/ports.js';
+import { childPids, descriptors, residentKiB } from '../lib/proc-stats.js';
+import { kill, start, tail } from '../lib/procs.js';
 import { fmt } from './format.js';
-import { residentKiB } from './memory.js';
-import { echoAll, rotate, split, total, waitForBackendsIdle, waitForMessage } from './phase-steps.js';
-import { childPids, descriptors } from './proc-info.js';
-import { repoRoot } from './proxies.js';
+import {
+  clientStats,
+  echoAll,
+  remainingUntil,
+  rotate,
+  split,
+  total,
+  waitForBackendsIdle,
+} from './phase-steps.js';
+import { idleTimeoutLine, repoRoot, switchyardArgs } from './proxies.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const clientScript = join(here, 'load-client.js');
@@ -23,6 +31,7 @@ const MAX_PENDING_PER_CLIENT = 200;
 /**
  * @typedef {object} ClusterPhaseOptions
  * @property {string} name
+ * @property {string} node  the Node binary the proxy runs on
  * @property {number} workers
  * @property {'rr' | 'none'} scheduling
  * @property {number | undefined} semiSpace  worker_semi_space (MiB); undefined: Node's default
@@ -30,14 +39,24 @@ const MAX_PENDING_PER_CLIENT = 200;
  * @property {number} clients
  * @property {number} rate
  * @property {string[]} hosts
- * @property {{ ports: number[], connections: () => Promise<number> }} backends
+ * @property {import('./backends.js').Backends} backends
  * @property {string} dir
  * @property {string | undefined} idleTimeout
  * @property {number} deadline
  * @property {(line: string) => void} say
  */
 
-/** The YAML config: N workers, every listener on a port picked just before, round robin. */
+/**
+ * @typedef {import('../lib/procs.js').Proc} Proc
+ * @typedef {import('./phase-steps.js').Remaining} Remaining
+ * @typedef {{ primary: number, workers: number[] }} Pids
+ */
+
+/**
+ * The YAML config: N workers, every listener on a port picked just before, round robin.
+ * @param {{ workers: number, scheduling: string, semiSpace: number | undefined, listen: string[],
+ *   backendPorts: number[], idleTimeout: string | undefined }} o
+ */
 export function clusterConfig({ workers, scheduling, semiSpace, listen, backendPorts, idleTimeout }) {
   const lines = [
     `workers: ${workers}`,
@@ -48,8 +67,7 @@ export function clusterConfig({ workers, scheduling, semiSpace, listen, backendP
     ...backendPorts.map((port) => `  - address: '127.0.0.1:${port}'`),
     'connect_timeout: 10s',
   ];
-  if (idleTimeout !== undefined)
-    lines.push(`idle_timeout: ${/^\d+$/.test(idleTimeout) ? idleTimeout : JSON.stringify(idleTimeout)}`);
+  if (idleTimeout !== undefined) lines.push(idleTimeoutLine(idleTimeout));
   lines.push(
     'plugins:',
     '  round-robin: {}',
@@ -58,13 +76,13 @@ export function clusterConfig({ workers, scheduling, semiSpace, listen, backendP
   return `${lines.join('\n')}\n`;
 }
 
-/** @param {ClusterPhaseOptions} o */
+/**
+ * @param {ClusterPhaseOptions} o
+ * @returns {Promise<Record<string, any>>} what cluster-report.js prints
+ */
 export async function runClusterPhase(o) {
-  const remaining = (ms) => {
-    const left = o.deadline - Date.now();
-    if (left < 2000) throw new Error(`${o.name}: out of time (the whole run is bounded)`);
-    return Math.min(ms, left);
-  };
+  const remaining = remainingUntil(o.name, o.deadline);
+  /** @type {Record<string, any>} */
   const result = {
     name: o.name,
     kind: 'cluster',
@@ -75,8 +93,9 @@ export async function runClusterPhase(o) {
   };
   const probeDir = join(o.dir, `probe-${o.scheduling}-${Date.now()}`);
   mkdirSync(probeDir);
-  /** @type {import('./children.js').Child | undefined} */
+  /** @type {Proc | undefined} */
   let proxy;
+  /** @type {Proc[]} */
   const clients = [];
   try {
     // Port 0 cannot be used: nothing tells the benchmark which port a cluster bound. A port
@@ -87,21 +106,22 @@ export async function runClusterPhase(o) {
       config,
       clusterConfig({ ...o, listen, backendPorts: o.backends.ports, idleTimeout: o.idleTimeout }),
     );
-    const args = ['--expose-gc', join(repoRoot, 'bin', 'switchyard.js')];
-    args.push('--config', config, '--no-pretty', '--log-level', 'warn');
-    proxy = spawnNode(`switchyard (${o.workers} workers, ${o.scheduling})`, args, {
+    proxy = start(o.node, switchyardArgs(config), {
+      name: `switchyard (${o.workers} workers, ${o.scheduling})`,
       cwd: repoRoot,
       env: { ...process.env, SWITCHYARD_BENCH_PROBE_DIR: probeDir },
+      ipc: true,
       group: true,
     });
-    const primary = proxy.child.pid;
+    const primary = /** @type {number} */ (proxy.child.pid);
     const pids = await waitReady(proxy, primary, o.workers, listen, probeDir, remaining(60_000));
     result.pids = pids;
     result.listen = listen;
     const idle = await measure(pids, probeDir, remaining(30_000));
     result.idle = idle;
 
-    for (let i = 0; i < o.clients; i++) clients.push(spawnNode(`load client ${i}`, [clientScript]));
+    for (let i = 0; i < o.clients; i++)
+      clients.push(start(process.execPath, [clientScript], { name: `load client ${i}`, ipc: true }));
     await Promise.all(clients.map((c) => waitForMessage(c, 'ready', remaining(15_000))));
 
     result.ramp = await ramp(o, proxy, primary, clients, listen, remaining);
@@ -111,14 +131,12 @@ export async function runClusterPhase(o) {
     result.plateau = plateau;
     result.echo = await echoAll(clients, remaining);
     result.afterEcho = await measure(pids, probeDir, remaining(30_000));
-    result.final = total(
-      await Promise.all(clients.map((c) => request(c, { type: 'stats' }, 'stats', 10_000))),
-    );
-    result.proxyAlive = !hasExited(proxy);
+    result.final = await clientStats(clients, 10_000);
+    result.proxyAlive = !proxy.ended;
     result.workersReplaced = childPids(primary).filter((p) => !pids.workers.includes(p)).length;
     return result;
   } catch (err) {
-    if (proxy && hasExited(proxy)) {
+    if (proxy?.ended && err instanceof Error) {
       const { code, signal } = await proxy.exited;
       err.message += `\n${proxy.name} exited (${code ?? signal}):\n${tail(proxy.stderr || proxy.stdout)}`;
     }
@@ -134,25 +152,20 @@ export async function runClusterPhase(o) {
   }
 }
 
-function freePort(host) {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host, port: 0, exclusive: true }, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * Ready when the primary and N workers have applied the probe plugin (written their file) and
  * every listener accepts a connection.
- * @returns {Promise<{ primary: number, workers: number[] }>}
+ * @param {Proc} proxy
+ * @param {number} primary
+ * @param {number} workers
+ * @param {string[]} listen
+ * @param {string} probeDir
+ * @param {number} timeoutMs
+ * @returns {Promise<Pids>}
  */
 async function waitReady(proxy, primary, workers, listen, probeDir, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !hasExited(proxy)) {
+  while (Date.now() < deadline && !proxy.ended) {
     const children = childPids(primary);
     const written = new Set(
       readdirSync(probeDir)
@@ -164,29 +177,25 @@ async function waitReady(proxy, primary, workers, listen, probeDir, timeoutMs) {
       return { primary, workers: ready };
     await sleep(200);
   }
-  const why = hasExited(proxy) ? 'exited during startup' : `not ready within ${timeoutMs} ms`;
+  const why = proxy.ended ? 'exited during startup' : `not ready within ${timeoutMs} ms`;
   throw new Error(`${proxy.name}: ${why}\n${tail(proxy.stderr || proxy.stdout)}`);
 }
 
+/** @param {string[]} listen */
 async function allAccept(listen) {
-  const tries = listen.map(
-    (address) =>
-      new Promise((resolve) => {
-        const i = address.lastIndexOf(':');
-        const socket = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
-        socket.once('connect', () => {
-          socket.destroy();
-          resolve(true);
-        });
-        socket.once('error', () => resolve(false));
-      }),
-  );
+  const tries = listen.map((address) => {
+    const { host, port } = splitAddress(address);
+    return canConnect(port, host);
+  });
   return (await Promise.all(tries)).every(Boolean);
 }
 
 /**
  * Every proxy process after a full GC: SIGUSR2, then its file with a newer sequence number;
  * VmRSS and descriptors from /proc.
+ * @param {Pids} pids
+ * @param {string} probeDir
+ * @param {number} timeoutMs
  */
 async function measure(pids, probeDir, timeoutMs) {
   const all = [pids.primary, ...pids.workers];
@@ -220,6 +229,7 @@ async function measure(pids, probeDir, timeoutMs) {
       newSpace: p?.heapSpaces?.new_space?.physical ?? null,
     };
   });
+  /** @param {(p: (typeof processes)[number]) => number | null | undefined} f */
   const sum = (f) => processes.reduce((s, p) => s + (f(p) ?? 0), 0);
   return {
     processes,
@@ -231,6 +241,11 @@ async function measure(pids, probeDir, timeoutMs) {
   };
 }
 
+/**
+ * @param {string} dir
+ * @param {number} pid
+ * @returns {any} what cluster-probe-plugin.js wrote, or null
+ */
 function readProbe(dir, pid) {
   try {
     return JSON.parse(readFileSync(join(dir, `${pid}.json`), 'utf8'));
@@ -239,6 +254,14 @@ function readProbe(dir, pid) {
   }
 }
 
+/**
+ * @param {ClusterPhaseOptions} o
+ * @param {Proc} proxy
+ * @param {number} primary
+ * @param {Proc[]} clients
+ * @param {string[]} targets
+ * @param {Remaining} remaining
+ */
 async function ramp(o, proxy, primary, clients, targets, remaining) {
   const perClient = split(o.target, clients.length);
   const timeoutMs = remaining(Math.ceil((o.target / o.rate) * 3000) + 30_000);
@@ -252,7 +275,7 @@ async function ramp(o, proxy, primary, clients, targets, remaining) {
       let sum;
       let upstream;
       try {
-        sum = total(await Promise.all(clients.map((c) => request(c, { type: 'stats' }, 'stats', 2000))));
+        sum = await clientStats(clients, 2000);
         upstream = await o.backends.connections();
       } catch {
         continue;
@@ -266,7 +289,7 @@ async function ramp(o, proxy, primary, clients, targets, remaining) {
         `  [${o.name}] ${((Date.now() - startedAt) / 1000).toFixed(1)}s: connected ${fmt(sum.connected)}/${fmt(o.target)}` +
           ` held ${fmt(sum.held)}, pending ${fmt(sum.pending)}, resets ${fmt(sum.resets)}, failed ${fmt(sum.failed)}` +
           `${errors ? ` (${errors})` : ''}; backend connections ${fmt(upstream)}; primary sockets ${fmt(pfd?.sockets ?? '-')}` +
-          `${hasExited(proxy) ? '; PRIMARY EXITED' : ''}`,
+          `${proxy.ended ? '; PRIMARY EXITED' : ''}`,
       );
     }
   })();
@@ -303,16 +326,19 @@ async function ramp(o, proxy, primary, clients, targets, remaining) {
   }
 }
 
-/** Until the clients' held connections and the backends' connections agree, unchanged for 1 s. */
+/**
+ * Until the clients' held connections and the backends' connections agree, unchanged for 1 s.
+ * @param {ClusterPhaseOptions} o
+ * @param {Proc[]} clients
+ * @param {Remaining} remaining
+ */
 async function settle(o, clients, remaining) {
   const deadline = Date.now() + remaining(30_000);
   let last = '';
   let stableSince = Date.now();
   let view;
   while (Date.now() < deadline) {
-    const stats = total(
-      await Promise.all(clients.map((c) => request(c, { type: 'stats' }, 'stats', 10_000))),
-    );
+    const stats = await clientStats(clients, 10_000);
     const upstream = await o.backends.connections();
     view = { held: stats.held, upstream, resets: stats.resets, failed: stats.failed };
     const key = JSON.stringify(view);
@@ -328,8 +354,12 @@ async function settle(o, clients, remaining) {
   return { ...view, agreed: false };
 }
 
-/** Warning and error lines of the proxy's log (pino JSON, level ≥ 40), counted by message. */
+/**
+ * Warning and error lines of the proxy's log (pino JSON, level ≥ 40), counted by message.
+ * @param {string} output
+ */
 function warnings(output) {
+  /** @type {Record<string, number>} */
   const byMessage = {};
   let other = 0;
   for (const line of output.split('\n')) {

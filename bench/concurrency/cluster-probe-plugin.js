@@ -10,24 +10,15 @@
 import cluster from 'node:cluster';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import v8 from 'node:v8';
+import { fullGc, heapSpaces, memoryUsage } from '../lib/v8-stats.js';
 
-function heapSpaces() {
-  const spaces = {};
-  for (const s of v8.getHeapSpaceStatistics()) {
-    if (s.space_size > 0)
-      spaces[s.space_name] = { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size };
-  }
-  return spaces;
-}
-
-/** @param {import('../../dist/core/runtime.js').Runtime} runtime */
+/**
+ * @param {import('../../plugin-sdk/index.js').Runtime} runtime
+ * @param {number} seq  increases with every write, so the benchmark tells a fresh file from an old one
+ */
 function snapshot(runtime, seq) {
-  let memory = null;
-  try {
-    memory = process.memoryUsage(); // throws EMFILE at the fd limit
-  } catch {}
   let sessions = 0;
+  /** @type {Record<string, number>} */
   const counters = {};
   for (const service of runtime.services.values()) {
     sessions += service.sessions.size;
@@ -42,17 +33,17 @@ function snapshot(runtime, seq) {
     sessions,
     counters,
     capacity: { limit: Number.isFinite(limit) ? limit : null, active, refused },
-    memory,
+    memory: memoryUsage(),
     heapSpaces: heapSpaces(),
   };
 }
 
+/** @type {import('../../plugin-sdk/index.js').ProcessPlugin} */
 export default {
   name: 'bench-cluster-probe',
   scope: 'process',
   description:
     'Benchmark probe for workers > 1: GC and a JSON file per process on SIGUSR2 (bench/concurrency only).',
-  /** @param {import('../../dist/core/runtime.js').Runtime} runtime */
   apply(runtime) {
     const dir = process.env.SWITCHYARD_BENCH_PROBE_DIR;
     if (!dir)
@@ -66,11 +57,11 @@ export default {
         writeFileSync(`${file}.tmp`, JSON.stringify(snapshot(runtime, seq++)));
         renameSync(`${file}.tmp`, file);
       } catch (err) {
-        process.stderr.write(`bench-cluster-probe: ${err.message}\n`);
+        process.stderr.write(`bench-cluster-probe: ${/** @type {Error} */ (err).message}\n`);
       }
     };
     process.on('SIGUSR2', () => {
-      if (typeof globalThis.gc === 'function') globalThis.gc();
+      fullGc();
       write();
     });
     write();

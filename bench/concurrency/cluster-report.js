@@ -1,9 +1,18 @@
 // The printed results of the multi-process (`--workers`) phases.
-import { fmt } from './format.js';
+import { fmt, mib } from './format.js';
 
-const mib = (kib) => (kib / 1024).toFixed(1);
+/**
+ * A cluster phase's result (cluster-phase.js).
+ * @typedef {Record<string, any>} ClusterResult
+ * @typedef {{ role: 'primary' | 'worker', pid: number, sessions: number | null,
+ *   memory: { rss: number } | null, fds: { all: number, sockets: number } | null,
+ *   capacity: { limit: number | null, refused: number } | null, counters: Record<string, number> | null }} ProcessView
+ */
 
-/** RSS growth over every proxy process (primary + workers) per session held, KiB. */
+/**
+ * RSS growth over every proxy process (primary + workers) per session held, KiB.
+ * @param {ClusterResult} r
+ */
 export function clusterPerConnection(r) {
   const n = Math.max(1, r.plateau.sessions);
   return {
@@ -14,11 +23,16 @@ export function clusterPerConnection(r) {
   };
 }
 
+/** @param {Record<string, number> | undefined} errors */
 function errorList(errors) {
   const list = Object.entries(errors ?? {}).map(([k, v]) => `${k} ${fmt(v)}`);
   return list.length ? list.join(', ') : 'none';
 }
 
+/**
+ * @param {(line: string) => void} say
+ * @param {ClusterResult} r
+ */
 export function sayClusterPhase(say, r) {
   const per = clusterPerConnection(r);
   say(
@@ -28,9 +42,15 @@ export function sayClusterPhase(say, r) {
   );
 }
 
-export function printClusterSummary(say, results) {
+/**
+ * @param {(line: string) => void} say
+ * @param {ClusterResult[]} results
+ * @param {string} about  the Node the proxies ran on and the number of rounds, for every table
+ */
+export function printClusterSummary(say, results, about) {
+  say(`\nConnections held by the cluster (${about})\n`);
   say(
-    '\n| workers, scheduling, worker_semi_space | target | held (worker sessions) | client errors during ramp | ramp | echo ok / failed | RSS MiB, all processes: idle → plateau → after echo | RSS KiB/conn | without young-gen growth | JS heap KiB/conn | primary sockets max during ramp |',
+    '| workers, scheduling, worker_semi_space | target | held (worker sessions) | client errors during ramp | ramp | echo ok / failed | RSS MiB, all processes: idle → plateau → after echo | RSS KiB/conn | without young-gen growth | JS heap KiB/conn | primary sockets max during ramp |',
   );
   say('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
@@ -43,18 +63,22 @@ export function printClusterSummary(say, results) {
     );
   }
   for (const r of results) {
-    say(`\n${r.workers} workers, ${r.scheduling}: per process at the plateau (after a full GC each)`);
+    say(
+      `\n${r.workers} workers, ${r.scheduling}: per process at the plateau, after a full GC each (${about})\n`,
+    );
     say('| process | pid | sessions | budget | refused | sockets (descriptors) | RSS MiB idle → plateau |');
     say('|---|---:|---:|---:|---:|---:|---:|');
-    for (const p of r.plateau.processes) {
-      const idle = r.idle.processes.find((q) => q.pid === p.pid);
+    for (const p of /** @type {ProcessView[]} */ (r.plateau.processes)) {
+      const idle = /** @type {ProcessView[]} */ (r.idle.processes).find((q) => q.pid === p.pid);
       say(
         `| ${p.role} | ${p.pid} | ${p.role === 'worker' ? fmt(p.sessions ?? '?') : '-'} | ${fmt(p.capacity?.limit ?? '-')} | ` +
           `${fmt(p.capacity?.refused ?? '-')} | ${fmt(p.fds?.sockets ?? '?')} (${fmt(p.fds?.all ?? '?')}) | ` +
           `${idle?.memory ? mib(idle.memory.rss) : '?'} → ${p.memory ? mib(p.memory.rss) : 'gone'} |`,
       );
     }
-    const sessions = r.plateau.processes.filter((p) => p.role === 'worker').map((p) => p.sessions ?? 0);
+    const sessions = /** @type {ProcessView[]} */ (r.plateau.processes)
+      .filter((p) => p.role === 'worker')
+      .map((p) => p.sessions ?? 0);
     const counters = sumCounters(r.afterEcho.processes);
     say(
       `  spread over workers: min ${fmt(Math.min(...sessions))}, max ${fmt(Math.max(...sessions))}; ` +
@@ -73,7 +97,9 @@ export function printClusterSummary(say, results) {
   }
 }
 
+/** @param {ProcessView[]} processes */
 function sumCounters(processes) {
+  /** @type {Record<string, number>} */
   const sum = {};
   for (const p of processes) {
     if (p.role !== 'worker') continue;

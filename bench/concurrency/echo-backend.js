@@ -2,6 +2,7 @@
 // it replies { type: 'ready', port } once bound and { type: 'count', connections } on request.
 import net from 'node:net';
 
+const send = /** @type {NonNullable<typeof process.send>} */ (process.send?.bind(process));
 let connections = 0;
 const server = net.createServer((socket) => {
   connections++;
@@ -14,14 +15,19 @@ server.on('error', (err) => {
   process.exit(1);
 });
 server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
-  process.send({ type: 'ready', port: server.address().port });
+  send({ type: 'ready', port: /** @type {net.AddressInfo} */ (server.address()).port });
 });
-process.on('message', (msg) => {
-  if (msg?.type === 'count') process.send({ type: 'count', id: msg.id, connections });
+process.on('message', (/** @type {any} */ msg) => {
+  if (msg?.type === 'count') send({ type: 'count', id: msg.id, connections });
 });
 // The parent is gone: nothing left to serve.
 process.on('disconnect', () => process.exit(0));
 
+/**
+ * One function for every socket (no closure per connection).
+ * @this {net.Socket}
+ * @param {Buffer} chunk
+ */
 function echo(chunk) {
   this.write(chunk);
 }

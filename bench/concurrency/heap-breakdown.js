@@ -3,35 +3,52 @@
 // holding N idle connections (both after a full GC), diffed by object type, per connection.
 //   node bench/concurrency/heap-breakdown.js [--proxy switchyard|naive] [--connections 2000] [--top 20]
 //     [--idle-timeout <duration>]  (Switchyard's idle_timeout; the core default otherwise)
+//     [--node <path>]              (the Node binary the proxy runs on; default: this one)
 // `npm run build` first. Snapshots are written to a scratch directory and removed.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { withCleanup } from '../lib/cleanup.js';
+import { request, waitForMessage } from '../lib/ipc.js';
+import { nodeBinary } from '../lib/node-binary.js';
+import { kill, start } from '../lib/procs.js';
 import { startBackends } from './backends.js';
-import { kill, request, spawnNode, withChildren } from './children.js';
 import { fmt } from './format.js';
 import { probe, startNaive, startSwitchyard } from './proxies.js';
 
+const USAGE =
+  'usage: heap-breakdown.js [--proxy switchyard|naive] [--connections 1..9000] [--top n] [--idle-timeout d] [--node path]';
 const { values } = parseArgs({
   options: {
     proxy: { type: 'string', default: 'switchyard' },
     connections: { type: 'string', default: '2000' },
     top: { type: 'string', default: '20' },
     'idle-timeout': { type: 'string' },
+    node: { type: 'string' },
   },
 });
 const kind = values.proxy;
 const count = Number(values.connections);
 const top = Number(values.top);
 if (!['switchyard', 'naive'].includes(kind) || !Number.isInteger(count) || count < 1 || count > 9000) {
-  console.error('usage: heap-breakdown.js [--proxy switchyard|naive] [--connections 1..9000] [--top n]');
+  console.error(USAGE);
+  process.exit(2);
+}
+/** @type {import('../lib/node-binary.js').NodeBinary} */
+let node;
+try {
+  node = nodeBinary(values.node);
+} catch (err) {
+  console.error(/** @type {Error} */ (err).message);
   process.exit(2);
 }
 
-/** Self size by "type:name" from a V8 heap snapshot file. */
+/**
+ * Self size by "type:name" from a V8 heap snapshot file.
+ * @param {string} file
+ */
 function aggregate(file) {
   const snap = JSON.parse(readFileSync(file, 'utf8'));
   const fields = snap.snapshot.meta.node_fields;
@@ -59,68 +76,64 @@ function aggregate(file) {
 }
 
 async function main() {
-  const dir = mkdtempSync(join(os.tmpdir(), 'switchyard-heap-'));
-  const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  // Also on Ctrl-C, where withChildren exits the process before any finally runs.
-  process.on('exit', removeDir);
-  try {
-    await withChildren(async () => {
-      const hosts = ['127.0.0.1', '127.0.0.2'];
-      const backends = await startBackends(2, 15_000);
-      const start = { hosts, backendPorts: backends.ports, timeoutMs: 30_000 };
-      const proxy =
-        kind === 'switchyard'
-          ? await startSwitchyard({ ...start, dir, idleTimeout: values['idle-timeout'] })
-          : await startNaive(start);
-      const before = join(dir, 'before.heapsnapshot');
-      const after = join(dir, 'after.heapsnapshot');
-      await probe(proxy, { gc: true, heapSnapshot: before, timeoutMs: 60_000 });
+  await withCleanup(async (dir) => {
+    const hosts = ['127.0.0.1', '127.0.0.2'];
+    const backends = await startBackends(2, 15_000);
+    const how = { node: node.path, hosts, backendPorts: backends.ports, timeoutMs: 30_000 };
+    const proxy =
+      kind === 'switchyard'
+        ? await startSwitchyard({ ...how, dir, idleTimeout: values['idle-timeout'] })
+        : await startNaive(how);
+    const before = join(dir, 'before.heapsnapshot');
+    const after = join(dir, 'after.heapsnapshot');
+    await probe(proxy, { gc: true, heapSnapshot: before, timeoutMs: 60_000 });
 
-      const client = spawnNode('load client', [fileURLToPath(new URL('load-client.js', import.meta.url))]);
-      await new Promise((resolve) => client.child.on('message', (m) => m?.type === 'ready' && resolve()));
-      const ramped = await request(
-        client,
-        { type: 'ramp', targets: proxy.addresses, count, rate: 1000, maxPending: 200, timeoutMs: 60_000 },
-        'ramped',
-        75_000,
-      );
-      // Until the proxy holds every connection end to end, bounded.
-      for (let i = 0; i < 100; i++) {
-        if ((await probe(proxy)).active === ramped.held && (await backends.connections()) === ramped.held)
-          break;
-        await sleep(200);
-      }
-      const held = (await probe(proxy)).active;
-      await probe(proxy, { gc: true, heapSnapshot: after, timeoutMs: 60_000 });
-      await kill(proxy.proc);
-      await kill(client);
+    const clientScript = fileURLToPath(new URL('load-client.js', import.meta.url));
+    const client = start(process.execPath, [clientScript], { name: 'load client', ipc: true });
+    await waitForMessage(client, 'ready', 15_000);
+    const ramped = await request(
+      client,
+      { type: 'ramp', targets: proxy.addresses, count, rate: 1000, maxPending: 200, timeoutMs: 60_000 },
+      'ramped',
+      75_000,
+    );
+    // Until the proxy holds every connection end to end, bounded.
+    for (let i = 0; i < 100; i++) {
+      if ((await probe(proxy)).active === ramped.held && (await backends.connections()) === ramped.held)
+        break;
+      await sleep(200);
+    }
+    const held = (await probe(proxy)).active;
+    await probe(proxy, { gc: true, heapSnapshot: after, timeoutMs: 60_000 });
+    await kill(proxy.proc);
+    await kill(client);
 
-      const a = aggregate(before);
-      const b = aggregate(after);
-      const rows = [...b.entries()]
-        .map(([key, v]) => {
-          const was = a.get(key) ?? { size: 0, count: 0 };
-          return { key, bytes: (v.size - was.size) / held, objects: (v.count - was.count) / held };
-        })
-        .filter((r) => Math.abs(r.bytes) >= 1)
-        .sort((x, y) => y.bytes - x.bytes);
-      // Node reports its C++ socket wraps as synthetic/native nodes: outside the JS heap.
-      const isNative = (r) => r.key.startsWith('synthetic:') || r.key.startsWith('native:');
-      const sum = (list) => Math.round(list.reduce((s, r) => s + r.bytes, 0));
-      console.log(
-        `${kind}: ${fmt(held)} idle proxied connections; per connection: JS heap ${fmt(sum(rows.filter((r) => !isNative(r))))} bytes, ` +
-          `native objects Node reports ${fmt(sum(rows.filter(isNative)))} bytes`,
-      );
-      console.log('\n| bytes/conn | objects/conn | V8 type:name |\n|---:|---:|---|');
-      for (const r of rows.slice(0, top))
-        console.log(`| ${r.bytes.toFixed(0)} | ${r.objects.toFixed(2)} | \`${r.key}\` |`);
-    });
-  } finally {
-    removeDir();
-  }
+    const a = aggregate(before);
+    const b = aggregate(after);
+    const rows = [...b.entries()]
+      .map(([key, v]) => {
+        const was = a.get(key) ?? { size: 0, count: 0 };
+        return { key, bytes: (v.size - was.size) / held, objects: (v.count - was.count) / held };
+      })
+      .filter((r) => Math.abs(r.bytes) >= 1)
+      .sort((x, y) => y.bytes - x.bytes);
+    // Node reports its C++ socket wraps as synthetic/native nodes: outside the JS heap.
+    /** @typedef {(typeof rows)[number]} Row */
+    const isNative = (/** @type {Row} */ r) => r.key.startsWith('synthetic:') || r.key.startsWith('native:');
+    const sum = (/** @type {Row[]} */ list) => Math.round(list.reduce((s, r) => s + r.bytes, 0));
+    console.log(
+      `${kind} on Node ${node.version}, 1 round: ${fmt(held)} idle proxied connections; per connection: JS heap ${fmt(sum(rows.filter((r) => !isNative(r))))} bytes, ` +
+        `native objects Node reports ${fmt(sum(rows.filter(isNative)))} bytes`,
+    );
+    console.log(
+      `\nJS heap growth per connection by object type (${kind} on Node ${node.version}, 1 round)\n\n| bytes/conn | objects/conn | V8 type:name |\n|---:|---:|---|`,
+    );
+    for (const r of rows.slice(0, top))
+      console.log(`| ${r.bytes.toFixed(0)} | ${r.objects.toFixed(2)} | \`${r.key}\` |`);
+  });
 }
 
 main().catch((err) => {
-  console.error(`heap breakdown failed: ${err.stack ?? err}`);
+  console.error(`heap breakdown failed: ${err instanceof Error ? err.stack : err}`);
   process.exit(1);
 });

@@ -10,10 +10,20 @@
 // Each process stays far below its open files limit.
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { splitAddress } from '../lib/ports.js';
 
 const TICK_MS = 10;
+const send = /** @type {NonNullable<typeof process.send>} */ (process.send?.bind(process));
 
-/** Sockets that completed the TCP handshake and have not closed. */
+const kEcho = Symbol('echo');
+const kConnected = Symbol('connected');
+/**
+ * A client socket with its state on it, so the handlers below serve every socket without a
+ * closure per connection. kEcho: 0 idle, 1 byte sent and unanswered, 2 answered.
+ * @typedef {net.Socket & { [kEcho]?: 0 | 1 | 2, [kConnected]?: boolean }} ClientSocket
+ */
+
+/** @type {Set<ClientSocket>} Sockets that completed the TCP handshake and have not closed. */
 const held = new Set();
 const stats = {
   started: 0,
@@ -29,11 +39,10 @@ const stats = {
   errors: /** @type {Record<string, number>} */ ({}),
 };
 
-const kEcho = Symbol('echo');
-const kConnected = Symbol('connected');
 /** Echo bookkeeping of the current round. */
 const round = { waiting: 0, ok: 0 };
 
+/** @this {ClientSocket} */
 function onConnect() {
   this[kConnected] = true;
   stats.pending--;
@@ -41,6 +50,10 @@ function onConnect() {
   held.add(this);
 }
 
+/**
+ * @this {ClientSocket}
+ * @param {NodeJS.ErrnoException} err
+ */
 function onError(err) {
   const code = err.code ?? err.message;
   stats.errors[code] = (stats.errors[code] ?? 0) + 1;
@@ -48,6 +61,10 @@ function onError(err) {
   else if (!this[kConnected]) stats.failed++;
 }
 
+/**
+ * @this {ClientSocket}
+ * @param {boolean} hadError
+ */
 function onClose(hadError) {
   if (this[kConnected]) {
     held.delete(this);
@@ -61,6 +78,7 @@ function onClose(hadError) {
   }
 }
 
+/** @this {ClientSocket} */
 function onData() {
   // One byte was sent; any reply completes this connection's echo.
   if (this[kEcho] === 1) {
@@ -75,12 +93,13 @@ function snapshot() {
   return { ...stats, errors: { ...stats.errors } };
 }
 
+/**
+ * @param {{ id: number, targets: string[], count: number, rate: number, maxPending: number,
+ *   timeoutMs: number }} request
+ */
 async function ramp({ id, targets, count, rate, maxPending, timeoutMs }) {
   let opened = 0;
-  const parsed = targets.map((t) => {
-    const i = t.lastIndexOf(':');
-    return { host: t.slice(0, i), port: Number(t.slice(i + 1)) };
-  });
+  const parsed = targets.map(splitAddress);
   const startedAt = Date.now();
   const deadline = startedAt + timeoutMs;
   while (Date.now() < deadline) {
@@ -100,7 +119,7 @@ async function ramp({ id, targets, count, rate, maxPending, timeoutMs }) {
     if (opened >= count && stats.pending === 0) break;
     await sleep(TICK_MS);
   }
-  process.send({
+  send({
     type: 'ramped',
     id,
     ...snapshot(),
@@ -109,6 +128,7 @@ async function ramp({ id, targets, count, rate, maxPending, timeoutMs }) {
   });
 }
 
+/** @param {{ id: number, window: number, timeoutMs: number }} request */
 async function echo({ id, window, timeoutMs }) {
   const startedAt = Date.now();
   const deadline = startedAt + timeoutMs;
@@ -137,7 +157,7 @@ async function echo({ id, window, timeoutMs }) {
     if (socket[kEcho] === 1) unanswered++;
     else if (socket[kEcho] !== 2 && socket.destroyed) closed++;
   }
-  process.send({
+  send({
     type: 'echoed',
     id,
     ok: round.ok,
@@ -150,27 +170,31 @@ async function echo({ id, window, timeoutMs }) {
   for (const socket of sockets) socket[kEcho] = 0;
 }
 
-/** Closes `count` held connections (FIN), to see the proxy take new ones again. */
+/**
+ * Closes `count` held connections (FIN), to see the proxy take new ones again.
+ * @param {{ id: number, count: number }} request
+ */
 function drop({ id, count }) {
   let n = 0;
   for (const socket of held) {
     if (n++ >= count) break;
     socket.end();
   }
-  process.send({ type: 'dropped', id, count: Math.min(n, count) });
+  send({ type: 'dropped', id, count: Math.min(n, count) });
 }
 
-process.on('message', (msg) => {
+process.on('message', (/** @type {any} */ msg) => {
   if (msg?.type === 'ramp') ramp(msg).catch(fail);
   else if (msg?.type === 'drop') drop(msg);
   else if (msg?.type === 'echo') echo(msg).catch(fail);
-  else if (msg?.type === 'stats') process.send({ type: 'stats', id: msg.id, ...snapshot() });
+  else if (msg?.type === 'stats') send({ type: 'stats', id: msg.id, ...snapshot() });
 });
 process.on('disconnect', () => process.exit(0));
 // ESM loading is asynchronous: the parent waits for this before sending anything.
-process.send({ type: 'ready' });
+send({ type: 'ready' });
 
+/** @param {unknown} err */
 function fail(err) {
-  process.stderr.write(`load client: ${err.stack ?? err}\n`);
+  process.stderr.write(`load client: ${err instanceof Error ? err.stack : err}\n`);
   process.exit(1);
 }

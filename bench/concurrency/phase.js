@@ -4,17 +4,19 @@
 // timeout and by the run's deadline.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { hasExited, kill, request, spawnNode, tail } from './children.js';
+import { request, waitForMessage } from '../lib/ipc.js';
+import { residentKiB } from '../lib/proc-stats.js';
+import { kill, start, tail } from '../lib/procs.js';
 import { fmt } from './format.js';
-import { residentKiB } from './memory.js';
 import {
+  clientStats,
   ECHO_WINDOW_PER_CLIENT,
   echoAll,
+  remainingUntil,
   rotate,
   split,
   total,
   waitForBackendsIdle,
-  waitForMessage,
 } from './phase-steps.js';
 import { probe, startNaive, startSwitchyard } from './proxies.js';
 
@@ -31,8 +33,9 @@ const RECOVER_COUNT = 100;
  * @property {number} target connections to open
  * @property {number} clients load-client processes
  * @property {number} rate new connections per second, all clients together
+ * @property {string} node the Node binary the proxy runs on
  * @property {string[]} hosts listener addresses (all loopback)
- * @property {{ ports: number[], connections: () => Promise<number> }} backends
+ * @property {import('./backends.js').Backends} backends
  * @property {string} dir scratch directory
  * @property {string | undefined} idleTimeout Switchyard idle_timeout (core default when undefined)
  * @property {boolean} recover after the plateau, close some connections and open new ones
@@ -40,30 +43,36 @@ const RECOVER_COUNT = 100;
  * @property {(line: string) => void} say
  */
 
-/** @param {PhaseOptions} o */
+/**
+ * @param {PhaseOptions} o
+ * @returns {Promise<Record<string, any>>} what report.js prints
+ */
 export async function runPhase(o) {
-  const remaining = (ms) => {
-    const left = o.deadline - Date.now();
-    if (left < 2000) throw new Error(`${o.name}: out of time (the whole run is bounded)`);
-    return Math.min(ms, left);
-  };
+  const remaining = remainingUntil(o.name, o.deadline);
+  /** @type {Record<string, any>} */
   const result = { name: o.name, kind: o.kind, target: o.target };
   /** @type {import('./proxies.js').Proxy | undefined} */
   let proxy;
-  /** @type {import('./children.js').Child[]} */
+  /** @type {Proc[]} */
   const clients = [];
   try {
-    const start = { hosts: o.hosts, backendPorts: o.backends.ports, timeoutMs: remaining(30_000) };
+    const how = {
+      node: o.node,
+      hosts: o.hosts,
+      backendPorts: o.backends.ports,
+      timeoutMs: remaining(30_000),
+    };
     proxy =
       o.kind === 'switchyard'
-        ? await startSwitchyard({ ...start, dir: o.dir, idleTimeout: o.idleTimeout })
-        : await startNaive(start);
-    const pid = proxy.proc.child.pid;
+        ? await startSwitchyard({ ...how, dir: o.dir, idleTimeout: o.idleTimeout })
+        : await startNaive(how);
+    const pid = /** @type {number} */ (proxy.proc.child.pid);
     const before = await measure(proxy, pid);
     result.limit = before.capacity?.limit ?? null;
     result.before = before.memory;
 
-    for (let i = 0; i < o.clients; i++) clients.push(spawnNode(`load client ${i}`, [clientScript]));
+    for (let i = 0; i < o.clients; i++)
+      clients.push(start(process.execPath, [clientScript], { name: `load client ${i}`, ipc: true }));
     await Promise.all(clients.map((c) => waitForMessage(c, 'ready', remaining(15_000))));
 
     // Two steps, measured after each: the growth between them is the marginal cost of a
@@ -92,10 +101,10 @@ export async function runPhase(o) {
     const last = await probe(proxy, { timeoutMs: remaining(10_000) });
     result.finalCounters = last.counters ?? null;
     result.finalCapacity = last.capacity ?? null;
-    result.proxyAlive = !hasExited(proxy.proc);
+    result.proxyAlive = !proxy.proc.ended;
     return result;
   } catch (err) {
-    if (proxy && hasExited(proxy.proc)) {
+    if (proxy?.proc.ended && err instanceof Error) {
       const { code, signal } = await proxy.proc.exited;
       err.message += `\n${proxy.proc.name} exited (${code ?? signal}):\n${tail(proxy.proc.stderr || proxy.proc.stdout)}`;
     }
@@ -111,13 +120,31 @@ export async function runPhase(o) {
   }
 }
 
-/** Memory of the proxy after a full GC: the kernel's view (VmRSS) and V8's. */
+/**
+ * @typedef {import('./phase-steps.js').Proc} Proc
+ * @typedef {import('./phase-steps.js').Remaining} Remaining
+ * @typedef {import('./proxies.js').Proxy} Proxy
+ */
+
+/**
+ * Memory of the proxy after a full GC: the kernel's view (VmRSS) and V8's.
+ * @param {Proxy} proxy
+ * @param {number} pid
+ */
 async function measure(proxy, pid) {
   const p = await probe(proxy, { gc: true, timeoutMs: 30_000 });
   return { ...p, memory: { ...residentKiB(pid), v8: p.memory, spaces: p.heapSpaces } };
 }
 
-/** Opens `count` more connections, spread over the clients; totals in the reply are cumulative. */
+/**
+ * Opens `count` more connections, spread over the clients; totals in the reply are cumulative.
+ * @param {PhaseOptions} o
+ * @param {Proxy} proxy
+ * @param {Proc[]} clients
+ * @param {number} count
+ * @param {string} step
+ * @param {Remaining} remaining
+ */
 async function ramp(o, proxy, clients, count, step, remaining) {
   const targets = proxy.addresses;
   const perClient = split(count, clients.length);
@@ -131,7 +158,7 @@ async function ramp(o, proxy, clients, count, step, remaining) {
       let sum;
       let sessions = '?';
       try {
-        sum = total(await Promise.all(clients.map((c) => request(c, { type: 'stats' }, 'stats', 2000))));
+        sum = await clientStats(clients, 2000);
         sessions = fmt((await probe(proxy, { timeoutMs: 2000 })).active);
       } catch {
         continue; // busy: skip this line
@@ -171,6 +198,10 @@ async function ramp(o, proxy, clients, count, step, remaining) {
 /**
  * Waits until the clients' held connections, the proxy's sessions and the backends' connections
  * agree and have not changed for a second: every held connection is proxied end to end.
+ * @param {PhaseOptions} o
+ * @param {Proxy} proxy
+ * @param {Proc[]} clients
+ * @param {Remaining} remaining
  */
 async function settle(o, proxy, clients, remaining) {
   const deadline = Date.now() + remaining(30_000);
@@ -178,9 +209,7 @@ async function settle(o, proxy, clients, remaining) {
   let stableSince = Date.now();
   let view;
   while (Date.now() < deadline) {
-    const stats = total(
-      await Promise.all(clients.map((c) => request(c, { type: 'stats' }, 'stats', 10_000))),
-    );
+    const stats = await clientStats(clients, 10_000);
     const sessions = (await probe(proxy)).active;
     const upstream = await o.backends.connections();
     view = { held: stats.held, sessions, upstream, resets: stats.resets, failed: stats.failed };
@@ -200,6 +229,10 @@ async function settle(o, proxy, clients, remaining) {
 /**
  * A full proxy must take new connections again as soon as sessions end: close some held ones,
  * open as many new ones, and echo through every held connection of that client.
+ * @param {PhaseOptions} o
+ * @param {Proxy} proxy
+ * @param {Proc[]} clients
+ * @param {Remaining} remaining
  */
 async function recover(o, proxy, clients, remaining) {
   const client = clients[0];
@@ -247,12 +280,13 @@ async function recover(o, proxy, clients, remaining) {
 /**
  * The core's 'session limit reached' warnings (at most one per 10 s): how many, and the refusal
  * count the last one reported.
+ * @param {string} stdout
  */
 function limitLogLines(stdout) {
   const lines = stdout.split('\n').filter((l) => l.includes('session limit reached'));
   let refusedSoFar = null;
   try {
-    if (lines.length > 0) refusedSoFar = JSON.parse(lines.at(-1)).refusedSoFar ?? null;
+    if (lines.length > 0) refusedSoFar = JSON.parse(lines[lines.length - 1]).refusedSoFar ?? null;
   } catch {}
   return { lines: lines.length, refusedSoFar };
 }

@@ -1,5 +1,12 @@
 // The printed results of the concurrency benchmark: a Markdown table and the per-connection costs.
-import { fmt } from './format.js';
+import { fmt, mib } from './format.js';
+
+/**
+ * A phase's result (phase.js); memory figures in KiB, each after a full GC.
+ * @typedef {Record<string, any>} PhaseResult
+ * @typedef {{ rss: number, v8?: NodeJS.MemoryUsage | null,
+ *   spaces?: import('../lib/v8-stats.js').HeapSpaces }} Memory
+ */
 
 /**
  * Memory per held connection, KiB, each measurement after a full GC.
@@ -11,13 +18,15 @@ import { fmt } from './format.js';
  * - `marg*`: growth from the halfway measurement to the plateau over the sessions added in
  *   between (the cost of one more connection), young generation excluded.
  */
+/** @param {PhaseResult} r */
 export function perConnection(r) {
   const n = Math.max(1, r.sessions);
   const m = Math.max(1, r.sessions - r.halfSessions);
-  const heapUsed = (at) => (at.v8?.heapUsed ?? 0) / 1024;
-  const young = (at) => (at.spaces?.new_space?.physical ?? 0) / 1024;
-  const heapResident = (at) => Object.values(at.spaces ?? {}).reduce((sum, s) => sum + s.physical, 0) / 1024;
-  const native = (at) => at.rss - heapResident(at);
+  const heapUsed = (/** @type {Memory} */ at) => (at.v8?.heapUsed ?? 0) / 1024;
+  const young = (/** @type {Memory} */ at) => (at.spaces?.new_space?.physical ?? 0) / 1024;
+  const heapResident = (/** @type {Memory} */ at) =>
+    Object.values(at.spaces ?? {}).reduce((sum, s) => sum + s.physical, 0) / 1024;
+  const native = (/** @type {Memory} */ at) => at.rss - heapResident(at);
   return {
     rss: (r.plateau.rss - r.before.rss) / n,
     rssNoYoung: (r.plateau.rss - r.before.rss - (young(r.plateau) - young(r.before))) / n,
@@ -31,12 +40,17 @@ export function perConnection(r) {
   };
 }
 
-const kib = (x) => x.toFixed(2);
-const mib = (k) => (k / 1024).toFixed(1);
+const kib = (/** @type {number} */ x) => x.toFixed(2);
 
-export function printSummary(say, results) {
+/**
+ * @param {(line: string) => void} say
+ * @param {PhaseResult[]} results
+ * @param {string} about  the Node the proxies ran on and the number of rounds, for every table
+ */
+export function printSummary(say, results, about) {
+  say(`\nConnections held and refused (${about})\n`);
   say(
-    '\n| phase | target | held (proxy sessions) | refused: client RST / proxy count | ramp | echo ok / failed |',
+    '| phase | target | held (proxy sessions) | refused: client RST / proxy count | ramp | echo ok / failed |',
   );
   say('|---|---:|---:|---:|---:|---:|');
   for (const r of results) {
@@ -49,8 +63,9 @@ export function printSummary(say, results) {
         `${(r.ramp.ms / 1000).toFixed(1)} s, ${fmt(r.ramp.rate)}/s | ${fmt(r.echo.ok)} / ${fmt(r.echo.failed)} |`,
     );
   }
+  say(`\nMemory per connection (${about})\n`);
   say(
-    '\n| phase | RSS MiB: idle → half → plateau → after echo | RSS KiB/conn | without young-gen growth | JS heap (live) | native | young gen growth MiB | marginal, no young gen (RSS / heap) |',
+    '| phase | RSS MiB: idle → half → plateau → after echo | RSS KiB/conn | without young-gen growth | JS heap (live) | native | young gen growth MiB | marginal, no young gen (RSS / heap) |',
   );
   say('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
@@ -66,7 +81,7 @@ export function printSummary(say, results) {
   if (sy && naive) {
     const a = perConnection(sy);
     const b = perConnection(naive);
-    const ratio = (x, y) => `${(x / y).toFixed(2)}x`;
+    const ratio = (/** @type {number} */ x, /** @type {number} */ y) => `${(x / y).toFixed(2)}x`;
     say(
       `\nSwitchyard / naive, per connection: RSS ${ratio(a.rss, b.rss)}, without young-gen growth ${ratio(a.rssNoYoung, b.rssNoYoung)}, ` +
         `JS heap ${ratio(a.heap, b.heap)}`,

@@ -2,15 +2,15 @@
 // Concurrency benchmark: how many idle proxied connections one Switchyard process holds, what
 // each costs in memory next to a naive Node proxy, and whether a full proxy refuses the excess
 // cleanly. `npm run build` first. See bench/concurrency/README.md.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { withCleanup } from '../lib/cleanup.js';
+import { nodeBinary } from '../lib/node-binary.js';
 import { startBackends } from './backends.js';
-import { withChildren } from './children.js';
 import { runClusterPhase } from './cluster-phase.js';
 import { printClusterSummary, sayClusterPhase } from './cluster-report.js';
-import { fmt } from './format.js';
+import { fmt, mib } from './format.js';
 import { runPhase } from './phase.js';
 import { perConnection, printSummary } from './report.js';
 
@@ -31,7 +31,11 @@ const USAGE = `usage: node bench/concurrency/run.js [options]
                        and one backend per 8,000 connections (at least 2)
   --scheduling <list>  with --workers: rr, none, or rr,none (one phase each; default rr)
   --semi-space <n>     with --workers: the config's worker_semi_space in MiB (default 2; "node"
-                       leaves Node's default, up to 16 MiB per worker)`;
+                       leaves Node's default, up to 16 MiB per worker)
+  --node <path>        the Node binary to run the proxies with (default: the one running this
+                       script; load clients and echo backends always run on this one)`;
+
+/** @typedef {ReturnType<typeof options>} Options */
 
 function options() {
   const { values } = parseArgs({
@@ -50,6 +54,7 @@ function options() {
       workers: { type: 'string' },
       scheduling: { type: 'string', default: 'rr' },
       'semi-space': { type: 'string', default: '2' },
+      node: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -57,6 +62,11 @@ function options() {
     console.log(USAGE);
     process.exit(0);
   }
+  /**
+   * @param {'target' | 'over-target' | 'workers' | 'semi-space' | 'rate' | 'clients' | 'backends' | 'listeners' | 'budget'} name
+   * @param {number} min
+   * @param {number} max
+   */
   const int = (name, min, max) => {
     const n = Number(values[name]);
     if (!Number.isInteger(n) || n < min || n > max) {
@@ -74,6 +84,13 @@ function options() {
     console.error(`--scheduling must be rr, none or a list of them\n${USAGE}`);
     process.exit(2);
   }
+  let node;
+  try {
+    node = nodeBinary(values.node);
+  } catch (err) {
+    console.error(/** @type {Error} */ (err).message);
+    process.exit(2);
+  }
   if (workers !== undefined) {
     if (values['over-limit']) {
       console.error('--over-limit is not supported with --workers');
@@ -82,7 +99,9 @@ function options() {
     // Each client and each backend stays under ~8,000 sockets, far below its open files limit.
     const perProcess = Math.max(2, Math.ceil(target / 8000));
     return {
+      node,
       target,
+      overTarget,
       workers,
       scheduling,
       semiSpace: values['semi-space'] === 'node' ? undefined : int('semi-space', 1, 256),
@@ -99,6 +118,10 @@ function options() {
   }
   values.backends ??= '3';
   return {
+    node,
+    workers,
+    scheduling,
+    semiSpace: undefined,
     target,
     overLimit: values['over-limit'],
     overTarget,
@@ -117,66 +140,67 @@ function options() {
 async function main() {
   const o = options();
   const deadline = Date.now() + o.budgetMs;
-  const say = (line) => console.log(line);
+  const say = (/** @type {string} */ line) => console.log(line);
   const hosts = Array.from({ length: o.listeners }, (_, i) => `127.0.0.${i + 1}`);
-  const dir = mkdtempSync(join(os.tmpdir(), 'switchyard-concurrency-'));
-  const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  // Also on Ctrl-C, where withChildren exits the process before any finally runs.
-  process.on('exit', removeDir);
   const machine = {
     cores: os.availableParallelism(),
     memGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
+    /** The proxies' Node (`--node`); clients and backends run on the runner's. */
+    node: o.node.version,
+    nodePath: o.node.path,
+    runnerNode: process.version,
     loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
   };
+  // Every table says it: the phases are not repeated, so there is one round.
+  const about = `proxies on Node ${o.node.version}, 1 round: each phase runs once`;
   say(
-    `concurrency benchmark: ${o.clients} load clients, ${o.backends} echo backends, listeners on ${hosts.join(', ')}, ` +
+    `concurrency benchmark: proxies on Node ${o.node.version} (${o.node.path}), ${o.clients} load clients, ` +
+      `${o.backends} echo backends, listeners on ${hosts.join(', ')}, ` +
       `ramp ${fmt(o.rate)} conn/s; load average ${machine.loadAverageAtStart.join(' ')}`,
   );
-  if (o.workers !== undefined) return clusterMain(o, deadline, say, hosts, dir, machine);
+  if (o.workers !== undefined) return clusterMain(o, o.workers, deadline, say, hosts, machine, about);
+  /** @type {{ name: string, kind: 'switchyard' | 'naive', target: number, recover: boolean }[]} */
   const phases = [{ name: 'switchyard', kind: 'switchyard', target: o.target, recover: false }];
   if (o.naive) phases.push({ name: 'naive', kind: 'naive', target: o.target, recover: false });
   if (o.overLimit)
     phases.push({ name: 'switchyard over limit', kind: 'switchyard', target: o.overTarget, recover: true });
 
+  /** @type {import('./report.js').PhaseResult[]} */
   const results = [];
   /** @type {Error | undefined} */
   let failure;
-  try {
-    await withChildren(async () => {
-      const backends = await startBackends(o.backends, 15_000);
-      for (const phase of phases) {
-        say(`\n${phase.name}: ${fmt(phase.target)} connections`);
-        try {
-          const result = await runPhase({
-            ...phase,
-            clients: o.clients,
-            rate: o.rate,
-            hosts,
-            backends,
-            dir,
-            idleTimeout: o.idleTimeout,
-            deadline,
-            say,
-          });
-          results.push(result);
-          sayPhase(say, result);
-        } catch (err) {
-          // Report what was measured so far; later phases would only meet the same trouble.
-          failure = err;
-          say(`  ${phase.name} failed: ${err.message}`);
-          break;
-        }
+  await withCleanup(async (dir) => {
+    const backends = await startBackends(o.backends, 15_000);
+    for (const phase of phases) {
+      say(`\n${phase.name}: ${fmt(phase.target)} connections`);
+      try {
+        const result = await runPhase({
+          ...phase,
+          node: o.node.path,
+          clients: o.clients,
+          rate: o.rate,
+          hosts,
+          backends,
+          dir,
+          idleTimeout: o.idleTimeout,
+          deadline,
+          say,
+        });
+        results.push(result);
+        sayPhase(say, result);
+      } catch (err) {
+        // Report what was measured so far; later phases would only meet the same trouble.
+        failure = /** @type {Error} */ (err);
+        say(`  ${phase.name} failed: ${failure.message}`);
+        break;
       }
-    });
-  } finally {
-    removeDir();
-  }
-  if (results.length > 0) printSummary(say, results);
+    }
+  });
+  if (results.length > 0) printSummary(say, results, about);
   if (o.json) {
     writeFileSync(
       o.json,
-      `${JSON.stringify({ machine, options: o, results, failure: failure?.message }, null, 2)}\n`,
+      `${JSON.stringify({ machine, options: o, results, failure: /** @type {Error | undefined} */ (failure)?.message }, null, 2)}\n`,
     );
     say(`\nresults written to ${o.json}`);
   }
@@ -188,20 +212,32 @@ async function main() {
   if (bad.length > 0) process.exitCode = 1;
 }
 
-/** --workers: one phase per scheduling policy, each a fresh cluster over the same backends. */
-async function clusterMain(o, deadline, say, hosts, dir, machine) {
+/**
+ * --workers: one phase per scheduling policy, each a fresh cluster over the same backends.
+ * @param {Options} o
+ * @param {number} workers
+ * @param {number} deadline
+ * @param {(line: string) => void} say
+ * @param {string[]} hosts
+ * @param {object} machine
+ * @param {string} about
+ */
+async function clusterMain(o, workers, deadline, say, hosts, machine, about) {
+  /** @type {import('./cluster-report.js').ClusterResult[]} */
   const results = [];
+  /** @type {{ scheduling: string, message: string }[]} */
   const failures = [];
-  await withChildren(async () => {
+  await withCleanup(async (dir) => {
     const backends = await startBackends(o.backends, 15_000);
     for (const scheduling of o.scheduling) {
-      const name = `switchyard workers ${o.workers} ${scheduling}`;
+      const name = `switchyard workers ${workers} ${scheduling}`;
       say(`\n${name}: ${fmt(o.target)} connections`);
       try {
         const result = await runClusterPhase({
           name,
-          workers: o.workers,
-          scheduling,
+          node: o.node.path,
+          workers,
+          scheduling: /** @type {'rr' | 'none'} */ (scheduling),
           semiSpace: o.semiSpace,
           target: o.target,
           clients: o.clients,
@@ -217,12 +253,13 @@ async function clusterMain(o, deadline, say, hosts, dir, machine) {
         sayClusterPhase(say, result);
       } catch (err) {
         // The other policy is worth trying even when one fails.
-        failures.push({ scheduling, message: err.message });
-        say(`  ${name} failed: ${err.message}`);
+        const { message } = /** @type {Error} */ (err);
+        failures.push({ scheduling, message });
+        say(`  ${name} failed: ${message}`);
       }
     }
   });
-  if (results.length > 0) printClusterSummary(say, results);
+  if (results.length > 0) printClusterSummary(say, results, about);
   if (o.json) {
     writeFileSync(o.json, `${JSON.stringify({ machine, options: o, results, failures }, null, 2)}\n`);
     say(`\nresults written to ${o.json}`);
@@ -233,6 +270,10 @@ async function clusterMain(o, deadline, say, hosts, dir, machine) {
   if (failures.length > 0 || bad.length > 0) process.exitCode = 1;
 }
 
+/**
+ * @param {(line: string) => void} say
+ * @param {import('./report.js').PhaseResult} r
+ */
 function sayPhase(say, r) {
   const per = perConnection(r);
   say(
@@ -243,9 +284,7 @@ function sayPhase(say, r) {
   );
 }
 
-const mib = (kib) => (kib / 1024).toFixed(1);
-
 main().catch((err) => {
-  console.error(`\nconcurrency benchmark failed: ${err.stack ?? err}`);
+  console.error(`\nconcurrency benchmark failed: ${err instanceof Error ? err.stack : err}`);
   process.exit(1);
 });

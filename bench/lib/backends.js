@@ -1,8 +1,9 @@
 // The servers the workloads talk to: one iperf3 server and one redis-server, each on a free port.
-import { freePort, start, stop, waitForPort } from './procs.js';
+import { freePort, waitForPort } from './ports.js';
+import { start, stop } from './procs.js';
 
 /**
- * @typedef {{ name: string, port: number, pid: number, stop(): Promise<void> }} Backend
+ * @typedef {{ name: string, port: number, stop(): Promise<void> }} Backend
  */
 
 /** @returns {Promise<Backend>} */
@@ -32,7 +33,12 @@ export async function startRedis() {
   ]);
 }
 
-/** A port can be taken between `freePort` and bind; try a few. */
+/**
+ * A port can be taken between `freePort` and bind; try a few.
+ * @param {string} cmd
+ * @param {(port: number) => string[]} argsFor
+ * @returns {Promise<Backend>}
+ */
 async function startOnFreePort(cmd, argsFor) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -40,7 +46,7 @@ async function startOnFreePort(cmd, argsFor) {
     const proc = start(cmd, argsFor(port));
     try {
       await waitForPort(port, proc);
-      return { name: cmd, port, pid: proc.child.pid, stop: () => stop(proc) };
+      return { name: cmd, port, stop: () => stop(proc) };
     } catch (err) {
       lastError = err;
       await stop(proc);
@@ -48,5 +54,3 @@ async function startOnFreePort(cmd, argsFor) {
   }
   throw lastError;
 }
-
-export { startOnFreePort };

@@ -13,6 +13,7 @@ import { killAll } from './procs.js';
 export async function withCleanup(body) {
   const dir = mkdtempSync(join(os.tmpdir(), 'switchyard-bench-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  /** @param {NodeJS.Signals} signal */
   const onSignal = (signal) => {
     process.stderr.write(`\n${signal}: stopping every benchmark process\n`);
     killAll();

@@ -5,7 +5,15 @@ import { fileURLToPath } from 'node:url';
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
- * @param {{ nodes: any[], samples: number[], timeDeltas: number[], startTime: number }} profile
+ * @typedef {{ functionName: string, url: string, lineNumber: number }} CallFrame
+ * @typedef {{ id: number, callFrame: CallFrame, children?: number[] }} ProfileNode
+ * @typedef {{ nodes: ProfileNode[], samples: number[], timeDeltas: number[], startTime: number }} Profile
+ * @typedef {{ name: string, ms: number, percentOfBusy: number }} Row
+ * @typedef {ReturnType<typeof summarize>} Summary
+ */
+
+/**
+ * @param {Profile} profile
  * @param {number} [top]
  * @param {{ fromUs: number, toUs: number }} [window] only samples in this span of the monotonic
  *   clock (µs; `process.hrtime` and V8's profiler share CLOCK_MONOTONIC on Linux), so start-up
@@ -13,6 +21,8 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
  */
 export function summarize(profile, top = 25, window) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  // Every id in samples and children names a node of the same profile.
+  const frameOf = (/** @type {number} */ id) => /** @type {ProfileNode} */ (byId.get(id)).callFrame;
   const parent = new Map();
   for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
 
@@ -34,7 +44,7 @@ export function summarize(profile, top = 25, window) {
   const filesInclusive = new Map();
   let idle = 0;
   for (const [id, us] of selfById) {
-    const frame = byId.get(id).callFrame;
+    const frame = frameOf(id);
     if (frame.functionName === '(idle)') idle += us;
     const key = `${frame.functionName || '(anonymous)'}  ${where(frame)}`;
     functions.set(key, (functions.get(key) ?? 0) + us);
@@ -43,7 +53,7 @@ export function summarize(profile, top = 25, window) {
     // Inclusive: charge each file once per sample, however deep it recurses.
     const seen = new Set();
     for (let at = id; at !== undefined; at = parent.get(at)) {
-      const f = fileOf(byId.get(at).callFrame);
+      const f = fileOf(frameOf(at));
       if (!seen.has(f)) {
         seen.add(f);
         filesInclusive.set(f, (filesInclusive.get(f) ?? 0) + us);
@@ -51,7 +61,7 @@ export function summarize(profile, top = 25, window) {
     }
   }
   const busy = total - idle;
-  const rank = (map) =>
+  const rank = (/** @type {Map<string, number>} */ map) =>
     [...map.entries()]
       .filter(([name]) => !name.startsWith('(idle)'))
       .sort((a, b) => b[1] - a[1])
@@ -68,7 +78,11 @@ export function summarize(profile, top = 25, window) {
   };
 }
 
-/** Guards against clocks that do not line up: then the whole profile is used. */
+/**
+ * Guards against clocks that do not line up: then the whole profile is used.
+ * @param {Profile} profile
+ * @param {{ fromUs: number, toUs: number }} window
+ */
 function windowHasSamples(profile, window) {
   let at = profile.startTime;
   let n = 0;
@@ -79,8 +93,15 @@ function windowHasSamples(profile, window) {
   return n > profile.samples.length / 10;
 }
 
-/** The summary as markdown tables. */
+/**
+ * The summary as markdown tables.
+ * @param {Summary} summary
+ */
 export function summaryMarkdown(summary) {
+  /**
+   * @param {string} title
+   * @param {Row[]} rows
+   */
   const table = (title, rows) => [
     `#### ${title}`,
     '',
@@ -98,12 +119,16 @@ export function summaryMarkdown(summary) {
   ].join('\n');
 }
 
+/** @param {CallFrame} frame */
 function where(frame) {
   const file = fileOf(frame);
   return frame.lineNumber >= 0 && !file.startsWith('(') ? `${file}:${frame.lineNumber + 1}` : file;
 }
 
-/** A short file name: repo-relative, `node:` internals as is, V8 pseudo-frames by name. */
+/**
+ * A short file name: repo-relative, `node:` internals as is, V8 pseudo-frames by name.
+ * @param {CallFrame} frame
+ */
 function fileOf(frame) {
   const url = frame.url;
   if (!url) return frame.functionName.startsWith('(') ? frame.functionName : '(native)';

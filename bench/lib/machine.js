@@ -2,7 +2,16 @@
 import os from 'node:os';
 import { run } from './procs.js';
 
-export async function describeMachine(haproxyInstalled) {
+/**
+ * @param {boolean} haproxyInstalled
+ * @param {import('./node-binary.js').NodeBinary} node  the proxies' Node
+ */
+export async function describeMachine(haproxyInstalled, node) {
+  /**
+   * @param {string} cmd
+   * @param {string[]} args
+   * @param {RegExp} pattern
+   */
   const version = async (cmd, args, pattern) => {
     try {
       const { stdout, stderr } = await run(cmd, args, 5000);
@@ -16,7 +25,11 @@ export async function describeMachine(haproxyInstalled) {
     cores: os.availableParallelism(),
     memGiB: Math.round(os.totalmem() / 2 ** 30),
     kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
+    /** The Node the proxies ran on (`--node`), and its path. */
+    node: node.version,
+    nodePath: node.path,
+    /** The Node of the runner, clients and Node backends. */
+    runnerNode: process.version,
     haproxy: haproxyInstalled ? await version('haproxy', ['-v'], /version (\S+)/) : null,
     redis: await version('redis-server', ['--version'], /v=(\S+)/),
     iperf3: await version('iperf3', ['--version'], /iperf (\S+)/),

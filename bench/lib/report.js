@@ -1,4 +1,42 @@
 // Markdown tables of one benchmark run (what `npm run bench` prints and docs/benchmarks.md quotes).
+// Every table says which Node the proxies ran on and over how many rounds.
+
+/**
+ * One run of one target in one round.
+ * @typedef {import('./workloads.js').Result & {
+ *   round: number, seconds: number, cpuSeconds: number | null, cpuUserSeconds: number | null,
+ *   cpuPerUnit: number | null, cpuUserPerUnit: number | null }} Run
+ *
+ * One target under one workload, over every round.
+ * @typedef {object} Cell
+ * @property {Run[]} runs
+ * @property {string[]} errors
+ * @property {number | null} rssMiB  the proxy's RSS after the last round (process tree)
+ * @property {{ p99Ms: number | null, value: number | null, median: number | null, best: number | null,
+ *   spread: number | null, cpuPerUnit: number | null, cpuUserPerUnit: number | null }} [summary]
+ *
+ * @typedef {object} WorkloadResult
+ * @property {string} name
+ * @property {string} label
+ * @property {string} unit
+ * @property {string} cpuUnit
+ * @property {string} command
+ * @property {Record<string, Cell>} targets
+ * @property {Record<string, number | null>} addedP99Ms
+ * @property {Record<string, number | null>} ratios
+ *
+ * The JSON written to bench/results/.
+ * @typedef {object} Results
+ * @property {string} startedAt
+ * @property {string} [finishedAt]
+ * @property {number} [durationSeconds]
+ * @property {{ rounds: number, quick: boolean, stat: 'median' | 'best', warmup: boolean,
+ *   workers: number, scheduling: string | null }} options
+ * @property {Awaited<ReturnType<typeof import('./machine.js').describeMachine>> & { loadAverageAtEnd?: number[] }} machine
+ * @property {{ name: string, label: string, skipped: string | null }[]} targets
+ * @property {WorkloadResult[]} workloads
+ * @property {string[]} problems
+ */
 
 /** Switchyard's goal from the issue: at least this fraction of the naive proxy on every workload. */
 export const TARGET_RATIO = 0.95;
@@ -7,17 +45,20 @@ export const TARGET_RATIO = 0.95;
  * The "Multi-process scale" issue's goal: Switchyard with `workers: N` against HAProxy with
  * `nbthread N`, as a fraction of HAProxy's figure per workload.
  */
+/** @type {Record<string, number>} */
 export const HAPROXY_TARGETS = { bulk: 1.0, requests: 0.9, churn: 0.7 };
 
 const proxies = ['switchyard', 'naive', 'haproxy', 'naive-nodelay'];
 
-/** @param {any} results the JSON written to bench/results/ */
+/** @param {Results} results */
 export function markdown(results) {
   const targets = results.targets.filter((t) => !t.skipped);
-  const stat = results.options.stat;
+  const { stat, rounds } = results.options;
+  const node = `Node ${results.machine.node}`;
+  const ofRounds = `of ${rounds} round${rounds === 1 ? '' : 's'}`;
   const out = [];
 
-  out.push(`### Throughput (${stat} of ${results.options.rounds} rounds; higher is better)`, '');
+  out.push(`### Throughput (${node}, ${stat} ${ofRounds}; higher is better)`, '');
   out.push(
     row([
       'workload',
@@ -44,7 +85,7 @@ export function markdown(results) {
   if (workers > 1) {
     out.push(
       '',
-      `### ${workers} Switchyard workers against HAProxy nbthread ${workers} (the multi-process targets)`,
+      `### ${workers} Switchyard workers against HAProxy nbthread ${workers} (the multi-process targets; ${node}, ${stat} ${ofRounds})`,
       '',
       row(['workload', 'Switchyard / HAProxy', 'target', 'met']),
       row(['---', '---:', '---:', '---']),
@@ -63,7 +104,7 @@ export function markdown(results) {
   if (latency.length > 0) {
     out.push(
       '',
-      '### p99 latency, and what each proxy adds over direct (median of rounds, ms; lower is better)',
+      `### p99 latency, and what each proxy adds over direct (${node}, median ${ofRounds}, ms; lower is better)`,
       '',
       row(['workload', ...targets.map((t) => t.label)]),
       row(['---', ...targets.map(() => '---:')]),
@@ -89,7 +130,7 @@ export function markdown(results) {
   if (cpuTargets.length > 0) {
     out.push(
       '',
-      '### CPU time of the proxy process per unit of work (median; lower is better)',
+      `### CPU time of the proxy process per unit of work (${node}, median ${ofRounds}; lower is better)`,
       ...(workers > 1 ? ['', 'Switchyard’s figure sums its cluster primary and every worker process.'] : []),
       '',
       'Each cell: user + kernel time, then user-mode time alone in parentheses. Kernel time is mostly',
@@ -115,7 +156,11 @@ export function markdown(results) {
     }
   }
 
-  out.push('', '### Every round (headline figure; spread = (max − min) / median)', '');
+  out.push(
+    '',
+    `### Every round (${node}, ${rounds} round${rounds === 1 ? '' : 's'}, target order rotated each round; headline figure; spread = (max − min) / median)`,
+    '',
+  );
   out.push(
     row(['workload', 'target', 'rounds', 'spread', 'proxy RSS after (MiB)']),
     row(['---', '---', '---', '---:', '---:']),
@@ -131,7 +176,7 @@ export function markdown(results) {
           w.name,
           t.label,
           runs + errors || 'none',
-          cell.summary.spread === null ? '' : `${Math.round(cell.summary.spread * 100)}%`,
+          cell.summary?.spread == null ? '' : `${Math.round(cell.summary.spread * 100)}%`,
           formatNumber(cell.rssMiB),
         ]),
       );
@@ -152,25 +197,33 @@ export function markdown(results) {
   return out.join('\n');
 }
 
+/** @param {string[]} cells */
 function row(cells) {
   return `| ${cells.join(' | ')} |`;
 }
 
+/** @param {number | null | undefined} r */
 function verdict(r) {
   if (r === null || r === undefined) return '–';
   return `${formatRatio(r)} ${r >= TARGET_RATIO ? '✅' : '❌'}`;
 }
 
+/** @param {number | null | undefined} r */
 export function formatRatio(r) {
   return r === null || r === undefined ? '–' : `${r.toFixed(2)}×`;
 }
 
+/**
+ * @param {number | null | undefined} v
+ * @param {string} unit
+ */
 export function formatValue(v, unit) {
   if (v === null || v === undefined) return '–';
   if (unit === 'Gbit/s') return v.toFixed(2);
   return v >= 1000 ? `${(v / 1000).toFixed(1)}k` : v.toFixed(0);
 }
 
+/** @param {number | null | undefined} v */
 export function formatNumber(v) {
   if (v === null || v === undefined) return '–';
   if (v >= 100) return v.toFixed(0);
@@ -178,7 +231,10 @@ export function formatNumber(v) {
   return v.toFixed(2);
 }
 
-/** An error in one line: its first line, plus its last one (often the child's own message). */
+/**
+ * An error in one line: its first line, plus its last one (often the child's own message).
+ * @param {string} text
+ */
 function firstLine(text) {
   const lines = String(text).trim().split('\n');
   return lines.length > 1 ? `${lines[0]} — ${lines.at(-1)}` : lines[0];

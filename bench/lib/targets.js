@@ -4,8 +4,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { processTree } from './cpu.js';
-import { freePort, start, stop, tail, waitForOutput, waitForPort } from './procs.js';
+import { freePort, waitForPort } from './ports.js';
+import { processTree } from './proc-stats.js';
+import { start, stop, tail, waitForOutput } from './procs.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -19,6 +20,7 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
  * @property {(backendPort: number, dir: string, options?: StartOptions) => Promise<RunningTarget>} start
  *
  * @typedef {object} StartOptions
+ * @property {string} [node]      the Node binary of the Node targets (default: this process's)
  * @property {string} [cpuProf]   directory for `node --cpu-prof` (Node targets)
  * @property {number} [workers]   Switchyard's `workers` and HAProxy's `nbthread` (default 1);
  *                                the Node naive proxy stays one process
@@ -53,10 +55,7 @@ export const switchyard = {
           '',
         ].join('\n'),
       );
-      const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
-      const proc = start(process.execPath, [...nodeArgs, 'bin/switchyard.js', '--config', file], {
-        cwd: repo,
-      });
+      const proc = startNode(options, ['bin/switchyard.js', '--config', file], repo);
       return {
         proc,
         ready: async () => {
@@ -69,8 +68,21 @@ export const switchyard = {
 };
 
 /**
+ * A Node target's process: on `options.node`, under `--cpu-prof` when profiling.
+ * @param {StartOptions} options
+ * @param {string[]} args
+ * @param {string} [cwd]
+ */
+function startNode(options, args, cwd) {
+  const profile = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
+  return start(options.node ?? process.execPath, [...profile, ...args], { cwd });
+}
+
+/**
  * The port answers as soon as one worker listens; wait for all of them, so round 1 does not
  * measure a cluster still starting.
+ * @param {import('./procs.js').Proc} proc
+ * @param {number} count
  */
 async function waitForChildren(proc, count, timeoutMs = 15000) {
   const deadline = Date.now() + timeoutMs;
@@ -84,7 +96,7 @@ async function waitForChildren(proc, count, timeoutMs = 15000) {
 }
 
 /** @type {Target} */
-export const naive = naiveProxy('naive', 'naive Node pipe', {});
+export const naive = naiveProxy('naive', 'naive Node pipe', false);
 
 /**
  * The naive proxy with TCP_NODELAY on both sockets, as Switchyard sets it: not run by default;
@@ -92,22 +104,25 @@ export const naive = naiveProxy('naive', 'naive Node pipe', {});
  * cost of Switchyard's own code.
  * @type {Target}
  */
-export const naiveNoDelay = naiveProxy('naive-nodelay', 'naive + TCP_NODELAY', { NAIVE_NODELAY: '1' });
+export const naiveNoDelay = naiveProxy('naive-nodelay', 'naive + TCP_NODELAY', true);
 
-/** @returns {Target} */
-function naiveProxy(name, label, env) {
+/**
+ * @param {string} name
+ * @param {string} label
+ * @param {boolean} noDelay
+ * @returns {Target}
+ */
+function naiveProxy(name, label, noDelay) {
   return {
     name,
     label,
     async start(backendPort, _dir, options = {}) {
-      const nodeArgs = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : [];
-      const script = fileURLToPath(new URL('../naive-proxy.js', import.meta.url));
-      const proc = start(process.execPath, [...nodeArgs, script, String(backendPort)], {
-        env: { ...process.env, ...env },
-      });
+      const script = fileURLToPath(new URL('naive-proxy.js', import.meta.url));
+      const spec = JSON.stringify({ listen: ['127.0.0.1'], backends: [backendPort], noDelay });
+      const proc = startNode(options, [script, spec]);
       try {
-        const port = Number((await waitForOutput(proc, /listening (\d+)/))[1]);
-        return { port, pid: proc.child.pid, stop: (graceMs) => stop(proc, graceMs) };
+        const port = Number((await waitForOutput(proc, /listening [^\s]+:(\d+)/))[1]);
+        return { port, pid: proc.child.pid ?? null, stop: (graceMs) => stop(proc, graceMs) };
       } catch (err) {
         await stop(proc);
         throw err;
@@ -135,6 +150,8 @@ export const haproxy = {
  * One thread (or `threads`, for the multi-process comparison), kernel splicing where it pays off, timeouts like a production TCP config.
  * maxconn as high as the fd limit allows: HAProxy refuses to start if it cannot raise it, and
  * needs 2 fds per connection plus 2 per splice pipe (maxpipes defaults to maxconn / 4).
+ * @param {number} port
+ * @param {number} backendPort
  */
 export function haproxyConfig(port, backendPort, threads = 1) {
   const maxconn = Math.min(50000, Math.floor((hardFdLimit() - 500) / 2.5));
@@ -176,7 +193,11 @@ function hardFdLimit() {
   }
 }
 
-/** Binds a proxy on a free port, trying another if someone took it in between. */
+/**
+ * Binds a proxy on a free port, trying another if someone took it in between.
+ * @param {(port: number) => Promise<{ proc: import('./procs.js').Proc, ready: () => Promise<void> }>} launch
+ * @returns {Promise<RunningTarget>}
+ */
 async function retryPorts(launch) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -184,7 +205,7 @@ async function retryPorts(launch) {
     const { proc, ready } = await launch(port);
     try {
       await ready();
-      return { port, pid: proc.child.pid, stop: (graceMs) => stop(proc, graceMs) };
+      return { port, pid: proc.child.pid ?? null, stop: (graceMs) => stop(proc, graceMs) };
     } catch (err) {
       lastError = err;
       await stop(proc);

@@ -35,6 +35,11 @@ export const bulk = {
   warmup: (port) => iperf3(port, 1),
 };
 
+/**
+ * @param {number} port
+ * @param {number} seconds
+ * @returns {Promise<Result>}
+ */
 async function iperf3(port, seconds) {
   let stdout;
   try {
@@ -45,7 +50,7 @@ async function iperf3(port, seconds) {
     ));
   } catch (err) {
     // -J reports failures inside the JSON, on stdout.
-    const reason = /"error":\s*"([^"]*)"/.exec(String(err.message))?.[1];
+    const reason = /"error":\s*"([^"]*)"/.exec(String(/** @type {Error} */ (err).message))?.[1];
     throw reason ? new Error(`iperf3: ${reason}`) : err;
   }
   const report = JSON.parse(stdout);
@@ -87,6 +92,11 @@ export const churn = {
 /**
  * redis-benchmark never gives up on a refused or reset connection (it spins at full CPU), so
  * watch its stderr for connection errors and stop it at the first one.
+ * @param {number} port
+ * @param {number} n          requests
+ * @param {number} clients
+ * @param {boolean} keepAlive false: a new connection per request (-k 0)
+ * @returns {Promise<Result>}
  */
 async function redisBenchmark(port, n, clients, keepAlive) {
   const args = [

@@ -1,7 +1,8 @@
+import { RESTRICTED_STATUSES } from '../backend-status.js';
 import { zeroCounters } from '../pipeline.js';
 import type { Runtime } from '../runtime.js';
 import type { BackendStats, PeerView, ServiceCounters, WorkerStats } from './messages.js';
-import { BAD_STATUS, peerViews } from './peers.js';
+import { peerViews } from './peers.js';
 
 /** Every counter a worker reports, in one place: the zero value defines the set. */
 const COUNTERS = Object.keys(zeroServiceCounters()) as readonly (keyof ServiceCounters)[];
@@ -98,7 +99,7 @@ export class StatsAggregator {
           for (const [source, status] of Object.entries(b.status)) {
             if (owned.has(source)) continue; // the primary sets these itself (health checks)
             const seen = statuses.get(source);
-            if (seen === undefined || (!BAD_STATUS.has(seen) && BAD_STATUS.has(status)))
+            if (seen === undefined || (!RESTRICTED_STATUSES.has(seen) && RESTRICTED_STATUSES.has(status)))
               statuses.set(source, status);
           }
         }
@@ -109,8 +110,7 @@ export class StatsAggregator {
         backend.bytesOut = bytesOut;
         for (const [source, status] of statuses) service.setBackendStatus(backend, source, status);
         for (const source of Object.keys(backend.status))
-          if (!statuses.has(source) && !owned.has(source))
-            delete (backend.status as Record<string, string>)[source];
+          if (!statuses.has(source) && !owned.has(source)) service.clearBackendStatus(backend, source);
       }
     }
   }

@@ -1,11 +1,9 @@
 import type { Logger } from 'pino';
+import { RESTRICTED_STATUSES } from '../backend-status.js';
 import type { Runtime } from '../runtime.js';
 import type { Service } from '../service.js';
 import type { Backend } from '../types.js';
 import type { PeerBackend, PeerView, WorkerStats } from './messages.js';
-
-/** Statuses that take a backend out of rotation; one worker reporting one wins a merge. */
-export const BAD_STATUS: ReadonlySet<string> = new Set(['down', 'open', 'ejected', 'half-open']);
 
 /**
  * For every live worker, what all the *other* workers reported: sessions per backend and
@@ -52,7 +50,8 @@ export function peerViews(
           for (const [source, value] of Object.entries(status)) {
             if (owned.has(source)) continue;
             const seen = peer.status?.[source];
-            if (seen !== undefined && (BAD_STATUS.has(seen) || !BAD_STATUS.has(value))) continue;
+            if (seen !== undefined && (RESTRICTED_STATUSES.has(seen) || !RESTRICTED_STATUSES.has(value)))
+              continue;
             peer.status ??= {};
             peer.status[source] = value;
           }

@@ -1,15 +1,8 @@
-import { DURATION_PATTERN } from '../duration.js';
+import { durationSchema } from '../duration.js';
 
 /** JSON Schema pieces of the core config. Plugins' option schemas are composed in at load time. */
 
-const duration = (def: string, description: string) => ({
-  description: `${description} A number of milliseconds or text such as "250ms", "5s", "1m", "1h".`,
-  type: ['integer', 'string'],
-  minimum: 0,
-  pattern: DURATION_PATTERN,
-  default: def,
-  'x-duration': true,
-});
+const duration = (def: string, description: string) => durationSchema(description, { default: def });
 
 export const backendSchema = {
   type: 'object',

@@ -1,3 +1,5 @@
+import { SwitchyardError } from '../errors.js';
+
 /** One problem found in a config file, with where it is. */
 export interface ConfigIssue {
   file: string;
@@ -10,9 +12,11 @@ export interface ConfigIssue {
 }
 
 /** Every problem of a config at once. The CLI prints `issues` and exits with code 2. */
-export class ConfigError extends Error {
+export class ConfigError extends SwitchyardError {
+  declare readonly code: 'SWITCHYARD_E_CONFIG';
+
   constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+    super('SWITCHYARD_E_CONFIG', issues.map(formatIssue).join('\n'));
     this.name = 'ConfigError';
   }
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAddress, parseListenAddress } from '../address.js';
 import type { SchedulingSetting } from '../cluster/scheduling.js';
-import { type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
+import { type OptionIssue, type Plugin, someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
 import type { BackendSpec } from '../types.js';
 import { composeSchema, DEFAULT_BALANCER } from './compose-schema.js';
@@ -244,6 +244,7 @@ function buildService(
       }
       balancer = pname;
     }
+    checkPluginOptions(src, [...at, 'plugins', pname], plugin, options);
     plugins.push({ name: pname, plugin, options });
   }
   if (balancer === undefined)
@@ -292,8 +293,10 @@ function buildProcessPlugins(
   for (const [name, options] of Object.entries(raw ?? {})) {
     const plugin = loaded.get(name);
     if (!plugin) continue;
-    if (plugin.scope === 'process') uses.push({ name, plugin, options: options as Record<string, unknown> });
-    else if (multi)
+    if (plugin.scope === 'process') {
+      checkPluginOptions(src, ['plugins', name], plugin, options);
+      uses.push({ name, plugin, options: options as Record<string, unknown> });
+    } else if (multi)
       src.report(
         ['plugins', name],
         `"${name}" applies to one service; list it under services.<name>.plugins`,
@@ -301,6 +304,23 @@ function buildProcessPlugins(
       );
   }
   return uses;
+}
+
+/** Reports what a plugin's own `check` finds in its (schema-valid) options. */
+function checkPluginOptions(
+  src: YamlSource,
+  at: Array<string | number>,
+  plugin: Plugin,
+  options: unknown,
+): void {
+  if (plugin.check === undefined) return;
+  let issues: OptionIssue[] | undefined;
+  try {
+    issues = plugin.check(options);
+  } catch (err) {
+    issues = [{ path: [], message: `check failed: ${(err as Error).message}` }];
+  }
+  for (const issue of issues ?? []) src.report([...at, ...issue.path], issue.message);
 }
 
 /** A process plugin's dependencies may be process plugins or, in a single-service config, service ones. */

@@ -1,5 +1,5 @@
 import AjvModule, { type Ajv as AjvInstance, type ValidateFunction } from 'ajv';
-import { parseDuration } from '../duration.js';
+import { durationTooLong, MAX_DURATION_MS, parseDuration } from '../duration.js';
 
 // ajv is CommonJS; under NodeNext its default export arrives one level deep.
 type AjvClass = new (options: Record<string, unknown>) => AjvInstance;
@@ -7,7 +7,10 @@ const Ajv = ((AjvModule as unknown as { default?: AjvClass }).default ?? AjvModu
 
 let ajv: AjvInstance | undefined;
 
-/** The one ajv instance: all errors, defaults applied, `x-duration` turns "5s" into 5000. */
+/**
+ * The one ajv instance: all errors, defaults applied, `x-duration` turns "5s" into 5000 and
+ * refuses durations a Node.js timer cannot hold (above MAX_DURATION_MS).
+ */
 function instance(): AjvInstance {
   if (ajv) return ajv;
   ajv = new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, verbose: true, strict: true });
@@ -15,17 +18,22 @@ function instance(): AjvInstance {
     keyword: 'x-duration',
     schemaType: 'boolean',
     modifying: true,
-    errors: false,
-    validate(
+    errors: true,
+    validate: function validateDuration(
       _schema: boolean,
       data: unknown,
       _parent?: unknown,
       ctx?: { parentData: any; parentDataProperty: string | number },
     ) {
-      if (typeof data === 'string' && ctx) {
-        const ms = parseDuration(data);
-        if (ms !== undefined) ctx.parentData[ctx.parentDataProperty] = ms;
+      const ms = typeof data === 'string' || typeof data === 'number' ? parseDuration(data) : undefined;
+      if (ms === undefined) return true; // not a duration: `type` and `pattern` report it
+      if (ms > MAX_DURATION_MS) {
+        (validateDuration as { errors?: unknown[] }).errors = [
+          { keyword: 'x-duration', message: durationTooLong(ms), params: { limit: MAX_DURATION_MS } },
+        ];
+        return false;
       }
+      if (typeof data === 'string' && ctx) ctx.parentData[ctx.parentDataProperty] = ms;
       return true;
     },
   });

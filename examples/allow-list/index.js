@@ -1,5 +1,7 @@
 // An example third-party plugin, written only against the public SDK. It refuses clients whose
-// address is not in one of the listed networks, before anything is read from them.
+// address is not in one of the listed networks. It taps `admit`, which runs once the client is
+// identified: the real client when a PROXY header gave one (proxy-protocol), else the TCP peer —
+// and before anything is read when no plugin peeks.
 //
 //   plugins:
 //     ./examples/allow-list:            # or its package name once published
@@ -38,7 +40,7 @@ export default definePlugin({
     // One rejection object for every refusal: no allocation per refused client.
     const rejection = { reason: 'not-allowed', reset: options.reset };
     let refused = 0;
-    service.hooks.accept.tap('allow-list', (session) => {
+    service.hooks.admit.tap('allow-list', (session) => {
       const address = session.remoteAddress.replace(/^::ffff:/, '');
       if (list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')) return undefined;
       refused++;

@@ -1,4 +1,4 @@
-import type { Backend } from '../../plugin-sdk/index.js';
+import { type Backend, hasNoSessionStatus } from '../../plugin-sdk/index.js';
 
 /** A backend as the admin API reports it. */
 export interface BackendJson {
@@ -33,13 +33,10 @@ export function backendJson(b: Backend): BackendJson {
 }
 
 /**
- * Plugin statuses that mean "takes no sessions" (health check down, breaker open, outlier
- * ejected). Used by `/readyz` to count usable backends without running the candidate filters.
+ * Up, and no plugin status says "takes no sessions" (`NO_SESSION_STATUSES`: health check down,
+ * breaker open, ejected). Used by `/readyz` to count usable backends without running the
+ * candidate filters.
  */
-const UNUSABLE = new Set(['down', 'open', 'ejected']);
-
 export function isUsable(b: Backend): boolean {
-  if (b.state !== 'up') return false;
-  for (const key in b.status) if (UNUSABLE.has(b.status[key]!)) return false;
-  return true;
+  return b.state === 'up' && !hasNoSessionStatus(b);
 }

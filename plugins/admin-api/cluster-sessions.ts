@@ -1,10 +1,14 @@
-import { LIST_SESSIONS, LIST_WINDOW, type ListSessionsReply } from '../../core/cluster/session-list.js';
-import type { ClusterBridge } from '../../plugin-sdk/index.js';
+import {
+  type ClusterBridge,
+  LIST_SESSIONS,
+  LIST_WINDOW,
+  type ListSessionsReply,
+} from '../../plugin-sdk/index.js';
 
 /**
  * Largest `offset + limit` a cluster primary serves: it asks every worker for its oldest
  * `offset + limit` sessions (one IPC message each, about 250 bytes per session) and merges them.
- * The workers' own bound (core/cluster/session-list.ts).
+ * The workers' own bound (`LIST_WINDOW`).
  */
 export const CLUSTER_WINDOW = LIST_WINDOW;
 

@@ -6,7 +6,7 @@ import {
   type AdminRoute,
   definePlugin,
   formatAddress,
-  parseAddress,
+  parseListenAddress,
   type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
@@ -63,10 +63,8 @@ export default definePlugin<AdminApiOptions>({
     let app: FastifyInstance | undefined;
     let bound: string | null = null;
 
-    const serviceOf = (request: FastifyRequest): Service => {
-      const name = (request.query as { service?: string } | undefined)?.service;
-      return (name === undefined ? runtime.defaultService : runtime.services.get(name)) as Service;
-    };
+    const serviceOf = (request: FastifyRequest): Service =>
+      runtime.service((request.query as { service?: string } | undefined)?.service) as Service;
     const ctx: AdminContext = {
       runtime,
       log,
@@ -187,8 +185,7 @@ function isStarting(service: Service): boolean {
 
 /** `listen` as host and port; port 0 (any free port) is allowed here, unlike for backends. */
 function parseListen(text: string): { host: string; port: number } {
-  const zero = /:0$/.test(text);
-  const parsed = parseAddress(zero ? text.replace(/:0$/, ':1') : text);
+  const parsed = parseListenAddress(text);
   if (typeof parsed === 'string') throw new Error(`admin-api: listen: ${parsed}`);
-  return { host: parsed.host, port: zero ? 0 : parsed.port };
+  return parsed;
 }

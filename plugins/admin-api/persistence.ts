@@ -7,6 +7,7 @@ import {
   type Runtime,
   type Service,
   type ServiceConfig,
+  STAGE,
 } from '../../plugin-sdk/index.js';
 import { type PersistedBackend, type PersistedService, type StateDocument, StateFile } from './state-file.js';
 
@@ -38,13 +39,15 @@ export class BackendPersistence {
   ) {
     this.#file = new StateFile(path, () => this.#snapshot());
     for (const service of runtime.services.values()) {
-      // A late stage: every other plugin sees the backend added as `up` first, then the drain.
-      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, (b) => this.#redrain(service, b));
+      // STAGE.LATE: every other plugin sees the backend added as `up` first, then the drain.
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: STAGE.LATE }, (b) =>
+        this.#redrain(service, b),
+      );
       // A reload (SIGHUP; one process or a cluster primary) applies the config file's edits to
       // the registry (core/reload-backends.ts). The file must follow them, or a restart would
       // bring back a backend the new config removed and drop one it added.
       const check = () => this.#queueCheck(service);
-      service.hooks.backendAdded.tap({ name: 'admin-api', stage: 100 }, check);
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: STAGE.LATE }, check);
       service.hooks.backendRemoved.tap('admin-api', check);
       service.hooks.backendChanged.tap('admin-api', check);
     }

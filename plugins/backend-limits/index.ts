@@ -1,5 +1,5 @@
 import type { Backend, Rejection, Session } from '../../plugin-sdk/index.js';
-import { definePlugin } from '../../plugin-sdk/index.js';
+import { definePlugin, STAGE } from '../../plugin-sdk/index.js';
 import type { BackendLimitsApi, LimitCounters } from './api.js';
 import { LimitTable } from './limit-table.js';
 import { type BackendLimitsOptions, canonicalOverrides, schema } from './options.js';
@@ -111,8 +111,8 @@ export default definePlugin<BackendLimitsOptions>({
       return answer;
     });
 
-    // Early stage: a pool or TLS plugin may bail out of `connect`, and every connect must count.
-    hooks.connect.tap({ name: NAME, stage: -100 }, (session, backend) => {
+    // STAGE.OBSERVE: a pool or TLS plugin may bail out of `connect`, and every connect must count.
+    hooks.connect.tap({ name: NAME, stage: STAGE.OBSERVE }, (session, backend) => {
       limits.connecting(session, backend);
       return undefined;
     });

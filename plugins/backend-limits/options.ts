@@ -1,5 +1,4 @@
-import { DURATION_PATTERN } from '../../core/duration.js';
-import { formatAddress, type JsonSchema, parseAddress } from '../../plugin-sdk/index.js';
+import { durationSchema, formatAddress, type JsonSchema, parseAddress } from '../../plugin-sdk/index.js';
 
 /** What happens to a session when the backend it would get is full. */
 export type Overflow = 'queue' | 'next' | 'refuse';
@@ -49,15 +48,10 @@ export const schema: JsonSchema = {
       default: 1024,
       description: 'Sessions that may wait at once (overflow: queue); more are refused with queue-full.',
     },
-    queue_timeout: {
-      description:
-        'Longest wait in the queue before the session is refused with queue-timeout (HAProxy timeout queue). A number of milliseconds or text such as "250ms", "5s".',
-      type: ['integer', 'string'],
-      minimum: 1,
-      pattern: DURATION_PATTERN,
-      default: '5s',
-      'x-duration': true,
-    },
+    queue_timeout: durationSchema(
+      'Longest wait in the queue before the session is refused with queue-timeout (HAProxy timeout queue).',
+      { default: '5s', minimum: 1 },
+    ),
     backends: {
       type: 'object',
       description: 'Limits of single backends, keyed by "host:port"; they replace the defaults above.',

@@ -1,4 +1,4 @@
-import { definePlugin } from '../../plugin-sdk/index.js';
+import { definePlugin, STAGE } from '../../plugin-sdk/index.js';
 import { BreakerController, NAME } from './controller.js';
 import { type CircuitBreakerOptions, checkOptions, schema } from './options.js';
 
@@ -29,8 +29,8 @@ export default definePlugin<CircuitBreakerOptions>({
       breakers.onPeerStatus(backend, source, status),
     );
     hooks.candidates.tap(NAME, (backends) => breakers.filter(backends));
-    // Early stage: a pool or TLS plugin bails out of `connect`, and trials must be counted first.
-    hooks.connect.tap({ name: NAME, stage: -100 }, (session, backend) => {
+    // STAGE.OBSERVE: a pool or TLS plugin bails out of `connect`, and trials must be counted first.
+    hooks.connect.tap({ name: NAME, stage: STAGE.OBSERVE }, (session, backend) => {
       breakers.onConnect(session, backend);
       return undefined;
     });

@@ -1,5 +1,4 @@
-import { DURATION_PATTERN } from '../../core/duration.js';
-import type { JsonSchema } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
 
 /** Options as they arrive in `apply` (durations already in ms). */
 export interface CircuitBreakerOptions {
@@ -25,14 +24,7 @@ export interface CircuitBreakerOptions {
   max_ejection_percent: number;
 }
 
-const duration = (description: string, def: string) => ({
-  description: `${description} A number of milliseconds or text such as "250ms", "5s", "1m".`,
-  type: ['integer', 'string'],
-  minimum: 0,
-  pattern: DURATION_PATTERN,
-  default: def,
-  'x-duration': true,
-});
+const duration = (description: string, def: string) => durationSchema(description, { default: def });
 
 export const schema: JsonSchema = {
   type: 'object',

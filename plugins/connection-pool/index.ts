@@ -1,4 +1,4 @@
-import { type Backend, definePlugin } from '../../plugin-sdk/index.js';
+import { type Backend, definePlugin, hasRestrictedStatus } from '../../plugin-sdk/index.js';
 import { BackendPool, type PoolSettings, type PoolStats } from './backend-pool.js';
 import { checkPoolOptions, type PoolOptions, poolSchema } from './options.js';
 
@@ -6,18 +6,10 @@ export type { PoolStats } from './backend-pool.js';
 
 const NAME = 'connection-pool';
 
-/** Status values (from any source) that stop prefilling: health check down, breaker open/half-open. */
-const VETO = new Set(['down', 'open', 'half-open']);
-
 /** What the plugin provides: `service.use<ConnectionPoolApi>('connection-pool')`. */
 export interface ConnectionPoolApi {
   /** One entry per pooled backend (plain TCP backends only). */
   stats(): PoolStats[];
-}
-
-function vetoed(backend: Backend): boolean {
-  for (const source in backend.status) if (VETO.has(backend.status[source]!)) return true;
-  return false;
 }
 
 /**
@@ -38,7 +30,10 @@ export default definePlugin<PoolOptions>({
       log: service.log.child({ plugin: NAME }),
     };
     const pools = new Map<Backend, BackendPool>();
-    const shouldFill = (b: Backend) => b.state === 'up' && service.state === 'running' && !vetoed(b);
+    // No prefill while any status restricts the backend (health down, breaker open or half-open):
+    // warm sockets would only wait for sessions it does not take, or take none.
+    const shouldFill = (b: Backend) =>
+      b.state === 'up' && service.state === 'running' && !hasRestrictedStatus(b);
     const sync = (b: Backend) => pools.get(b)?.setOpen(shouldFill(b));
 
     service.hooks.backendAdded.tap(NAME, (backend) => {

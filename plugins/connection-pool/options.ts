@@ -1,5 +1,4 @@
-import { DURATION_PATTERN } from '../../core/duration.js';
-import type { JsonSchema } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
 
 /** Options after validation; durations in ms. */
 export interface PoolOptions {
@@ -21,14 +20,8 @@ export interface PoolOptions {
   backoff_max: number;
 }
 
-const duration = (description: string, def?: string): JsonSchema => ({
-  description: `${description} Milliseconds or text such as "250ms", "30s", "1m".`,
-  type: ['integer', 'string'],
-  minimum: 0,
-  pattern: DURATION_PATTERN,
-  ...(def === undefined ? {} : { default: def }),
-  'x-duration': true,
-});
+const duration = (description: string, def?: string): JsonSchema =>
+  durationSchema(description, { default: def });
 
 export const poolSchema: JsonSchema = {
   type: 'object',

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { BACKEND_STATUSES } from '../../plugin-sdk/index.js';
 
 /** The page's files, as served. */
 export interface Assets {
@@ -28,5 +29,15 @@ export function loadAssets(): Assets {
       `dashboard files not found; looked for ${ASSET_FILES.html} in ${dirs.map((d) => fileURLToPath(d)).join(', ')}`,
     );
   const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
-  return { html: read(ASSET_FILES.html), css: read(ASSET_FILES.css), js: read(ASSET_FILES.js) };
+  return {
+    html: read(ASSET_FILES.html),
+    css: read(ASSET_FILES.css),
+    js: withStatusEffects(read(ASSET_FILES.js)),
+  };
+}
+
+/** The page's script with the status catalogue written over its `STATUS_EFFECTS` placeholder. */
+export function withStatusEffects(js: string): string {
+  const effects = Object.fromEntries(Object.entries(BACKEND_STATUSES).map(([k, v]) => [k, v.effect]));
+  return js.replace('/*STATUS_EFFECTS*/ {}', () => JSON.stringify(effects));
 }

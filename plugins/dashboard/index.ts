@@ -1,10 +1,10 @@
 import type { FastifyReply } from 'fastify';
-import { DURATION_PATTERN } from '../../core/duration.js';
 import {
   ADMIN_ROUTES,
   type AdminRoute,
   type Backend,
   definePlugin,
+  durationSchema,
   type Service,
 } from '../../plugin-sdk/index.js';
 import { loadAssets } from './assets.js';
@@ -63,15 +63,7 @@ export default definePlugin<DashboardOptions>({
         default: '/',
         description: `Admin API path of the page (its files and state are under ${ASSET_PREFIX}/).`,
       },
-      refresh: {
-        description:
-          'How often the page polls the state (250ms to 1m). A number of milliseconds or text such as "1s", "2s".',
-        type: ['integer', 'string'],
-        minimum: 0,
-        pattern: DURATION_PATTERN,
-        default: '2s',
-        'x-duration': true,
-      },
+      refresh: durationSchema('How often the page polls the state (250ms to 1m).', { default: '2s' }),
     },
   },
   apply(runtime, options) {

@@ -1,5 +1,4 @@
-import { DURATION_PATTERN } from '../../core/duration.js';
-import type { JsonSchema } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
 import { bytesMatcher, parseEscapes, parseHex, type ReplyMatcher, regexMatcher } from './payload.js';
 
 export type InitialState = 'up' | 'fully-up' | 'down' | 'fully-down';
@@ -44,14 +43,7 @@ export interface CheckSettings {
   whenAllDown: 'refuse' | 'panic';
 }
 
-const duration = (description: string, def?: string) => ({
-  description: `${description} A number of milliseconds or text such as "250ms", "5s", "1m".`,
-  type: ['integer', 'string'],
-  minimum: 0,
-  pattern: DURATION_PATTERN,
-  ...(def === undefined ? {} : { default: def }),
-  'x-duration': true,
-});
+const duration = (description: string, def?: string) => durationSchema(description, { default: def });
 
 const HEX = '^(\\s*[0-9A-Fa-f]{2})+\\s*$';
 

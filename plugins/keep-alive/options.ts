@@ -1,5 +1,4 @@
-import { DURATION_PATTERN } from '../../core/duration.js';
-import type { JsonSchema } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
 
 /** TCP keep-alive settings of one side (client or upstream). */
 export interface SideKeepAlive {
@@ -18,14 +17,8 @@ export interface KeepAliveOptions {
   upstream_fin_timeout: number;
 }
 
-const duration = (def: string | number, description: string): JsonSchema => ({
-  description: `${description} Milliseconds or text such as "500ms", "30s", "5m".`,
-  type: ['integer', 'string'],
-  minimum: 0,
-  pattern: DURATION_PATTERN,
-  default: def,
-  'x-duration': true,
-});
+const duration = (def: string | number, description: string): JsonSchema =>
+  durationSchema(description, { default: def });
 
 const side = (who: string): JsonSchema => ({
   type: 'object',

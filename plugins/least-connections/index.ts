@@ -1,8 +1,10 @@
 import { definePlugin } from '../../plugin-sdk/index.js';
 
 /**
- * Least connections (HAProxy leastconn): the candidate with the fewest active sessions per
- * unit of weight. Ties rotate, so idle backends share new sessions instead of the first one
+ * Least connections (HAProxy leastconn): the candidate with the fewest sessions per unit of
+ * weight, counting the one being placed — `(active + peerActive + 1) / effectiveWeight` — so
+ * weights decide from the first session and a ramping (slow-start) backend keeps to its share
+ * even while idle. Ties rotate, so idle backends share new sessions instead of the first one
  * taking them all. `backend.active` is kept by the core (connecting sessions count), so counts
  * stay exact when backends are added, removed, drained or re-added. In a cluster the other
  * workers' sessions count too (`backend.peerActive`, up to ~1 s old).
@@ -19,11 +21,16 @@ export default definePlugin({
       if (n === 1) return candidates[0];
       if (++offset >= n) offset = 0;
       let best = candidates[offset]!;
+      let bestLoad = best.active + best.peerActive + 1;
       for (let k = 1; k < n; k++) {
         const b = candidates[(offset + k) % n]!;
-        // Sessions per weight, compared without division. `peerActive`: the other cluster
-        // workers' sessions there (0 with one process), so the whole cluster is balanced.
-        if ((b.active + b.peerActive) * best.weight < (best.active + best.peerActive) * b.weight) best = b;
+        const load = b.active + b.peerActive + 1;
+        // Compared without division. `peerActive`: the other cluster workers' sessions there
+        // (0 with one process), so the whole cluster is balanced.
+        if (load * best.effectiveWeight < bestLoad * b.effectiveWeight) {
+          best = b;
+          bestLoad = load;
+        }
       }
       return best;
     });

@@ -1,11 +1,11 @@
 import { Counter, Registry } from 'prom-client';
-import { DURATION_PATTERN } from '../../core/duration.js';
 import {
   ADMIN_ROUTES,
   type AdminRoute,
   CLUSTER,
   type ClusterBridge,
   definePlugin,
+  durationSchema,
   type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
@@ -77,15 +77,10 @@ export default definePlugin<MetricsOptions>({
         default: DEFAULT_CONNECT_BUCKETS,
         description: 'Upper bounds in seconds of switchyard_backend_connect_seconds, increasing.',
       },
-      worker_timeout: {
-        description:
-          'With workers > 1: how long a scrape waits for each worker\'s per-session numbers before using its previous ones (1ms to 1m). A number of milliseconds or text such as "500ms", "1s".',
-        type: ['integer', 'string'],
-        minimum: 0,
-        pattern: DURATION_PATTERN,
-        default: '1s',
-        'x-duration': true,
-      },
+      worker_timeout: durationSchema(
+        "With workers > 1: how long a scrape waits for each worker's per-session numbers before using its previous ones (1ms to 1m).",
+        { default: '1s' },
+      ),
     },
   },
   apply(runtime, options) {

@@ -130,6 +130,12 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
   );
   service(
     'counter',
+    'switchyard_service_peek_timeouts_total',
+    'Sessions closed because a peek tap (PROXY header, ClientHello) waited for client bytes that did not come in time.',
+    (s) => s.counters.peekTimeouts,
+  );
+  service(
+    'counter',
     'switchyard_service_dropped_total',
     'Connections closed by the listener at max_connections, before they became sessions.',
     (s) => s.counters.dropped,

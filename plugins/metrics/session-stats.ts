@@ -15,6 +15,7 @@ export const CLOSE_REASONS: readonly CloseReason[] = [
   'shutdown',
   'killed',
   'drained',
+  'peek-timeout',
 ];
 
 /**

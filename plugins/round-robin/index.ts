@@ -4,7 +4,9 @@ import { definePlugin } from '../../plugin-sdk/index.js';
 /**
  * Weighted round robin, the smooth variant (NGINX): with weights 5,1,1 the order is
  * a a b a c a a — the heavy backend's turns are spread out, never sent in a burst.
- * When all weights are equal it is a plain rotation (no per-pick bookkeeping).
+ * When all weights are equal it is a plain rotation (no per-pick bookkeeping). Weights are
+ * `effectiveWeight` (the balancer contract, docs/plugin-sdk.md), so a slow-start ramp or any
+ * other modifier shapes the rotation.
  */
 export default definePlugin({
   name: 'round-robin',
@@ -19,12 +21,13 @@ export default definePlugin({
 
     const recompute = () => {
       const list = service.backends.list();
-      uniform = list.every((b) => b.weight === list[0]!.weight);
+      uniform = list.every((b) => b.effectiveWeight === list[0]!.effectiveWeight);
       for (const b of current.keys()) if (b.state === 'removed') current.delete(b);
     };
     service.hooks.backendAdded.tap('round-robin', recompute);
     service.hooks.backendRemoved.tap('round-robin', recompute);
     service.hooks.backendChanged.tap('round-robin', recompute);
+    service.hooks.backendWeight.tap('round-robin', recompute);
 
     service.hooks.select.tap('round-robin', (candidates) => {
       const n = candidates.length;
@@ -38,9 +41,10 @@ export default definePlugin({
       let bestWeight = -Infinity;
       for (let i = 0; i < n; i++) {
         const b = candidates[i]!;
-        const w = (current.get(b) ?? 0) + b.weight;
+        const weight = b.effectiveWeight;
+        const w = (current.get(b) ?? 0) + weight;
         current.set(b, w);
-        total += b.weight;
+        total += weight;
         if (w > bestWeight) {
           bestWeight = w;
           best = b;

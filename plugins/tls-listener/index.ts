@@ -2,8 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { createServer, type SecureContext, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import { DURATION_PATTERN } from '../../core/duration.js';
-import { definePlugin, parseDuration, type ServerFactory, type Session } from '../../plugin-sdk/index.js';
+import {
+  definePlugin,
+  durationSchema,
+  parseDuration,
+  type ServerFactory,
+  type Session,
+  STAGE,
+} from '../../plugin-sdk/index.js';
 import {
   type CertificateOptions,
   type LoadedCertificates,
@@ -54,17 +60,10 @@ const file = (description: string, def?: string) => ({
   description: `${description} Relative paths start from the proxy's working directory.`,
   ...(def === undefined ? {} : { default: def }),
 });
-const duration = (def: string, description: string) => ({
-  description: `${description} A number of milliseconds or text such as "500ms", "10s".`,
-  type: ['integer', 'string'],
-  minimum: 0,
-  pattern: DURATION_PATTERN,
-  default: def,
-  'x-duration': true,
-});
+const duration = (def: string, description: string) => durationSchema(description, { default: def });
 
 /**
- * TLS termination. Taps `listen` late (stage 100) and wraps the factory it receives, so
+ * TLS termination. Taps `listen` late (`STAGE.LATE`) and wraps the factory it receives, so
  * socket-level wrappers tapped at the default stage (PROXY protocol, allow lists) still see
  * the raw TCP connection first and `max_connections` still counts on the TCP server. Each raw
  * socket is handed to a `tls.Server` that never listens itself; the decrypted socket goes to
@@ -210,7 +209,7 @@ export default definePlugin<TlsListenerOptions>({
       socket.destroy();
     }
 
-    service.hooks.listen.tap({ name: 'tls-listener', stage: 100 }, (previous, listener) => {
+    service.hooks.listen.tap({ name: 'tls-listener', stage: STAGE.LATE }, (previous, listener) => {
       if (selected !== null && !selected.has(listener.index)) return previous;
       const factory: ServerFactory = (info, onConnection) => {
         const tlsServer = createServer({
@@ -276,7 +275,7 @@ function abortHandshakes(raw: Set<Socket>, sessions: Iterable<Session>, listener
   if (raw.size === 0) return;
   const live = new Set<string>();
   for (const s of sessions)
-    if (s.listener.index === listenerIndex) live.add(`${s.remoteAddress}|${s.remotePort}`);
+    if (s.listener.index === listenerIndex) live.add(`${s.peerAddress}|${s.peerPort}`);
   for (const socket of raw) if (!live.has(`${socket.remoteAddress}|${socket.remotePort}`)) socket.destroy();
 }
 

@@ -5,6 +5,7 @@ import {
   type Dialed,
   definePlugin,
   parseAddress,
+  STAGE,
   UPSTREAM_TLS,
 } from '../../plugin-sdk/index.js';
 import { type BackendTls, TLS_ONLY_FIELDS, UpstreamContexts, type UpstreamDefaults } from './contexts.js';
@@ -46,12 +47,12 @@ function failingSocket(error: Error): Socket {
 /**
  * TLS origination: backends with `tls: true` are dialled over TLS, verified unless
  * `insecure_skip_verify` says otherwise. `connect` is a bail hook, so the stage matters: taps
- * that only observe (circuit-breaker, backend-limits: stage -100) run first and see every
- * attempt; this tap (stage -50) then answers for TLS backends, ahead of socket suppliers at the
+ * that only observe (circuit-breaker, backend-limits: `STAGE.OBSERVE`) run first and see every
+ * attempt; this tap (`STAGE.CLAIM`) then answers for TLS backends, ahead of socket suppliers at the
  * default stage such as connection-pool, which must never hand a plain socket to a TLS
  * backend. For plain backends it returns nothing and the next tap, or the core, dials.
  */
-export const CONNECT_STAGE = -50;
+export const CONNECT_STAGE = STAGE.CLAIM;
 
 export default definePlugin<TlsUpstreamOptions>({
   name: 'tls-upstream',

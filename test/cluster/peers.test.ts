@@ -26,6 +26,7 @@ const stats = (backends: Record<string, Partial<BackendStats>>): WorkerStats => 
         retries: 0,
         established: 0,
         closed: 0,
+        peekTimeouts: 0,
         dropped: 0,
       },
       backends: Object.fromEntries(

@@ -162,6 +162,7 @@ describe('runtime roles', () => {
             retries: 0,
             established: sessions,
             closed: sessions,
+            peekTimeouts: 0,
             dropped: 0,
           },
           backends: { '127.0.0.1:1': backend(b1) },

@@ -36,10 +36,14 @@ export function backendLocation(ctx: AdminContext, service: Service, address: st
 /** The registered backend at `address`: 400 when malformed, 404 when unknown (as the registry words it). */
 export function requireBackend(service: Service, address: string): Backend {
   const parsed = parseAddress(address);
-  if (typeof parsed === 'string') throw new RegistryError(`backend address: ${parsed}`, 400);
+  if (typeof parsed === 'string')
+    throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', `backend address: ${parsed}`);
   const backend = service.backends.get(address);
   if (backend === undefined)
-    throw new RegistryError(`no backend ${formatAddress(parsed.host, parsed.port)}`, 404);
+    throw new RegistryError(
+      'SWITCHYARD_E_BACKEND_NOT_FOUND',
+      `no backend ${formatAddress(parsed.host, parsed.port)}`,
+    );
   return backend;
 }
 

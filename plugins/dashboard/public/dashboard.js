@@ -7,9 +7,10 @@
   const STATE_URL = '/dashboard/state';
   const FORCE_URL = '/force_disconnect';
   const MAX_ERRORS = 5;
-  const BAD = new Set(['down', 'open', 'ejected', 'failed', 'fail', 'unhealthy', 'dead']);
-  const WARN = new Set(['half-open', 'checking', 'rising', 'falling', 'slow-start', 'degraded', 'unknown']);
-  const GOOD = new Set(['up', 'closed', 'healthy', 'ok']);
+  // Status value -> effect on new sessions ('none' | 'limited' | 'all'), written in by the server
+  // from the plugin SDK's BACKEND_STATUSES, so the page's colours follow the one catalogue.
+  const STATUS_EFFECTS = /*STATUS_EFFECTS*/ {};
+  const TONES = { none: 'bad', limited: 'warn', all: 'good' };
 
   let refresh = 2000;
   let timer = null;
@@ -178,11 +179,8 @@
   }
 
   function tone(status) {
-    const s = String(status).toLowerCase();
-    if (BAD.has(s)) return 'bad';
-    if (WARN.has(s)) return 'warn';
-    if (GOOD.has(s)) return 'good';
-    return 'other';
+    const effect = Object.hasOwn(STATUS_EFFECTS, status) ? STATUS_EFFECTS[status] : undefined;
+    return TONES[effect] || 'other';
   }
 
   // ---- rendering ---------------------------------------------------------------------------
