@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadConfigFile, type SwitchyardConfig } from '../config/load.js';
+import { LOG_TO_PRIMARY_ENV } from '../logger.js';
 import { reconcileConfigBackends } from '../reload-backends.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
 import { Runtime } from '../runtime.js';
@@ -16,6 +17,7 @@ import { PrimaryRequests } from './requests.js';
 import { RespawnBackoff } from './respawn-backoff.js';
 import { resolveScheduling, SCHEDULING_ENV, type Scheduling } from './scheduling.js';
 import { takeSnapshot } from './snapshot.js';
+import { forwardLines } from './worker-logs.js';
 
 /** How long a new generation of workers may take to bind every listener. */
 const LISTEN_TIMEOUT = 30_000;
@@ -73,6 +75,8 @@ export class ClusterPrimary {
     private config: SwitchyardConfig,
     private workers: number,
     private readonly log: Logger,
+    /** Pretty logs: workers' JSON lines go through here (their stdout is piped to the primary). */
+    private readonly workerLines?: (line: string) => void,
   ) {
     this.#fdWatch = new PrimaryFdWatch(log);
   }
@@ -262,6 +266,7 @@ export class ClusterPrimary {
     const inherited = process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size'));
     cluster.setupPrimary({
       execArgv: semi === undefined ? process.execArgv : [...inherited, `--max-semi-space-size=${semi}`],
+      silent: this.workerLines !== undefined,
     });
     return Array.from({ length: n }, () => this.#fork(this.#generation, false));
   }
@@ -270,7 +275,12 @@ export class ClusterPrimary {
     const worker = cluster.fork({
       SWITCHYARD_GENERATION: String(generation),
       [SCHEDULING_ENV]: this.#scheduling,
+      ...(this.workerLines !== undefined && { [LOG_TO_PRIMARY_ENV]: '1' }),
     });
+    if (this.workerLines !== undefined) {
+      forwardLines(worker.process.stdout, this.workerLines);
+      forwardLines(worker.process.stderr, this.workerLines);
+    }
     const member: Member = {
       worker,
       generation,

@@ -44,10 +44,11 @@ export class ClusterProcess {
 
   /**
    * `fdLimit` sets the open-files limit of the primary and its workers (`ulimit -n`: soft and
-   * hard, since Node raises its soft limit to the hard one at start).
+   * hard, since Node raises its soft limit to the hard one at start). `pretty`: human-readable
+   * logs (each line is then kept as `{ msg: line }`).
    */
-  start(options: { fdLimit?: number } = {}): void {
-    const args = [BIN, '--config', this.configFile, '--no-pretty'];
+  start(options: { fdLimit?: number; pretty?: boolean } = {}): void {
+    const args = [BIN, '--config', this.configFile, options.pretty === true ? '--pretty' : '--no-pretty'];
     const child =
       options.fdLimit === undefined
         ? spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
