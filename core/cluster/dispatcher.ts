@@ -35,6 +35,8 @@ interface Target {
   handed: number;
   /** Handles whose send has not completed, in send order (callbacks run in that order). */
   readonly pending: Array<{ handle: ClientHandle; listener: PrimaryListener }>;
+  /** Its channel closed: it gets nothing more, and late send callbacks are ignored. */
+  gone: boolean;
   readonly onSent: (err: Error | null) => void;
 }
 
@@ -47,8 +49,8 @@ const SATURATION_LOG_EVERY = 10_000;
  * round-robin does the same hand-off, but its queue in the primary has no bound, and at the
  * primary's open-files limit libuv drops connections that nobody counts). Here nothing is
  * dropped uncounted: a connection is refused with a reset, and counted as `overloaded` in its
- * service, when every worker is at its budget, when the primary nears its own open-files
- * limit (FdGuard), or when its worker exits before receiving it.
+ * service, when every worker is at its budget or the primary nears its own open-files limit
+ * (FdGuard). A connection whose worker exits before receiving it goes to another worker.
  *
  * The raw handle is sent, as node:cluster's round_robin_handle.js does: no `net.Socket` is
  * built in the primary, and its copy of the descriptor is closed as soon as the IPC write is
@@ -124,16 +126,33 @@ export class Dispatcher {
       limit: limit ?? Number.POSITIVE_INFINITY,
       handed: 0,
       pending: [],
+      gone: false,
       onSent: (err) => this.#sent(target, err),
     };
     this.#targets.push(target);
     this.#checkRoom();
   }
 
-  /** A worker retires (reload, stop) or exits: no more connections for it. */
+  /** A worker retires (reload, stop): no more connections for it. */
   remove(id: number): void {
     const i = this.#targets.findIndex((t) => t.id === id);
     if (i >= 0) this.#targets.splice(i, 1);
+  }
+
+  /**
+   * A worker exited (or its channel closed). node:child_process sends one handle at a time
+   * and queues the rest until the receiver acknowledges; a dead receiver never does, and the
+   * queued sends never call back. Those connections are still the primary's: they go to
+   * another worker (or are refused, counted, when none is left).
+   */
+  gone(id: number): void {
+    const target = this.#targets.find((t) => t.id === id);
+    this.remove(id);
+    if (target === undefined || target.gone) return;
+    target.gone = true;
+    const stranded = target.pending.splice(0);
+    this.#guard.held -= stranded.length;
+    for (const { handle, listener } of stranded) this.#dispatch(listener, handle);
   }
 
   /** A worker's stats report: what it holds, and how many connections it had received. */
@@ -193,6 +212,10 @@ export class Dispatcher {
         );
       return;
     }
+    this.#dispatch(listener, handle);
+  }
+
+  #dispatch(listener: PrimaryListener, handle: ClientHandle): void {
     const target = this.#guard.admit() ? this.#pick() : undefined;
     if (target === undefined) {
       this.#refuse(listener, handle);
@@ -221,16 +244,20 @@ export class Dispatcher {
 
   /** The IPC write finished (or failed): the worker holds the descriptor now, or never will. */
   #sent(target: Target, err: Error | null): void {
+    if (target.gone) return; // its pending handles were dispatched again
     const item = target.pending.shift();
-    this.#guard.held--;
     if (item === undefined) return;
+    this.#guard.held--;
     if (err === null) {
       // The descriptor travels inside the written message; the primary's copy can go.
       item.handle.close();
       return;
     }
+    // The channel is closed: this worker is gone; this connection and the queued ones go elsewhere.
     target.sent--;
-    this.#refuse(item.listener, item.handle);
+    target.pending.unshift(item);
+    this.#guard.held++;
+    this.gone(target.id);
   }
 
   /** A reset (the client learns at once, no TIME_WAIT here), counted in the service. */

@@ -317,10 +317,13 @@ export class ClusterPrimary {
         this.#slots?.listening(member);
         if (this.#dispatcher !== undefined && !member.retiring) {
           const worker = member.worker;
-          this.#dispatcher.add(worker.id, raw.sessionLimit, (message, handle, callback) => {
+          const dispatcher = this.#dispatcher;
+          dispatcher.add(worker.id, raw.sessionLimit, (message, handle, callback) => {
             if (!worker.isConnected()) callback(new Error('worker gone'));
             else worker.send(message, handle as never, {}, callback);
           });
+          // The channel closes before 'exit' is reported: stop sending at once.
+          worker.once('disconnect', () => dispatcher.gone(worker.id));
         }
         member.addresses = raw.addresses;
         member.worker.emit('switchyard:listening');
@@ -348,7 +351,7 @@ export class ClusterPrimary {
     const id = member.worker.id;
     this.#members.delete(id);
     this.#slots?.left(member);
-    this.#dispatcher?.remove(id);
+    this.#dispatcher?.gone(id);
     this.#aggregator.retire(id);
     this.#aggregator.apply();
     this.#requests.workerGone(id);
