@@ -266,6 +266,10 @@ export class ListenerSlots {
     }
     const foster = candidates.reduce((best, m) => (this.#held(m) < this.#held(best) ? m : best));
     slot.holders.add(foster);
+    this.log.info(
+      { listener: slot.group.address, service: slot.group.service, worker: foster.worker.id },
+      'listening socket of a dead worker handed over to another worker until its replacement listens',
+    );
     this.send(foster, { t: 'socket', service: slot.group.service, index, slot: slot.id }, slot.handle);
   }
 
