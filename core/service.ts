@@ -5,15 +5,16 @@ import { BackendRegistry } from './backend-registry.js';
 import { CLOSE_BACKEND, CLUSTER, type ClusterBridge } from './cluster/bridge.js';
 import type { ServiceConfig } from './config/load.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
+import { NODELAY_INHERITED, noDelayOnListener } from './listener-nodelay.js';
 import { LISTEN_BACKLOG } from './os-limits.js';
 import { Pipeline, type PipelineCounters } from './pipeline.js';
 import { someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from './plugin.js';
 import type { Runtime } from './runtime.js';
 import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
 
-/** The default listener: plain TCP, paused until a backend is connected, half-close kept. */
+/** The default listener: plain TCP, paused until a backend is connected, half-close kept, TCP_NODELAY. */
 export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
-  createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+  createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: !NODELAY_INHERITED }, onConnection);
 
 /** The same without TCP_NODELAY (`tcp_nodelay: false`). */
 const tcpServerFactoryNagle: ServerFactory = (_listener, onConnection) =>
@@ -393,6 +394,7 @@ export class Service implements ServiceRef {
       if ('port' in target) server.listen(target, listening);
       else server.listen(target, LISTEN_BACKLOG, listening);
     });
+    if (this.config.tcp_nodelay) noDelayOnListener(server);
     server.on('error', (err) => this.log.error({ err, listener: info.address }, 'listener error'));
     this.#listeners.push(slot === undefined ? { info, server } : { info, server, slot });
     return server;

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from '../address.js';
 import type { SwitchyardConfig } from '../config/load.js';
+import { noDelayOnListener } from '../listener-nodelay.js';
 import { LISTEN_BACKLOG } from '../os-limits.js';
 import { FdGuard } from './fd-guard.js';
 import type { ToWorker } from './messages.js';
@@ -84,7 +85,7 @@ export class Dispatcher {
         const key = `${service.name}\u0000${address}`;
         let listener = this.#listeners.get(key);
         if (listener === undefined) {
-          listener = await this.#open(key, service.name, address);
+          listener = await this.#open(key, service.name, address, service.tcp_nodelay);
           this.#listeners.set(key, listener);
         }
         listener.message = { t: 'conn', service: service.name, index };
@@ -170,7 +171,7 @@ export class Dispatcher {
     return this.#refused.get(service) ?? 0;
   }
 
-  async #open(key: string, service: string, address: string): Promise<PrimaryListener> {
+  async #open(key: string, service: string, address: string, noDelay: boolean): Promise<PrimaryListener> {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
     const server = createServer();
@@ -184,6 +185,8 @@ export class Dispatcher {
       });
     });
     server.on('error', (err) => this.log.error({ err, listener: address }, 'listener error'));
+    // Accepted connections inherit it (Linux): the workers need not set it on each.
+    if (noDelay) noDelayOnListener(server);
     const bound = server.address() as { address: string; port: number };
     const listener: PrimaryListener = {
       key,

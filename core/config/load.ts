@@ -165,7 +165,8 @@ export async function loadConfigText(
     log_level: data.log_level as string | undefined,
     workers: (data.workers as number | 'auto' | undefined) ?? 1,
     scheduling: (data.scheduling as SchedulingSetting | undefined) ?? 'auto',
-    worker_semi_space: data.worker_semi_space as number | undefined,
+    // 0: Node's own default (no flag).
+    worker_semi_space: (data.worker_semi_space as number | undefined) || undefined,
     services: [],
     plugins: [],
   };
