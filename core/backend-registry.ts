@@ -1,26 +1,18 @@
 import { formatAddress, parseAddress } from './address.js';
+import type { BackendRegistry as RegistryContract, RemoveOptions } from './contract.js';
 import { RegistryError } from './errors.js';
 import type { ServiceHooks } from './hooks.js';
 import type { Backend, BackendSpec } from './types.js';
-
-export { RegistryError };
-
-export interface RemoveOptions {
-  /**
-   * How long existing sessions may continue before they are closed (ms). Undefined uses the
-   * service's `drain_timeout`; 0 closes them at once.
-   */
-  drainTimeout?: number;
-}
 
 /** Called by the registry to close a backend's remaining sessions when a drain times out. */
 export type DrainCloser = (backend: Backend) => void;
 
 /**
  * The live set of backends of one service. Mutations fire the registry hooks, so balancers,
- * pools and health checks follow changes made from config, the admin API or plugins.
+ * pools and health checks follow changes made from config, the admin API or plugins. Plugins
+ * see it as the `BackendRegistry` interface (core/contract.ts); `released` and `dispose` are the core's.
  */
-export class BackendRegistry {
+export class BackendRegistry implements RegistryContract {
   readonly #byAddress = new Map<string, Backend>();
   /** Backends in state `up`, in insertion order. Replaced (never mutated) on change. */
   #up: Backend[] = [];
@@ -145,13 +137,15 @@ export class BackendRegistry {
    * A modifier plugin scales a backend's share: `effectiveWeight` becomes `weight` times the
    * product of every source's factor. `factor` is in (0, 1]; 1 withdraws the source's factor.
    * Fires `backendWeight` when `effectiveWeight` changed. Not per session: a ramp step at most.
-   * A backend that leaves the registry loses its factors.
+   * A backend that leaves the registry loses its factors and takes none until it is re-added.
    */
   setWeightFactor(backend: Backend, source: string, factor: number): void {
     if (!(factor > 0 && factor <= 1))
-      throw new RangeError(
+      throw new RegistryError(
+        'SWITCHYARD_E_BACKEND_INVALID',
         `weight factor of ${source} for ${backend.address} must be in (0, 1], got ${factor}`,
       );
+    if (backend.state === 'removed') return; // it takes no sessions; a re-added one starts afresh
     let factors = this.#factors.get(backend);
     if (factor === 1) {
       if (factors === undefined || !factors.delete(source)) return;

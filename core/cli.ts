@@ -6,7 +6,9 @@ import { ClusterPrimary, resolveWorkers } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { logLevels } from './config/core-schema.js';
 import { ConfigError, formatIssue } from './config/errors.js';
-import { loadConfigFile, type SwitchyardConfig } from './config/load.js';
+import { loadConfigFile } from './config/load.js';
+import type { SwitchyardConfig } from './config/types.js';
+import { runCtl } from './ctl/commands.js';
 import { createLogger, rawLineWriter, wantsPretty } from './logger.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
@@ -17,6 +19,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 /** Exit codes: 0 ok, 1 runtime failure (e.g. cannot bind), 2 invalid config. */
 export async function main(argv: string[]): Promise<void> {
+  // `ctl` is a client of a running proxy: it shares no option with the proxy itself.
+  if (argv[2] === 'ctl') await runCtl(argv);
   const program = new Command()
     .name('switchyard')
     .description('A plugin-based TCP (layer-4) proxy and load balancer')
@@ -26,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('-l, --log-level <level>', 'log level (overrides the config)').choices(logLevels))
     .option('--pretty', 'human-readable logs (default on a terminal)')
     .option('--no-pretty', 'JSON logs even on a terminal')
+    .addHelpText('after', '\nswitchyard ctl --help    the admin API of a running proxy from a shell')
     .action(async (opts: { config: string; logLevel?: string; pretty?: boolean }) => {
       await run(opts);
     });
@@ -36,7 +41,8 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { config: string }) => {
       const config = await loadOrExit(opts.config);
       const services = config.services.map(
-        (s) => `${s.name} (${s.listen.join(', ')} → ${s.backends.length} backends)`,
+        (s) =>
+          `${s.name} (${s.listen.length > 0 ? s.listen.join(', ') : 'pool'} → ${s.backends.length} backends)`,
       );
       process.stdout.write(`${opts.config}: valid; services: ${services.join('; ')}\n`);
     });

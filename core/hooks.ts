@@ -60,19 +60,35 @@ export interface ServiceHooks {
    * admit — once per session after `peek` (right after `accept` when nothing peeks): the
    * client is identified — `session.remoteAddress` is the real client when a PROXY header gave
    * one, `session.tls` is set when a ClientHello was parsed. Bail: return a `Rejection` to
-   * refuse (per-source limits, allow lists); undefined lets it through. Next: `candidates`.
+   * refuse (per-source limits, allow lists); undefined lets it through. Next: `route`.
    */
   readonly admit: SyncBailHook<[Session], Rejection | undefined | void>;
   /**
+   * route — once per session after `admit`, in the service whose listener accepted it; not
+   * called when nothing taps it. Bail: return the name of a service to send the session to
+   * that service's pool (its `candidates` … `established` hooks, balancer, health checks,
+   * breakers, connect timeout and retries then apply; `session.pool` names it), a `Rejection`
+   * to refuse (no route for this client), or undefined to stay in this service. Its own name
+   * also stays. An unknown name fails the session (`internal-error`, detail `route`): route
+   * plugins check their targets at config load. Next: `candidates` of the chosen pool.
+   */
+  readonly route: SyncBailHook<[Session], string | Rejection | undefined | void>;
+  /**
+   * The hooks from `candidates` to `connectFailed` run in the session's pool (`session.pool`):
+   * the listening service itself, or the service a `route` tap chose. `established` and
+   * `closed` run in the pool, then in the listening service when they differ.
+   *
    * candidates — per connect attempt. Waterfall over the backends in state `up` (minus, on a
    * retry, those this session already failed on while others remain). Return the same array or
-   * a filtered copy — never mutate the one received. Next: `select`.
+   * a filtered copy in the same order — never mutate the one received (balancers compare it
+   * with `backends.up` by reference and walk both in order). Next: `select`.
    */
   readonly candidates: SyncWaterfallHook<[Backend[], Session]>;
   /**
    * select — per connect attempt, after `candidates`. Exactly one balancer plugin taps it.
    * Bail: return one of the candidates. An empty candidate list or no answer leads to
-   * `unavailable`. Next: `connect`.
+   * `unavailable`. What a balancer may rely on and must do: `BalancerSelect` in the plugin SDK
+   * (docs/plugin-sdk.md, "Writing a balancer"). Next: `connect`.
    */
   readonly select: SyncBailHook<[Backend[], Session], Backend | undefined | void>;
   /**
@@ -140,12 +156,40 @@ export interface ServiceHooks {
   readonly stop: AsyncSeriesHook<[]>;
 }
 
-export function createServiceHooks(): ServiceHooks {
-  return Object.freeze({
+/** Where a contained tap's exception is reported: the hook, the tap's (plugin's) name, the error. */
+export type TapErrorReporter = (hook: string, tap: string, err: unknown) => void;
+
+/**
+ * The hooks that tell plugins what happened (registry changes, statuses). Their callers are
+ * timers, IPC handlers and admin routes that must finish what they were doing, so each tap runs
+ * contained: an exception is reported with the tap's name and the other taps still run.
+ */
+export const CONTAINED_HOOKS = [
+  'backendAdded',
+  'backendRemoved',
+  'backendChanged',
+  'backendWeight',
+  'backendStatus',
+  'backendPeerStatus',
+] as const satisfies readonly (keyof ServiceHooks)[];
+
+const defaultReporter: TapErrorReporter = (hook, tap, err) => {
+  console.error(`switchyard: a "${hook}" tap of "${tap}" threw; the other taps still ran`, err);
+};
+
+/**
+ * The hooks of one service. `onTapError` hears of exceptions from the taps of
+ * `CONTAINED_HOOKS`; the per-connection hooks are contained where the pipeline calls them
+ * (the session closes with `internal-error`, or the call goes on for `connectFailed` and
+ * `closed`), and `listen`, `start` and `stop` fail the start or stop they belong to.
+ */
+export function createServiceHooks(onTapError: TapErrorReporter = defaultReporter): ServiceHooks {
+  const hooks: ServiceHooks = Object.freeze({
     listen: new SyncWaterfallHook<[ServerFactory, ListenerInfo]>(['factory', 'listener']),
     accept: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
     peek: new PeekHook(),
     admit: new SyncBailHook<[Session], Rejection | undefined | void>(['session']),
+    route: new SyncBailHook<[Session], string | Rejection | undefined | void>(['session']),
     candidates: new SyncWaterfallHook<[Backend[], Session]>(['backends', 'session']),
     select: new SyncBailHook<[Backend[], Session], Backend | undefined | void>(['candidates', 'session']),
     unavailable: new AsyncSeriesBailHook<[Session, UnavailableInfo], 'retry' | Rejection | undefined | void>([
@@ -164,5 +208,27 @@ export function createServiceHooks(): ServiceHooks {
     backendPeerStatus: new SyncHook<[Backend, string, string]>(['backend', 'source', 'status']),
     start: new AsyncParallelHook<[]>([]),
     stop: new AsyncSeriesHook<[]>([]),
+  });
+  for (const name of CONTAINED_HOOKS) contain(hooks[name], name, onTapError);
+  return hooks;
+}
+
+/** Wraps every tap of a sync hook, present and future, in a try/catch that reports and goes on. */
+function contain(hook: SyncHook<any>, name: string, report: TapErrorReporter): void {
+  hook.intercept({
+    register(tap) {
+      const fn = tap.fn as (...args: unknown[]) => unknown;
+      return {
+        ...tap,
+        fn: (...args: unknown[]) => {
+          try {
+            return fn(...args);
+          } catch (err) {
+            report(name, tap.name, err);
+            return undefined;
+          }
+        },
+      };
+    },
   });
 }

@@ -1,14 +1,16 @@
 /** Programmatic API: load a config, build a runtime, start and stop it. */
 export { formatAddress, parseAddress } from './address.js';
-export { BackendRegistry, RegistryError } from './backend-registry.js';
+export { BackendRegistry } from './backend-registry.js';
 export { ConfigError, type ConfigIssue, formatIssue } from './config/errors.js';
+export { loadConfigFile, loadConfigText } from './config/load.js';
+export type { PluginUse, ServiceConfig, SwitchyardConfig } from './config/types.js';
 export {
-  loadConfigFile,
-  loadConfigText,
-  type PluginUse,
-  type ServiceConfig,
-  type SwitchyardConfig,
-} from './config/load.js';
+  ERROR_CODES,
+  isSwitchyardError,
+  RegistryError,
+  SwitchyardError,
+  type SwitchyardErrorCode,
+} from './errors.js';
 export { createServiceHooks, type Dialed, type ServerFactory, type ServiceHooks } from './hooks.js';
 export { createLogger } from './logger.js';
 export type { Plugin, ProcessPlugin, ServicePlugin } from './plugin.js';

@@ -1,40 +1,31 @@
 import type { Socket } from 'node:net';
-import type { PeekTap } from './peek.js';
-import type { Pipeline } from './pipeline.js';
-import { kSession, type SessionImpl, type SessionSocket } from './session.js';
+import type { PeekHook, PeekTap } from './peek.js';
+import { PeekState } from './peek-state.js';
+import {
+  type SessionImpl as CoreSession,
+  type SessionSocket as CoreSessionSocket,
+  kSession,
+} from './session.js';
 import type { Rejection } from './types.js';
 
-/**
- * The peek stage of one session (core/peek.ts has the contract). Allocated only when some
- * plugin taps `peek`; the client socket's listeners are shared functions, so peeking costs no
- * closure per session.
- */
-export class PeekState {
-  /** The tap being asked (index into `hook.taps`). */
-  index = 0;
-  /** Bytes read so far, in `buffer[0, length)`; consumed ones before `offset`. */
-  buffer: Buffer | null = null;
-  length = 0;
-  offset = 0;
-  timer: NodeJS.Timeout | null = null;
-  /** The tap the running timer waits for; -1 when none. */
-  timerTap = -1;
-  /** Listening for data on the client. */
-  reading = false;
-  /** The client half-closed while we peeked: forward its FIN after the bytes. */
-  ended = false;
-
-  /** Bytes read but not consumed: forwarded to the backend first. */
-  rest(): Buffer | null {
-    return this.length > this.offset ? this.buffer!.subarray(this.offset, this.length) : null;
-  }
+/** What the peek stage needs of the pipeline that owns the session (core/pipeline.ts). */
+export interface PeekOwner {
+  readonly service: CoreSession['service'];
+  readonly hooks: { readonly peek: PeekHook };
+  readonly counters: { peekTimeouts: number };
+  tapFailed(session: SessionImpl, err: unknown, phase: string): void;
+  refuse(session: SessionImpl, rejection: Rejection): void;
+  admit(session: SessionImpl): void;
 }
+
+type SessionImpl = CoreSession<PeekOwner>;
+type SessionSocket = CoreSessionSocket<PeekOwner>;
 
 const EMPTY = Buffer.alloc(0);
 const PEEK_LIMIT: Rejection = Object.freeze({ reason: 'peek-limit', reset: true });
 
 /** Runs the peek stage; the pipeline continues with `admit` when every tap is done. */
-export function startPeek(pipeline: Pipeline, session: SessionImpl): void {
+export function startPeek(pipeline: PeekOwner, session: SessionImpl): void {
   session.peek = new PeekState();
   runTaps(pipeline, session, -1);
 }
@@ -44,7 +35,7 @@ export function startPeek(pipeline: Pipeline, session: SessionImpl): void {
  * (then read and wait), refuses, or all are done (then admit). `timedOut` is the index of the
  * tap whose timer fired, so that tap alone is told no more bytes will come.
  */
-function runTaps(pipeline: Pipeline, session: SessionImpl, timedOut: number): void {
+function runTaps(pipeline: PeekOwner, session: SessionImpl, timedOut: number): void {
   const state = session.peek!;
   const taps = pipeline.hooks.peek.taps;
   while (state.index < taps.length) {

@@ -2,10 +2,15 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { BackendRegistry } from './backend-registry.js';
 import type { Capacity } from './capacity.js';
+import { type PipelineCounters, zeroCounters } from './counters.js';
 import type { ServiceHooks } from './hooks.js';
 import { forwardPeeked, startPeek, stopPeek } from './peek-stage.js';
-import { kSession, SessionImpl, type SessionSocket } from './session.js';
+import { SessionImpl as CoreSession, type SessionSocket as CoreSessionSocket, kSession } from './session.js';
 import type { Backend, ListenerInfo, Rejection, ServiceRef } from './types.js';
+
+/** A session of this pipeline (its `pipeline` field is typed as `Pipeline`). */
+type SessionImpl = CoreSession<Pipeline>;
+type SessionSocket = CoreSessionSocket<Pipeline>;
 
 /** The per-service timing and retry settings the pipeline reads on every session. */
 export interface PipelineSettings {
@@ -19,38 +24,16 @@ export interface PipelineSettings {
   noDelay: boolean;
 }
 
-/** Counters of one service since start. Plain numbers: cheap to bump, read by metrics. */
-export interface PipelineCounters {
-  accepted: number;
-  rejected: number;
-  noBackend: number;
-  /** Refused at accept: the process session budget (open files limit) was reached. */
-  overloaded: number;
-  connectFailures: number;
-  retries: number;
-  established: number;
-  closed: number;
-  /** Closed by the peek stage: a tap waited for client bytes that did not come in time. */
-  peekTimeouts: number;
-}
+/** Finds the pipeline of another service by name, for the `route` step; undefined when unknown. */
+export type PoolLookup = (service: string) => Pipeline | undefined;
 
-/** Every counter at 0 (a fresh service; the base the cluster primary sums onto). */
-export function zeroCounters(): PipelineCounters {
-  return {
-    accepted: 0,
-    rejected: 0,
-    noBackend: 0,
-    overloaded: 0,
-    connectFailures: 0,
-    retries: 0,
-    established: 0,
-    closed: 0,
-    peekTimeouts: 0,
-  };
-}
+const NO_POOLS: PoolLookup = () => undefined;
 
 /**
- * accept → peek → admit → select → acquire → pipe → release for one service. Socket listeners are shared
+ * accept → peek → admit → route → select → acquire → pipe → release for one service.
+ * A session routed to another service's pool is accepted, peeked, admitted and released by
+ * the pipeline of the listening service (`session.pipeline`), and selected, dialled and
+ * piped by the pool's (`session.target`); both keep it in their session tables. Socket listeners are shared
  * module-level functions that find their session through `socket[kSession]`, so a session
  * costs no closures; hooks are called only when something taps them.
  */
@@ -61,7 +44,8 @@ export class Pipeline {
   stopping = false;
   /** Resolves waiters when the session table empties (graceful stop). */
   #emptyWaiters: Array<() => void> = [];
-  readonly #debug: boolean;
+  /** Debug logging on: per-session debug lines are built only then. */
+  readonly debug: boolean;
   #idleSweep: NodeJS.Timeout | null = null;
 
   constructor(
@@ -72,8 +56,10 @@ export class Pipeline {
     readonly log: Logger,
     /** Shared by every service of the process. */
     readonly capacity: Capacity,
+    /** The pipelines of the other services, for `route` (a service alone: none). */
+    readonly pools: PoolLookup = NO_POOLS,
   ) {
-    this.#debug = log.isLevelEnabled('debug');
+    this.debug = log.isLevelEnabled('debug');
   }
 
   /** Entry point for every client socket of every listener of the service. */
@@ -91,7 +77,7 @@ export class Pipeline {
     }
     this.capacity.active++;
     client.pause();
-    const session = new SessionImpl(this, listener, client);
+    const session: SessionImpl = new CoreSession(this, listener, client);
     (client as SessionSocket)[kSession] = session;
     client.on('error', onClientError);
     client.on('close', onClientClose);
@@ -100,7 +86,7 @@ export class Pipeline {
     // The peer address is a getpeername syscall; `closed` taps (access log) need it after the
     // socket is gone, so read it now only when someone taps `closed`.
     if (this.hooks.closed.isUsed()) void session.remoteAddress;
-    if (this.#debug) this.log.debug({ session: session.id, client: session.remoteAddress }, 'accepted');
+    if (this.debug) this.log.debug({ session: session.id, client: session.remoteAddress }, 'accepted');
 
     if (this.hooks.accept.isUsed()) {
       let rejection: Rejection | undefined | void;
@@ -134,7 +120,45 @@ export class Pipeline {
         return;
       }
     }
-    this.dial(session);
+    if (this.hooks.route.isUsed()) this.route(session);
+    else this.dial(session);
+  }
+
+  /**
+   * The route step: a tap may hand the session to another service's pool, whose pipeline
+   * then selects, dials and pipes it. The session stays in this service's table too (it was
+   * accepted here; `release` runs here), as a frontend and a backend both count it in HAProxy.
+   */
+  route(session: SessionImpl): void {
+    let answer: string | Rejection | undefined | void;
+    try {
+      answer = this.hooks.route.call(session);
+    } catch (err) {
+      this.tapFailed(session, err, 'route');
+      return;
+    }
+    if (answer === undefined || answer === this.service.name) {
+      this.dial(session);
+      return;
+    }
+    if (typeof answer === 'object' && answer !== null) {
+      this.refuse(session, answer);
+      return;
+    }
+    const pool = typeof answer === 'string' ? this.pools(answer) : undefined;
+    if (pool === undefined) {
+      this.tapFailed(session, new Error(`route: no service named ${JSON.stringify(answer)}`), 'route');
+      return;
+    }
+    if (pool.stopping) {
+      session.close('shutdown', `pool ${pool.service.name} is stopping`);
+      return;
+    }
+    session.target = pool;
+    this.counters.routed++;
+    pool.counters.routedIn++;
+    pool.sessions.set(session.id, session);
+    pool.dial(session);
   }
 
   /** A plugin threw on this session's path: fail this session only, never the process. */
@@ -210,6 +234,12 @@ export class Pipeline {
       session.idleSince = session.connectedAt;
       if (this.#idleSweep === null) this.#startIdleSweep();
     }
+    // Routed: the listening service's idle_timeout applies too (the shorter one wins).
+    const front = session.pipeline;
+    if (front !== this && front.settings.idleTimeout > 0) {
+      session.idleSince = session.connectedAt;
+      if (front.#idleSweep === null) front.#startIdleSweep();
+    }
     if (this.hooks.established.isUsed()) {
       try {
         this.hooks.established.call(session);
@@ -218,8 +248,7 @@ export class Pipeline {
         return;
       }
     }
-    if (this.#debug)
-      this.log.debug({ session: session.id, backend: session.backend!.address }, 'established');
+    if (this.debug) this.log.debug({ session: session.id, backend: session.backend!.address }, 'established');
     if (session.peek !== null) forwardPeeked(session, upstream);
     client.on('data', onClientData);
     client.on('end', onClientEnd);
@@ -279,10 +308,10 @@ export class Pipeline {
         this.log.error({ err, session: session.id }, 'a connectFailed hook threw');
       }
     }
-    if (this.#debug)
+    if (this.debug)
       this.log.debug({ session: session.id, backend: backend.address, err: error.message }, 'connect failed');
     if (session.clientClosed) {
-      this.release(session);
+      release(session);
       return;
     }
     if (session.attempts < this.settings.maxAttempts && !this.stopping) {
@@ -343,24 +372,12 @@ export class Pipeline {
     }
   }
 
-  /** Both sockets are closed: account, run `closed`, forget the session. */
-  release(session: SessionImpl): void {
-    if (session.released) return;
-    session.released = true;
-    clearConnectTimer(session);
-    if (session.peek !== null) stopPeek(session);
-    session.endedAt = Date.now();
-    session.bytesIn = session.client.bytesRead;
-    session.bytesOut = session.client.bytesWritten;
-    if (session.closeReason === null) session.closeReason = 'client-closed';
-    const backend = session.backend;
-    if (backend !== null && session.connectedAt > 0) {
-      backend.bytesIn += session.bytesIn;
-      backend.bytesOut += session.bytesOut;
-    }
-    this.uncount(session);
+  /**
+   * Forgets a released session: out of the table, counted as closed, `closed` taps run.
+   * Called on the pool first, then on the listening service, when they differ.
+   */
+  leave(session: SessionImpl): void {
     this.sessions.delete(session.id);
-    this.capacity.active--;
     this.counters.closed++;
     if (this.hooks.closed.isUsed()) {
       try {
@@ -369,7 +386,6 @@ export class Pipeline {
         this.log.error({ err, session: session.id }, 'a closed hook threw');
       }
     }
-    if (this.#debug) this.log.debug(session.toJSON(), 'closed');
     if (this.sessions.size === 0 && this.#emptyWaiters.length > 0) {
       const waiters = this.#emptyWaiters;
       this.#emptyWaiters = [];
@@ -398,6 +414,30 @@ export class Pipeline {
 
 function ignore(): void {}
 
+/** Both sockets are closed: account, run `closed` (pool, then listening service), forget the session. */
+function release(session: SessionImpl): void {
+  if (session.released) return;
+  session.released = true;
+  clearConnectTimer(session);
+  if (session.peek !== null) stopPeek(session);
+  session.endedAt = Date.now();
+  session.bytesIn = session.client.bytesRead;
+  session.bytesOut = session.client.bytesWritten;
+  if (session.closeReason === null) session.closeReason = 'client-closed';
+  const backend = session.backend;
+  if (backend !== null && session.connectedAt > 0) {
+    backend.bytesIn += session.bytesIn;
+    backend.bytesOut += session.bytesOut;
+  }
+  const front = session.pipeline;
+  const pool = session.target;
+  pool.uncount(session);
+  front.capacity.active--;
+  if (pool !== front) pool.leave(session);
+  front.leave(session);
+  if (front.debug) front.log.debug(session.toJSON(), 'closed');
+}
+
 function withoutTried(up: Backend[], tried: Backend[]): Backend[] {
   const rest = up.filter((b) => !tried.includes(b));
   // With every backend tried once, allow them again rather than fail while retries remain.
@@ -408,8 +448,9 @@ function sessionOf(socket: Socket): SessionImpl {
   return (socket as SessionSocket)[kSession]!;
 }
 
-function pipelineOf(session: SessionImpl): Pipeline {
-  return session.pipeline;
+/** The pipeline that dials and pipes the session: its pool's. */
+function poolOf(session: SessionImpl): Pipeline {
+  return session.target;
 }
 
 // ---- client socket listeners (this = client socket) ----
@@ -443,7 +484,7 @@ function onClientClose(this: Socket, hadError: boolean): void {
   session.clientClosed = true;
   const upstream = session.upstream;
   if (upstream === null || upstream.destroyed) {
-    pipelineOf(session).release(session);
+    release(session);
     return;
   }
   if (session.connectedAt === 0) {
@@ -463,7 +504,7 @@ function onClientClose(this: Socket, hadError: boolean): void {
 function onUpstreamReady(this: Socket): void {
   const session = sessionOf(this);
   if (session.upstream !== this || session.clientClosed) return;
-  pipelineOf(session).established(session);
+  poolOf(session).established(session);
 }
 
 function onConnectTimeout(session: SessionImpl): void {
@@ -472,7 +513,7 @@ function onConnectTimeout(session: SessionImpl): void {
   if (upstream === null || session.connectedAt !== 0 || session.released) return;
   const err: NodeJS.ErrnoException = new Error('connect timeout');
   err.code = 'ETIMEDOUT';
-  pipelineOf(session).connectFailed(session, upstream, err);
+  poolOf(session).connectFailed(session, upstream, err);
 }
 
 function clearConnectTimer(session: SessionImpl): void {
@@ -501,7 +542,7 @@ function onUpstreamError(this: Socket, err: NodeJS.ErrnoException): void {
   const session = sessionOf(this);
   if (session.upstream !== this) return;
   if (session.connectedAt === 0) {
-    pipelineOf(session).connectFailed(session, this, err);
+    poolOf(session).connectFailed(session, this, err);
     return;
   }
   if (session.closeReason === null) {
@@ -518,7 +559,7 @@ function onUpstreamClose(this: Socket, hadError: boolean): void {
     if (!session.clientClosed) {
       const err: NodeJS.ErrnoException = new Error('upstream closed before it was ready');
       err.code = 'ECONNRESET';
-      pipelineOf(session).connectFailed(session, this, err);
+      poolOf(session).connectFailed(session, this, err);
       return;
     }
   } else if (!session.clientClosed) {
@@ -526,5 +567,5 @@ function onUpstreamClose(this: Socket, hadError: boolean): void {
     else session.client.end();
     return;
   }
-  if (session.clientClosed) pipelineOf(session).release(session);
+  if (session.clientClosed) release(session);
 }

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PluginError } from './errors.js';
-import { checkPluginShape, type Plugin } from './plugin.js';
+import type { Plugin } from './plugin.js';
+import { checkPluginShape } from './plugin-shape.js';
 
 const BUILTIN_NAME = /^[a-z0-9][a-z0-9-]*$/;
 

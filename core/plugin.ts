@@ -1,6 +1,9 @@
+/**
+ * The plugin contract: the object a plugin module exports. Typed against the interfaces of
+ * core/contract.ts, never against the core's classes.
+ */
+import type { Runtime, Service } from './contract.js';
 import type { JsonSchema } from './json-schema.js';
-import type { Runtime } from './runtime.js';
-import type { Service } from './service.js';
 
 export type { JsonSchema };
 
@@ -29,11 +32,20 @@ interface PluginBase {
   provides?: string[];
   /**
    * Checks of the options a JSON Schema cannot express (a table size that must be a prime, two
-   * options that exclude each other). Called at config load with the options validated and
-   * defaults applied; each issue is reported at its path under the plugin's key, with the file,
-   * line and column, like a schema error.
+   * options that exclude each other, a route to a service that does not exist). Called at
+   * config load with the options validated and defaults applied, and what the plugin may need
+   * to know of the rest of the config; each issue is reported at its path under the plugin's
+   * key, with the file, line and column, like a schema error.
    */
-  check?(options: any): OptionIssue[] | undefined;
+  check?(options: any, context: CheckContext): OptionIssue[] | undefined;
+}
+
+/** What a plugin's `check` is told about the config beyond its own options. */
+export interface CheckContext {
+  /** The service the plugin is enabled in (`default` in a one-service config); undefined for a process plugin. */
+  readonly service?: string;
+  /** Every service of the config by name, in config order, and whether it listens (false: a pool). */
+  readonly services: ReadonlyMap<string, { readonly listens: boolean }>;
 }
 
 /** A problem with one option, returned by a plugin's `check`. */
@@ -41,20 +53,6 @@ export interface OptionIssue {
   /** Path below the plugin's options, e.g. `['table_size']`; `[]` for the options as a whole. */
   path: Array<string | number>;
   message: string;
-}
-
-/** The capability a plugin declares when it dials `tls: true` backends (tls-upstream does). */
-export const UPSTREAM_TLS = 'upstream-tls';
-
-/** The built-in plugin that provides UPSTREAM_TLS, named in error messages. */
-export const TLS_UPSTREAM = 'tls-upstream';
-
-/** True when one of `uses` declares the capability (`provides`). */
-export function someProvides(
-  uses: ReadonlyArray<{ plugin: { provides?: string[] } }>,
-  capability: string,
-): boolean {
-  return uses.some((u) => u.plugin.provides?.includes(capability) === true);
 }
 
 /**
@@ -106,30 +104,3 @@ export interface ProcessPlugin<Options = any> extends PluginBase {
 }
 
 export type Plugin<Options = any> = ServicePlugin<Options> | ProcessPlugin<Options>;
-
-/** Checks the shape of a loaded plugin; returns a message when it is not a plugin. */
-export function checkPluginShape(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null) return 'does not export a plugin object';
-  const p = value as Record<string, unknown>;
-  if (typeof p.name !== 'string' || p.name === '') return 'plugin has no name';
-  if (typeof p.apply !== 'function') return `plugin "${p.name}" has no apply() function`;
-  if (p.scope !== undefined && p.scope !== 'service' && p.scope !== 'process')
-    return `plugin "${p.name}" has an unknown scope "${String(p.scope)}"`;
-  const places = p.scope === 'process' ? ['any', 'primary'] : ['workers', 'any'];
-  if (p.runsIn !== undefined && !places.includes(p.runsIn as string))
-    return `plugin "${p.name}" has an unknown runsIn "${String(p.runsIn)}" (expected ${places.join(' or ')})`;
-  if (p.check !== undefined && typeof p.check !== 'function')
-    return `plugin "${p.name}" has a check that is not a function`;
-  if (p.reconfigure !== undefined && typeof p.reconfigure !== 'function')
-    return `plugin "${p.name}" has a reconfigure that is not a function`;
-  if (p.kind !== undefined && p.kind !== 'balancer' && p.kind !== 'generic')
-    return `plugin "${p.name}" has an unknown kind "${String(p.kind)}"`;
-  if (
-    p.provides !== undefined &&
-    !(Array.isArray(p.provides) && p.provides.every((c) => typeof c === 'string'))
-  )
-    return `plugin "${p.name}" has a provides that is not a list of strings`;
-  if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))
-    return `plugin "${p.name}" has a schema that is not an object`;
-  return undefined;
-}

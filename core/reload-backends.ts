@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { formatAddress, parseAddress } from './address.js';
-import type { SwitchyardConfig } from './config/load.js';
+import type { SwitchyardConfig } from './config/types.js';
 import type { Runtime } from './runtime.js';
 import type { BackendSpec } from './types.js';
 

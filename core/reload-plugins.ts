@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { PluginUse, SwitchyardConfig } from './config/load.js';
+import type { PluginUse, SwitchyardConfig } from './config/types.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
 import type { Runtime } from './runtime.js';
 

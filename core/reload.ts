@@ -1,7 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from './config/errors.js';
-import { INHERITED, loadConfigFile, type ServiceConfig, type SwitchyardConfig } from './config/load.js';
+import { loadConfigFile } from './config/load.js';
+import { INHERITED } from './config/settings.js';
+import type { ServiceConfig, SwitchyardConfig } from './config/types.js';
 import { reconcileConfigBackends } from './reload-backends.js';
 import { reconfigurePlugins } from './reload-plugins.js';
 import type { Runtime } from './runtime.js';

@@ -2,25 +2,24 @@ import type { Logger } from 'pino';
 import { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
 import { Capacity } from './capacity.js';
 import { CLUSTER, type ClusterBridge, type RuntimeRole } from './cluster/bridge.js';
+import { placementFor } from './cluster/placement.js';
 import type { Scheduling } from './cluster/scheduling.js';
-import type { PluginUse, SwitchyardConfig } from './config/load.js';
+import type { PluginUse, SwitchyardConfig } from './config/types.js';
+import type { Runtime as RuntimeContract, RuntimeHooks } from './contract.js';
+import { SwitchyardError } from './errors.js';
 import { checkLimits, distinctDestinations, LISTEN_BACKLOG, readOsLimits, workerCount } from './os-limits.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
-import { type ListenSource, Service } from './service.js';
+import { Service } from './service.js';
+import type { ListenSource } from './service-placement.js';
 
-/** Process-wide hooks, for process-scope plugins (admin API, metrics). */
-export interface RuntimeHooks {
-  /** start — after every plugin is applied, before services start. Start servers here. */
-  readonly start: AsyncParallelHook<[]>;
-  /** stop — after every service has stopped (sessions drained). */
-  readonly stop: AsyncSeriesHook<[]>;
-}
+export type { RuntimeHooks };
 
 /**
  * Everything one process runs: its services and process-scope plugins, plus a small registry
- * of named values plugins share without importing each other (`provide` / `use`).
+ * of named values plugins share without importing each other (`provide` / `use`). Plugins see
+ * it as the `Runtime` interface (core/contract.ts).
  */
-export class Runtime {
+export class Runtime implements RuntimeContract {
   readonly hooks: RuntimeHooks = Object.freeze({
     start: new AsyncParallelHook<[]>([]),
     stop: new AsyncSeriesHook<[]>([]),
@@ -46,10 +45,6 @@ export class Runtime {
     capacity?: Capacity,
     /** `single` (default), or the part this process plays in a cluster (docs/multi-process.md). */
     readonly role: RuntimeRole = 'single',
-    /** A cluster worker: how connections reach it (core/cluster/scheduling.ts). */
-    readonly scheduling?: Scheduling,
-    /** A cluster worker with `scheduling: reuseport`: where its listening sockets come from. */
-    readonly listenSource?: ListenSource,
   ) {
     this.capacity = capacity ?? Capacity.fromFdLimit(log);
   }
@@ -67,22 +62,22 @@ export class Runtime {
       capacity?: Capacity;
       role?: RuntimeRole;
       cluster?: ClusterBridge;
+      /** A cluster worker: how connections reach it (core/cluster/scheduling.ts). */
       scheduling?: Scheduling;
+      /** A cluster worker with `scheduling: reuseport`: where its listening sockets come from. */
       listenSource?: ListenSource;
     } = {},
   ): Promise<Runtime> {
     const role = options.role ?? 'single';
-    const runtime = new Runtime(
-      config,
-      log,
-      options.capacity,
-      role,
-      options.scheduling,
-      options.listenSource,
-    );
+    const runtime = new Runtime(config, log, options.capacity, role);
     if (options.cluster) runtime.provide<ClusterBridge>(CLUSTER, options.cluster);
     if (role !== 'primary') runtime.#warnAboutLimits();
-    for (const sc of config.services) runtime.services.set(sc.name, new Service(sc, runtime, log));
+    const placement = placementFor(role, () => runtime.use<ClusterBridge>(CLUSTER), {
+      ...(options.scheduling && { scheduling: options.scheduling }),
+      ...(options.listenSource && { listenSource: options.listenSource }),
+    });
+    for (const sc of config.services)
+      runtime.services.set(sc.name, new Service(sc, runtime, log, runtime.capacity, placement));
     for (const service of runtime.services.values()) {
       for (const use of service.config.plugins) {
         const plugin = use.plugin as ServicePlugin;
@@ -113,8 +108,11 @@ export class Runtime {
       services: this.config.services.map((s) => ({
         name: s.name,
         destinations: distinctDestinations(s.backends),
+        // A pool (no listener) takes what routers send it: bounded by the session budget only.
         maxSessions:
-          s.max_connections > 0 ? s.max_connections * s.listen.length * workers : Number.POSITIVE_INFINITY,
+          s.max_connections > 0 && s.listen.length > 0
+            ? s.max_connections * s.listen.length * workers
+            : Number.POSITIVE_INFINITY,
       })),
     });
     for (const message of messages) this.log.warn(message);
@@ -123,7 +121,10 @@ export class Runtime {
   #warnAboutOpenFiles(limit: number): void {
     const configured = this.config.services.reduce(
       (sum, s) =>
-        sum + (s.max_connections > 0 ? s.max_connections * s.listen.length : Number.POSITIVE_INFINITY),
+        // A pool accepts nothing itself: its sessions are counted where they were accepted.
+        s.listen.length === 0
+          ? sum
+          : sum + (s.max_connections > 0 ? s.max_connections * s.listen.length : Number.POSITIVE_INFINITY),
       0,
     );
     if (Number.isFinite(configured) && configured > limit) {
@@ -149,7 +150,8 @@ export class Runtime {
 
   /** Shares a value under a name (e.g. the admin API's route registry). Names are unique. */
   provide<T>(name: string, value: T): void {
-    if (this.#provided.has(name)) throw new Error(`"${name}" is provided already`);
+    if (this.#provided.has(name))
+      throw new SwitchyardError('SWITCHYARD_E_ALREADY_PROVIDED', `"${name}" is provided already`);
     this.#provided.set(name, value);
   }
 
@@ -176,15 +178,18 @@ export class Runtime {
   }
 
   async start(): Promise<void> {
-    if (this.#started) throw new Error('runtime started already');
+    if (this.#started) throw new SwitchyardError('SWITCHYARD_E_ALREADY_STARTED', 'runtime started already');
     this.#started = true;
     await this.hooks.start.promise();
     const started: Service[] = [];
     try {
+      // Every service's plugins and backends first, then the listeners: a router's first
+      // session may go to any pool (sni-router), which must have its backends by then.
       for (const service of this.services.values()) {
-        await service.start();
+        await service.prepare();
         started.push(service);
       }
+      for (const service of started) await service.bind();
     } catch (err) {
       await Promise.all(started.map((s) => s.stop(0)));
       await this.hooks.stop.promise();
@@ -206,6 +211,10 @@ async function applyPlugin(
   try {
     await apply(use.plugin);
   } catch (err) {
-    throw new Error(`plugin "${use.name}" failed to apply: ${(err as Error).message}`, { cause: err });
+    throw new SwitchyardError(
+      'SWITCHYARD_E_PLUGIN_APPLY',
+      `plugin "${use.name}" failed to apply: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }

@@ -2,15 +2,18 @@ import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from './address.js';
 import { BackendRegistry } from './backend-registry.js';
-import { CLOSE_BACKEND, CLUSTER, type ClusterBridge } from './cluster/bridge.js';
-import type { ServiceConfig } from './config/load.js';
+import { BUILTIN_PROVIDER, someProvides, UPSTREAM_TLS } from './capabilities.js';
+import type { Capacity } from './capacity.js';
+import type { ServiceConfig } from './config/types.js';
+import type { Runtime, Service as ServiceContract, ServiceState } from './contract.js';
+import type { ServiceCounters } from './counters.js';
+import { SwitchyardError } from './errors.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
 import { NODELAY_INHERITED, noDelayOnListener } from './listener-nodelay.js';
 import { LISTEN_BACKLOG } from './os-limits.js';
-import { Pipeline, type PipelineCounters } from './pipeline.js';
-import { someProvides, TLS_UPSTREAM, UPSTREAM_TLS } from './plugin.js';
-import type { Runtime } from './runtime.js';
-import type { Backend, CloseReason, ListenerInfo, ServiceRef, Session } from './types.js';
+import { Pipeline } from './pipeline.js';
+import type { ListeningHandle, ServicePlacement } from './service-placement.js';
+import type { Backend, CloseReason, ListenerInfo, Session } from './types.js';
 
 /** The default listener: plain TCP, paused until a backend is connected, half-close kept, TCP_NODELAY. */
 export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
@@ -20,28 +23,12 @@ export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
 const tcpServerFactoryNagle: ServerFactory = (_listener, onConnection) =>
   createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
 
-/**
- * Cluster primary: a drain it timed (admin `remove`/`drain` with a timeout) closes the
- * backend's sessions where they live, in the workers.
- */
-function closeInWorkers(runtime: Runtime, service: string, backend: Backend): void {
-  const payload = { service, address: backend.address };
-  // After the registry snapshot of the same change (queued as a microtask): workers must see
-  // the backend removed or drained first, or they take the close for a stale one.
-  setImmediate(() => {
-    void runtime.use<ClusterBridge>(CLUSTER)?.request(CLOSE_BACKEND, payload, { sticky: false });
-  });
-}
-
 interface BoundListener {
   info: ListenerInfo;
   server: Server;
   /** A socket handed over by the cluster primary (scheduling: reuseport): its slot id. */
   slot?: number;
 }
-
-/** A socket received over IPC (Node's native TCP handle); see core/cluster/messages.ts. */
-export type ListeningHandle = object;
 
 /** What node:net keeps on a server and reads in its `onconnection` (mirrored by `acceptHanded`). */
 interface NetServerInternals {
@@ -52,54 +39,51 @@ interface NetServerInternals {
 }
 
 /**
- * Where a service's listening sockets come from when they are not simply bound: a cluster
- * worker with `scheduling: reuseport` (core/cluster/worker-listeners.ts).
- */
-export interface ListenSource {
-  /** Sockets handed to this process for listener `index` of `service`, to listen on instead of binding. */
-  take(service: string, index: number): Array<{ slot: number; handle: ListeningHandle }>;
-  /** The port to bind (with SO_REUSEPORT) when nothing was handed over. */
-  port(service: string, index: number): number;
-  /** A socket this process bound: the cluster primary keeps a copy of it. */
-  bound(service: string, index: number, server: Server): void;
-}
-
-/**
  * One proxied service: its listeners, backend registry, plugins' hooks and session table.
- * Plugins receive it in `apply(service, options)`.
+ * Plugins receive it in `apply(service, options)`, typed as the `Service` interface
+ * (core/contract.ts); the methods here that it lacks are the core's own.
  */
-export class Service implements ServiceRef {
-  readonly hooks: ServiceHooks = createServiceHooks();
+export class Service implements ServiceContract {
+  readonly hooks: ServiceHooks;
   readonly backends: BackendRegistry;
   readonly name: string;
   readonly log: Logger;
   readonly #pipeline: Pipeline;
   readonly #listeners: BoundListener[] = [];
   #dropped = 0;
-  /** Cluster primary: the sums workers last reported (docs/multi-process.md). */
-  #workerTotals: { counters: Readonly<PipelineCounters> & { dropped: number }; sessions: number } | undefined;
+  /** Totals of this service's sessions held in other processes (see `setRemoteTotals`). */
+  #remoteTotals: { counters: Readonly<ServiceCounters>; sessions: number } | undefined;
   readonly #provided = new Map<string, unknown>();
-  #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  readonly #placement: ServicePlacement;
+  #state: ServiceState = 'new';
 
   constructor(
     readonly config: ServiceConfig,
     readonly runtime: Runtime,
     logger: Logger,
+    /** The process-wide session budget, shared by every service. */
+    capacity: Capacity,
+    placement: ServicePlacement,
   ) {
     this.name = config.name;
     this.log = logger.child({ service: config.name });
+    const log = this.log;
+    this.hooks = createServiceHooks((hook, plugin, err) => {
+      log.error({ err, hook, plugin }, 'a plugin hook threw; the other taps still ran');
+    });
+    this.#placement = placement;
+    const closeDrained = placement.closeDrained;
     this.backends = new BackendRegistry(
       this.hooks,
       config.drain_timeout,
-      (b) =>
-        runtime.role === 'primary'
-          ? closeInWorkers(runtime, this.name, b)
-          : this.#pipeline.closeBackendSessions(b, 'drained'),
+      closeDrained !== undefined
+        ? (b) => closeDrained(this.name, b)
+        : (b) => this.#pipeline.closeBackendSessions(b, 'drained'),
       // Never dial a backend meant for TLS in plain text because no plugin speaks TLS.
       // The cluster primary applies no service plugin, so it asks the config instead.
       (spec) =>
         spec.tls === true && !someProvides(config.plugins, UPSTREAM_TLS)
-          ? `backend ${spec.address} has tls: true, but no plugin that dials TLS (e.g. ${TLS_UPSTREAM}) is enabled in service ${this.name}`
+          ? `backend ${spec.address} has tls: true, but no plugin that dials TLS (e.g. ${BUILTIN_PROVIDER[UPSTREAM_TLS]}) is enabled in service ${this.name}`
           : undefined,
     );
     this.#pipeline = new Pipeline(
@@ -113,7 +97,12 @@ export class Service implements ServiceRef {
         noDelay: config.tcp_nodelay,
       },
       this.log,
-      runtime.capacity,
+      capacity,
+      // The route step hands sessions to another service's pipeline (sni-router).
+      (name) => {
+        const pool = runtime.services.get(name);
+        return pool instanceof Service ? pool.#pipeline : undefined;
+      },
     );
   }
 
@@ -123,8 +112,8 @@ export class Service implements ServiceRef {
   }
 
   /** Counters since start (accepted, rejected, retries, ...), plus connections dropped at `max_connections`. */
-  get counters(): Readonly<PipelineCounters> & { dropped: number } {
-    if (this.#workerTotals !== undefined) return { ...this.#workerTotals.counters };
+  get counters(): Readonly<ServiceCounters> {
+    if (this.#remoteTotals !== undefined) return { ...this.#remoteTotals.counters };
     return { ...this.#pipeline.counters, dropped: this.#dropped };
   }
 
@@ -133,12 +122,15 @@ export class Service implements ServiceRef {
    * answers the sum its workers last reported (up to one report interval old).
    */
   get sessionCount(): number {
-    return this.#workerTotals?.sessions ?? this.#pipeline.sessions.size;
+    return this.#remoteTotals?.sessions ?? this.#pipeline.sessions.size;
   }
 
-  /** The cluster primary records its workers' summed counters here; `counters` then answers them. */
-  setWorkerTotals(counters: Readonly<PipelineCounters> & { dropped: number }, sessions: number): void {
-    this.#workerTotals = { counters, sessions };
+  /**
+   * For a service whose sessions live in other processes (a cluster primary's): their summed
+   * counters and live sessions, which `counters` and `sessionCount` then answer.
+   */
+  setRemoteTotals(counters: Readonly<ServiceCounters>, sessions: number): void {
+    this.#remoteTotals = { counters, sessions };
   }
 
   /** The bound address of each listener (useful with port 0). */
@@ -152,7 +144,7 @@ export class Service implements ServiceRef {
     return out.filter((a) => a !== undefined);
   }
 
-  get state(): 'new' | 'running' | 'stopping' | 'stopped' {
+  get state(): ServiceState {
     return this.#state;
   }
 
@@ -180,7 +172,11 @@ export class Service implements ServiceRef {
 
   /** Shares a value with other plugins of this service (e.g. a health checker's API). Names are unique. */
   provide<T>(name: string, value: T): void {
-    if (this.#provided.has(name)) throw new Error(`"${name}" is provided already in service ${this.name}`);
+    if (this.#provided.has(name))
+      throw new SwitchyardError(
+        'SWITCHYARD_E_ALREADY_PROVIDED',
+        `"${name}" is provided already in service ${this.name}`,
+      );
     this.#provided.set(name, value);
   }
 
@@ -209,15 +205,31 @@ export class Service implements ServiceRef {
   }
 
   /**
-   * Runs plugins' `start`, adds configured backends, then binds every listener (except in a
-   * cluster primary: it keeps the registry, workers bind).
+   * Runs plugins' `start`, adds configured backends, then binds every listener (unless its
+   * placement says otherwise: a cluster primary keeps the registry, workers bind). A pool (no
+   * `listen`) binds nothing.
    */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new Error(`service ${this.name} was started already`);
+    await this.prepare();
+    await this.bind();
+  }
+
+  /**
+   * The first half of `start`: plugins' `start`, then the configured backends. The runtime
+   * prepares every service before any binds, so a pool a router sends sessions to is ready
+   * before the router's first connection.
+   */
+  async prepare(): Promise<void> {
+    if (this.#state !== 'new')
+      throw new SwitchyardError('SWITCHYARD_E_ALREADY_STARTED', `service ${this.name} was started already`);
     this.#state = 'running';
     await this.hooks.start.promise();
     for (const spec of this.config.backends) this.backends.add(spec);
-    if (this.runtime.role === 'primary') return;
+  }
+
+  /** The second half of `start`: binds the listeners; a failure stops the service's plugins. */
+  async bind(): Promise<void> {
+    if (!this.#placement.binds) return;
     try {
       for (const [index, address] of this.config.listen.entries()) await this.#bind(address, index);
     } catch (err) {
@@ -268,15 +280,16 @@ export class Service implements ServiceRef {
 
   async #bind(address: string, index: number): Promise<void> {
     const parsed = parseListenAddress(address);
-    if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
+    if (typeof parsed === 'string')
+      throw new SwitchyardError('SWITCHYARD_E_LISTEN', `listener ${address}: ${parsed}`);
     const info: ListenerInfo = { address, host: parsed.host, port: parsed.port, index };
-    if (this.runtime.role === 'worker' && this.runtime.scheduling === 'rr') {
+    if (this.#placement.handedConnections === true) {
       // The primary accepts and hands connections over (core/cluster/dispatcher.ts): the
       // listener's server never listens here; `acceptHanded` feeds it.
       this.#listeners.push({ info, server: this.#createServer(info) });
       return;
     }
-    const source = this.runtime.listenSource;
+    const source = this.#placement.listenSource;
     const handed = source?.take(this.name, index) ?? [];
     for (const { slot, handle } of handed) await this.#listen(info, handle, slot);
     if (handed.length > 0) return;
@@ -383,7 +396,13 @@ export class Service implements ServiceRef {
     const server = this.#createServer(info);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(new Error(`cannot listen on ${info.address}: ${err.code ?? err.message}`));
+        reject(
+          new SwitchyardError(
+            'SWITCHYARD_E_LISTEN',
+            `cannot listen on ${info.address}: ${err.code ?? err.message}`,
+            { cause: err },
+          ),
+        );
       };
       server.once('error', onError);
       const listening = () => {

@@ -1,6 +1,5 @@
 import { isIP, type Socket } from 'node:net';
-import type { PeekState } from './peek-stage.js';
-import type { Pipeline } from './pipeline.js';
+import type { PeekState } from './peek-state.js';
 import type {
   Backend,
   CloseReason,
@@ -14,12 +13,23 @@ import type {
 /** Links a socket to its session so shared listener functions need no per-connection closure. */
 export const kSession: unique symbol = Symbol('switchyard.session');
 
-export type SessionSocket = Socket & { [kSession]?: SessionImpl };
+/** What owns sessions (the core's pipeline): the session only needs its service. */
+export interface SessionOwner {
+  readonly service: ServiceRef;
+}
+
+export type SessionSocket<Owner extends SessionOwner = SessionOwner> = Socket & {
+  [kSession]?: SessionImpl<Owner>;
+};
 
 let nextId = 1;
 
-/** The core's session; a class so every session has one hidden shape on the hot path. */
-export class SessionImpl implements Session {
+/**
+ * The core's session; a class so every session has one hidden shape on the hot path. Typed by
+ * its owner so the owner's module reaches back through `session.pipeline` without this module
+ * importing it.
+ */
+export class SessionImpl<Owner extends SessionOwner = SessionOwner> implements Session {
   readonly id: number;
   upstream: Socket | null = null;
   backend: Backend | null = null;
@@ -94,6 +104,10 @@ export class SessionImpl implements Session {
     }
   }
 
+  get pool(): ServiceRef {
+    return this.target.service;
+  }
+
   /** Allocated on first use: most sessions never need it. */
   get data(): Record<string, unknown> {
     if (this.#data === null) this.#data = {};
@@ -113,16 +127,22 @@ export class SessionImpl implements Session {
   idleSince = 0;
   /** Internal: the peek stage's bytes and progress; null when no plugin peeks. */
   peek: PeekState | null = null;
+  /**
+   * Internal: the pipeline whose backends serve the session — `pipeline` unless a `route` tap
+   * sent it to another service's pool. `pipeline` keeps the accepting side (capacity, release).
+   */
+  target: Owner;
 
   readonly service: ServiceRef;
 
   constructor(
     /** Internal: the pipeline that owns this session. */
-    readonly pipeline: Pipeline,
+    readonly pipeline: Owner,
     readonly listener: ListenerInfo,
     readonly client: Socket,
   ) {
     this.service = pipeline.service;
+    this.target = pipeline;
     this.id = nextId++;
     this.startedAt = Date.now();
   }
@@ -142,10 +162,12 @@ export class SessionImpl implements Session {
     return {
       id: this.id,
       service: this.service.name,
+      pool: this.target.service.name,
       listener: this.listener.address,
       client: `${this.remoteAddress}:${this.remotePort}`,
       peer: `${this.peerAddress}:${this.peerPort}`,
       backend: this.backend?.address ?? null,
+      sni: this.tls?.sni ?? null,
       startedAt: new Date(this.startedAt).toISOString(),
       connected: this.connectedAt > 0,
       attempts: this.attempts,

@@ -1,5 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { CloseReason } from './close-reasons.js';
+
+export type { CloseReason };
 
 /** A `host:port` pair as parsed from config or the admin API. IPv6 hosts are stored without brackets. */
 export interface HostPort {
@@ -75,24 +78,6 @@ export interface Backend {
   readonly peerStatus: Record<string, string>;
 }
 
-/** Why a session ended. Stable strings: logs, metrics and the admin API report them. */
-export type CloseReason =
-  | 'client-closed'
-  | 'backend-closed'
-  | 'client-reset'
-  | 'backend-reset'
-  | 'client-error'
-  | 'backend-error'
-  | 'idle-timeout'
-  | 'connect-failed'
-  | 'no-backend'
-  | 'rejected'
-  | 'shutdown'
-  | 'killed'
-  | 'drained'
-  | 'peek-timeout'
-  | 'internal-error';
-
 /** Returned by an `accept` or `unavailable` tap to refuse a session. */
 export interface Rejection {
   /** Short machine-readable reason, e.g. `force-disconnect`, `max-connections`. */
@@ -117,7 +102,15 @@ export interface ListenerInfo {
  */
 export interface Session {
   readonly id: number;
+  /** The service whose listener accepted the session (its `accept` … `route` hooks ran). */
   readonly service: ServiceRef;
+  /**
+   * The service whose backends serve the session: `service` itself, unless a `route` tap sent
+   * the session to another service's pool (sni-router). Its balancer, candidate filters,
+   * connect hooks, connect timeout and retries apply; its session table and counters hold the
+   * session too (docs/hooks.md, "Routing to a pool").
+   */
+  readonly pool: ServiceRef;
   readonly listener: ListenerInfo;
   readonly client: Socket;
   /** Set once a backend is being dialled. */

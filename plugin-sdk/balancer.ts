@@ -6,7 +6,9 @@ import type { Backend, Session } from '../core/types.js';
  *
  * - `candidates`: the backends this attempt may use — the registry's `up` backends after every
  *   `candidates` filter (health, breaker, limits) and without those this session already
- *   failed on. Never empty. Never mutate it, and keep no reference to it past the call.
+ *   failed on. Never empty. When nothing was removed it is `service.backends.up` itself
+ *   (compare by reference); otherwise a copy in the same order. Never mutate it, and keep no
+ *   reference to it past the call.
  * - Return one element of `candidates` (the same object), or undefined to decline: the
  *   session then goes to `unavailable` (queue or refusal).
  * - Weights: read `backend.effectiveWeight` (the configured `weight` times modifier factors

@@ -7,7 +7,6 @@
 import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 
 export { formatAddress, parseAddress, parseListenAddress } from '../core/address.js';
-export type { BackendRegistry, RemoveOptions } from '../core/backend-registry.js';
 export {
   BACKEND_STATUSES,
   type BackendStatus,
@@ -18,6 +17,8 @@ export {
   RESTRICTED_STATUSES,
   type StatusEffect,
 } from '../core/backend-status.js';
+export { UPSTREAM_TLS } from '../core/capabilities.js';
+export { CLOSE_REASONS } from '../core/close-reasons.js';
 export type { ClusterBridge, RuntimeRole, WorkerInfo } from '../core/cluster/bridge.js';
 export { CLUSTER } from '../core/cluster/bridge.js';
 export {
@@ -26,7 +27,18 @@ export {
   type ListSessionsReply,
   type ListSessionsRequest,
 } from '../core/cluster/session-list.js';
-export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/load.js';
+export type { EnabledPlugin, ProcessSettings, ServiceSettings } from '../core/config/settings.js';
+export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/types.js';
+export type {
+  BackendRegistry,
+  RemoveOptions,
+  Runtime,
+  RuntimeHooks,
+  Service,
+  ServiceState,
+  SessionBudget,
+} from '../core/contract.js';
+export type { PipelineCounters, ServiceCounters } from '../core/counters.js';
 export {
   type DurationSchemaOptions,
   durationSchema,
@@ -49,6 +61,7 @@ export {
   type PeekVerdict,
 } from '../core/peek.js';
 export type {
+  CheckContext,
   JsonSchema,
   OptionIssue,
   Plugin,
@@ -56,9 +69,6 @@ export type {
   ProcessPlugin,
   ServicePlugin,
 } from '../core/plugin.js';
-export { UPSTREAM_TLS } from '../core/plugin.js';
-export type { Runtime, RuntimeHooks } from '../core/runtime.js';
-export type { Service } from '../core/service.js';
 export { STAGE, type StageName } from '../core/stages.js';
 export type {
   Backend,

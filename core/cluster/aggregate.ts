@@ -1,7 +1,7 @@
 import { RESTRICTED_STATUSES } from '../backend-status.js';
-import { zeroCounters } from '../pipeline.js';
+import { type ServiceCounters, zeroCounters } from '../counters.js';
 import type { Runtime } from '../runtime.js';
-import type { BackendStats, PeerView, ServiceCounters, WorkerStats } from './messages.js';
+import type { BackendStats, PeerView, WorkerStats } from './messages.js';
 import { peerViews } from './peers.js';
 
 /** Every counter a worker reports, in one place: the zero value defines the set. */
@@ -78,7 +78,7 @@ export class StatsAggregator {
         sessions += s.sessions;
         reports.push(s.backends);
       }
-      service.setWorkerTotals(counters, sessions);
+      service.setRemoteTotals(counters, sessions);
       const retired = this.#retiredBackends.get(service.name);
       for (const backend of service.backends.list()) {
         const base = retired?.get(backend.address);

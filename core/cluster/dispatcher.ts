@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from '../address.js';
-import type { SwitchyardConfig } from '../config/load.js';
+import type { SwitchyardConfig } from '../config/types.js';
 import { noDelayOnListener } from '../listener-nodelay.js';
 import { LISTEN_BACKLOG } from '../os-limits.js';
 import { FdGuard } from './fd-guard.js';

@@ -21,6 +21,8 @@ export class FdGuard {
   held = 0;
   #base = 0;
   #threshold = Number.POSITIVE_INFINITY;
+  /** /proc could be read at least once (Linux). */
+  #readable = false;
   readonly #timer: NodeJS.Timeout;
 
   constructor() {
@@ -41,7 +43,17 @@ export class FdGuard {
   #recalibrate(): void {
     const open = openDescriptors();
     const limit = openFilesLimit();
-    this.#base = open === undefined ? 0 : Math.max(0, open - this.held);
-    this.#threshold = limit === undefined ? Number.POSITIVE_INFINITY : Math.floor(limit * FILL);
+    if (open === undefined) {
+      // Reading /proc takes a descriptor. Where it worked before, failing now is the surest
+      // sign the table is full: admit nothing until a read succeeds again, rather than
+      // everything. Where it never worked (no /proc), there is no guard.
+      if (this.#readable && Number.isFinite(this.#threshold)) this.#base = this.#threshold;
+      return;
+    }
+    this.#readable = true;
+    this.#base = Math.max(0, open - this.held);
+    // Unreadable right after a good read: keep the last limit (a limit lowered at run time,
+    // `prlimit`, is seen at the next good read).
+    if (limit !== undefined) this.#threshold = Math.floor(limit * FILL);
   }
 }

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { parseListenAddress } from '../address.js';
-import type { SwitchyardConfig } from '../config/load.js';
+import type { SwitchyardConfig } from '../config/types.js';
 import type { ListenHandle, ToWorker } from './messages.js';
 
 /** What the slots need to know about a worker (the primary's member record). */

@@ -1,4 +1,4 @@
-import type { PipelineCounters } from '../pipeline.js';
+import type { ServiceCounters } from '../counters.js';
 import type { BackendSpec, BackendState } from '../types.js';
 
 /** One backend as the primary's registry holds it. */
@@ -28,8 +28,6 @@ export interface BackendStats {
   bytesOut: number;
   status: Record<string, string>;
 }
-
-export type ServiceCounters = PipelineCounters & { dropped: number };
 
 export interface ServiceStats {
   counters: ServiceCounters;

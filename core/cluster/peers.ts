@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import { RESTRICTED_STATUSES } from '../backend-status.js';
 import type { Runtime } from '../runtime.js';
 import type { Service } from '../service.js';
@@ -70,15 +69,11 @@ export function peerViews(
  * the `backendPeerStatus` hook (status `''` when no other worker reports that source any more).
  * Backends the view does not name (no other worker has them yet) get an empty view.
  */
-export function applyPeers(runtime: Runtime, view: PeerView, log?: Logger): void {
-  // A throwing tap must not take the worker down (this runs in its IPC handler) or keep the
-  // other backends from their view; each change is reported once, as it fires once.
+export function applyPeers(runtime: Runtime, view: PeerView): void {
+  // Runs in the worker's IPC handler: a throwing tap is contained by the hook itself
+  // (CONTAINED_HOOKS in core/hooks.ts), so the other taps and backends still get their view.
   const call = (service: Service, backend: Backend, source: string, status: string) => {
-    try {
-      service.hooks.backendPeerStatus.call(backend, source, status);
-    } catch (err) {
-      log?.error({ err, backend: backend.address, source, status }, 'a backendPeerStatus tap threw');
-    }
+    service.hooks.backendPeerStatus.call(backend, source, status);
   };
   for (const service of runtime.services.values()) {
     const peers = view[service.name];

@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import type { ListeningHandle, ListenSource } from '../service.js';
+import type { ListeningHandle, ListenSource } from '../service-placement.js';
 import type { ListenHandle, ToPrimary } from './messages.js';
 
 /**

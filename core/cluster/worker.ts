@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { SwitchyardConfig } from '../config/load.js';
+import type { SwitchyardConfig } from '../config/types.js';
 import { Runtime } from '../runtime.js';
 import { CLOSE_BACKEND, type ClusterBridge } from './bridge.js';
 import {
@@ -80,7 +80,7 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     } else if (raw.t === 'request') {
       void answer(raw.id, raw.topic, raw.payload);
     } else if (raw.t === 'peers') {
-      if (started && runtime) applyPeers(runtime, raw.services, log);
+      if (started && runtime) applyPeers(runtime, raw.services);
     } else if (raw.t === 'conn') {
       if (handle === undefined || handle === null) return;
       handed++;

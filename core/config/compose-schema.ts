@@ -36,7 +36,7 @@ export function composeSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema 
   const service = {
     type: 'object',
     additionalProperties: false,
-    required: ['listen'],
+    // Without `listen` a service is a pool that routers send sessions to (at least one listens).
     properties: { ...serviceProperties, plugins: plugin },
   };
   return {

@@ -45,7 +45,8 @@ export const backendSchema = {
 /** Keys of one service; the root accepts them directly (single service) or under `services.<name>`. */
 export const serviceProperties = {
   listen: {
-    description: 'Listener address "host:port" (IPv6 as "[::]:8080"), or a list of them.',
+    description:
+      'Listener address "host:port" (IPv6 as "[::]:8080"), or a list of them. Under "services:" a service without it is a pool: backends, balancer and resilience plugins that a router (sni-router) sends sessions to.',
     anyOf: [
       { type: 'string', minLength: 2 },
       { type: 'array', minItems: 1, items: { type: 'string', minLength: 2 } },

@@ -1,32 +1,20 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../core/config/load.js';
-import { Runtime } from '../../core/runtime.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { exchange, freePort, startEcho, type TestServer } from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestBackend } from '../../testing/index.js';
 
 describe('access-log', () => {
+  const kit = createTestKit();
+  afterEach(kit.close);
   let dir: string;
   let file: string;
-  let servers: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  let runtime: Runtime | undefined;
+  let echo: TestBackend;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'switchyard-access-'));
+    kit.defer(() => rm(dir, { recursive: true, force: true }));
     file = join(dir, 'logs', 'access.log');
-    servers = [await startEcho()];
-  });
-  afterEach(async () => {
-    await proxy?.stop();
-    await runtime?.stop(0);
-    proxy = undefined;
-    runtime = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    await rm(dir, { recursive: true, force: true });
+    echo = await kit.echo();
   });
 
   const lines = async () =>
@@ -36,16 +24,15 @@ describe('access-log', () => {
       .map((l) => JSON.parse(l));
 
   it('writes one line per session with exact byte counts', async () => {
-    proxy = await startProxy(`
+    const proxy = await kit.proxy(`
 listen: 127.0.0.1:0
-backends: [{ address: ${servers[0]!.address} }]
+backends: [{ address: ${echo.address} }]
 plugins:
   access-log: { file: ${JSON.stringify(file)} }
 `);
     const sizes = [1, 1000, 65_536, 300_000, 7];
     for (const n of sizes) expect((await exchange(proxy.address, Buffer.alloc(n, 'z'))).length).toBe(n);
     await proxy.stop(); // flushes and closes the file
-    proxy = undefined;
 
     const got = await lines();
     expect(got).toHaveLength(sizes.length);
@@ -57,7 +44,7 @@ plugins:
         msg: 'session closed',
         service: 'default',
         listener: '127.0.0.1:0',
-        backend: servers[0]!.address,
+        backend: echo.address,
         attempts: 1,
         reason: expect.stringMatching(/^(client|backend)-closed$/),
         detail: null,
@@ -73,26 +60,25 @@ plugins:
   });
 
   it('logs refused sessions and retries with their reason, at the configured level', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
-    proxy = await startProxy(`
+    const dead = (await kit.refusing()).address;
+    const proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 retries: 1
-backends: [{ address: ${dead} }, { address: ${servers[0]!.address} }]
+backends: [{ address: ${dead} }, { address: ${echo.address} }]
 plugins:
   access-log: { file: ${JSON.stringify(file)}, level: warn }
 `);
     expect((await exchange(proxy.address, 'hello')).toString()).toBe('hello'); // dead first, then retried
-    proxy.service.backends.remove(servers[0]!.address);
+    proxy.service.backends.remove(echo.address);
     proxy.service.backends.remove(dead);
     expect((await exchange(proxy.address)).length).toBe(0); // no backend left
     await proxy.stop();
-    proxy = undefined;
 
     const [retried, refused] = await lines();
     expect(retried).toMatchObject({
       level: 40,
       attempts: 2,
-      backend: servers[0]!.address,
+      backend: echo.address,
       bytesIn: 5,
       bytesOut: 5,
     });
@@ -108,17 +94,17 @@ plugins:
   });
 
   it('services logging to the same file share it without mixing lines', async () => {
-    servers.push(await startEcho());
-    proxy = await startProxy(`
+    const echo2 = await kit.echo();
+    const proxy = await kit.proxy(`
 services:
   one:
     listen: 127.0.0.1:0
-    backends: [{ address: ${servers[0]!.address} }]
+    backends: [{ address: ${echo.address} }]
     plugins:
       access-log: { file: ${JSON.stringify(file)} }
   two:
     listen: 127.0.0.1:0
-    backends: [{ address: ${servers[1]!.address} }]
+    backends: [{ address: ${echo2.address} }]
     plugins:
       access-log: { file: ${JSON.stringify(file)} }
 `);
@@ -127,7 +113,6 @@ services:
       Array.from({ length: 40 }, (_, i) => exchange(i % 2 === 0 ? one : two, Buffer.alloc(100 + i, 'q'))),
     );
     await proxy.stop();
-    proxy = undefined;
     const got = await lines(); // every line parses: none interleaved
     expect(got).toHaveLength(40);
     expect(got.filter((l) => l.service === 'one')).toHaveLength(20);
@@ -137,58 +122,40 @@ services:
   });
 
   it('without a file, lines go to the service log', async () => {
-    const out: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        out.push(chunk.toString());
-        cb();
-      },
-    });
-    const config = await loadConfigText(
+    const proxy = await kit.proxy(
       `
 listen: 127.0.0.1:0
-backends: [{ address: ${servers[0]!.address} }]
+backends: [{ address: ${echo.address} }]
 plugins:
   access-log: {}
 `,
-      'test.yaml',
+      { logs: 'info' },
     );
-    runtime = await Runtime.create(config, pino({ level: 'info' }, sink));
-    await runtime.start();
-    await exchange(runtime.defaultService.addresses()[0]!, 'abc');
-    await runtime.stop(0);
-    runtime = undefined;
-    const entries = out.map((l) => JSON.parse(l)).filter((l) => l.msg === 'session closed');
+    await exchange(proxy.address, 'abc');
+    await proxy.stop();
+    const entries = proxy.logs.filter((l) => l.msg === 'session closed');
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ service: 'default', plugin: 'access-log', bytesIn: 3, bytesOut: 3 });
   });
 
   it('is off unless listed, and lines below the log level are not built', async () => {
-    const out: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        out.push(chunk.toString());
-        cb();
-      },
-    });
-    const config = await loadConfigText(
+    const proxy = await kit.proxy(
       `
 listen: 127.0.0.1:0
-backends: [{ address: ${servers[0]!.address} }]
+backends: [{ address: ${echo.address} }]
 plugins:
   access-log: { level: debug }
 `,
-      'test.yaml',
+      { logs: 'info', start: false },
     );
-    runtime = await Runtime.create(config, pino({ level: 'info' }, sink));
-    expect(runtime.defaultService.hooks.closed.isUsed()).toBe(true);
-    await runtime.start();
-    await exchange(runtime.defaultService.addresses()[0]!, 'abc');
-    const warned = out.map((l) => JSON.parse(l)).filter((l) => /below the log level/.test(l.msg));
+    expect(proxy.service.hooks.closed.isUsed()).toBe(true);
+    await proxy.start();
+    await exchange(proxy.address, 'abc');
+    const warned = proxy.logs.filter((l) => /below the log level/.test(String(l.msg)));
     expect(warned).toHaveLength(1);
-    expect(out.some((l) => l.includes('session closed'))).toBe(false);
+    expect(proxy.logs.some((l) => JSON.stringify(l).includes('session closed'))).toBe(false);
 
-    const plain = await startProxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${servers[0]!.address} }]\n`);
+    const plain = await kit.proxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${echo.address} }]\n`);
     expect(plain.service.hooks.closed.isUsed()).toBe(false);
     await plain.stop();
   });
@@ -197,7 +164,7 @@ plugins:
     const blocker = join(dir, 'not-a-dir');
     await writeFile(blocker, '');
     await expect(
-      startProxy(`
+      kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   access-log: { file: ${JSON.stringify(join(blocker, 'access.log'))} }

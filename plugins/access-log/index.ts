@@ -17,8 +17,12 @@ export interface AccessLine {
   session: number;
   client: string;
   listener: string;
+  /** The service whose backends served it: this one, or the pool a route plugin sent it to. */
+  pool: string;
   /** The backend of the last connect attempt; null when none was selected. */
   backend: string | null;
+  /** The TLS server name the client asked for (sni-router, PROXY v2); null when unknown. */
+  sni: string | null;
   bytesIn: number;
   bytesOut: number;
   durationMs: number;
@@ -34,7 +38,9 @@ export function accessLine(s: Session): AccessLine {
     session: s.id,
     client: formatAddress(s.remoteAddress, s.remotePort),
     listener: s.listener.address,
+    pool: s.pool.name,
     backend: s.backend === null ? null : s.backend.address,
+    sni: s.tls?.sni ?? null,
     bytesIn: s.bytesIn,
     bytesOut: s.bytesOut,
     durationMs: s.endedAt - s.startedAt,

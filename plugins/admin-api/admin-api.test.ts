@@ -1,38 +1,18 @@
-import type { Socket } from 'node:net';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../core/config/load.js';
-import { Runtime } from '../../core/runtime.js';
 import { ADMIN_ROUTES, type AdminRoute } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  open,
-  readBytes,
-  startNamed,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { adminClient } from './test-client.js';
 
+const kit = createTestKit();
+afterEach(kit.close);
+
 describe('admin-api endpoints', () => {
-  let backends: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  let runtime: Runtime | undefined;
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await proxy?.stop();
-    await runtime?.stop(0);
-    proxy = undefined;
-    runtime = undefined;
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
+  let backends: TestBackend[] = [];
+  let proxy: TestProxy;
 
   const start = async (extra = '') => {
-    backends = await Promise.all(['a', 'b', 'c'].map(startNamed));
-    proxy = await startProxy(`
+    backends = await Promise.all(['a', 'b', 'c'].map((n) => kit.named(n)));
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 drain_timeout: 10s
 backends:
@@ -43,7 +23,7 @@ plugins:
 `);
     return adminClient(proxy.runtime);
   };
-  const greeting = async () => (await exchange(proxy!.address, '')).toString().trim();
+  const greeting = async () => (await exchange(proxy.address, '')).toString().trim();
 
   it('GET /get and GET /backends report every backend field', async () => {
     const api = await start();
@@ -94,12 +74,12 @@ plugins:
     const res = await api('POST', '/add', { json: { address: '127.0.0.1:8443', tls: true } });
     expect(res.status).toBe(400);
     expect(res.body.error).toContain('tls-upstream');
-    expect(proxy!.service.backends.get('127.0.0.1:8443')).toBeUndefined();
+    expect(proxy.service.backends.get('127.0.0.1:8443')).toBeUndefined();
   });
 
   it('POST /add keeps the tls flags it is given', async () => {
-    backends = await Promise.all(['a', 'b', 'c'].map(startNamed));
-    proxy = await startProxy(`
+    backends = await Promise.all(['a', 'b', 'c'].map((n) => kit.named(n)));
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${backends[0]!.address}
@@ -113,7 +93,7 @@ plugins:
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ tls: true, insecure_skip_verify: true });
-    expect(proxy!.service.backends.get('127.0.0.1:8443')!.spec).toMatchObject({
+    expect(proxy.service.backends.get('127.0.0.1:8443')!.spec).toMatchObject({
       tls: true,
       insecure_skip_verify: true,
     });
@@ -134,7 +114,7 @@ plugins:
     const patched = await api('PATCH', `/backends/${b}`, { json: { weight: 7 } });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ weight: 7, state: 'up' });
-    expect(proxy!.service.backends.get(b)!.weight).toBe(7);
+    expect(proxy.service.backends.get(b)!.weight).toBe(7);
 
     // Drained: registered, but takes no new sessions.
     const drained = await api('PATCH', `/backends/${b}`, { json: { drain: true } });
@@ -165,26 +145,23 @@ plugins:
 
   it('PATCH drain with drain_timeout closes the drained sessions after the timeout', async () => {
     const api = await start();
-    const s = await open(proxy!.address);
-    sockets.push(s);
-    expect((await readBytes(s, 2)).toString()).toBe('a\n');
-    const closed = new Promise((resolve) => s.once('close', resolve));
+    const s = await kit.connect(proxy);
+    expect((await s.read(2)).toString()).toBe('a\n');
     const res = await api('PATCH', `/backends/${backends[0]!.address}?drain_timeout=100ms`, {
       json: { drain: true },
     });
     expect(res.body).toMatchObject({ state: 'draining', active: 1 });
-    s.write('still here');
-    expect((await readBytes(s, 10)).toString()).toBe('still here');
-    await closed;
-    await waitFor(() => proxy!.service.backends.get(backends[0]!.address)!.active === 0);
+    await s.send('still here');
+    expect((await s.read(10)).toString()).toBe('still here');
+    await s.closed();
+    await waitFor(() => proxy.service.backends.get(backends[0]!.address)!.active === 0);
   });
 
   it('GET /sessions returns the count and a page', async () => {
     const api = await start();
     for (let i = 0; i < 5; i++) {
-      const s = await open(proxy!.address);
-      sockets.push(s);
-      await readBytes(s, 2);
+      const s = await kit.connect(proxy);
+      await s.read(2);
     }
     const all = await api('GET', '/sessions');
     expect(all.status).toBe(200);
@@ -224,12 +201,12 @@ plugins:
     });
 
     // A plugin marking the only backend down makes the proxy unready.
-    const backend = proxy!.service.backends.get(backends[0]!.address)!;
-    proxy!.service.setBackendStatus(backend, 'health-check', 'down');
+    const backend = proxy.service.backends.get(backends[0]!.address)!;
+    proxy.service.setBackendStatus(backend, 'health-check', 'down');
     const down = await api('GET', '/readyz');
     expect(down.status).toBe(503);
     expect(down.body).toMatchObject({ ready: false, error: 'service default has no backend up' });
-    proxy!.service.setBackendStatus(backend, 'health-check', 'up');
+    proxy.service.setBackendStatus(backend, 'health-check', 'up');
     expect((await api('GET', '/readyz')).status).toBe(200);
 
     await api('PATCH', `/backends/${backends[0]!.address}`, { json: { drain: true } });
@@ -238,11 +215,9 @@ plugins:
 
   it('/readyz is 503 while services drain on stop', async () => {
     const api = await start();
-    const s = await open(proxy!.address);
-    sockets.push(s);
-    await readBytes(s, 2);
-    const stopping = proxy!.runtime.stop(5000);
-    proxy = undefined;
+    const s = await kit.connect(proxy);
+    await s.read(2);
+    const stopping = proxy.stop(5000);
     const res = await api('GET', '/readyz');
     expect(res.status).toBe(503);
     expect(res.body.error).toMatch(/not listening/);
@@ -251,8 +226,8 @@ plugins:
   });
 
   it('?service= picks the service; the default is the first', async () => {
-    backends = await Promise.all(['a', 'b'].map(startNamed));
-    proxy = await startProxy(`
+    backends = await Promise.all(['a', 'b'].map((n) => kit.named(n)));
+    proxy = await kit.proxy(`
 services:
   web:
     listen: 127.0.0.1:0
@@ -277,15 +252,15 @@ plugins:
   });
 
   it('serves routes other plugins contribute, with the same token rules', async () => {
-    const config = await loadConfigText(
+    proxy = await kit.proxy(
       `
 listen: 127.0.0.1:0
 plugins:
   admin-api: { listen: 127.0.0.1:0, token: test-token-0123456789 }
 `,
-      'test.yaml',
+      { start: false },
     );
-    runtime = await Runtime.create(config, pino({ level: 'silent' }));
+    const runtime = proxy.runtime;
     const hits: string[] = [];
     const routes: AdminRoute[] = [
       { method: 'GET', url: '/x/info', handler: async () => ({ ok: 1 }) },
@@ -304,7 +279,7 @@ plugins:
       { method: 'GET', url: '/x/danger', mutating: true, handler: async () => ({ done: true }) },
     ];
     for (const r of routes) runtime.contribute(ADMIN_ROUTES, r);
-    await runtime.start();
+    await proxy.start();
     const api = adminClient(runtime);
     expect((await api('GET', '/x/info')).body).toEqual({ ok: 1 });
     expect((await api('POST', '/x/act', { json: { n: 1 } })).status).toBe(401);
@@ -321,29 +296,27 @@ plugins:
   });
 
   it('refuses to start when two routes collide, naming the route', async () => {
-    const config = await loadConfigText(
-      'listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n',
-      'test.yaml',
-    );
-    const r = await Runtime.create(config, pino({ level: 'silent' }));
-    r.contribute(ADMIN_ROUTES, { method: 'GET', url: '/get', handler: async () => 1 });
+    const r = await kit.proxy('listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n', {
+      start: false,
+    });
+    r.runtime.contribute(ADMIN_ROUTES, { method: 'GET', url: '/get', handler: async () => 1 });
     await expect(r.start()).rejects.toThrow(/admin route GET \/get/);
   });
 });
 
 describe('admin-api around start', () => {
   it('refuses backend changes with 503 until the service has started', async () => {
-    const config = await loadConfigText(
+    const proxy = await kit.proxy(
       'listen: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:7 }]\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n',
-      'test.yaml',
+      { start: false },
     );
-    const runtime = await Runtime.create(config, pino({ level: 'silent' }));
+    const runtime = proxy.runtime;
     let release!: () => void;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
     runtime.defaultService.hooks.start.tapPromise('test-gate', () => gate);
-    const starting = runtime.start();
+    const starting = proxy.start();
     try {
       await waitFor(() => runtime.use<{ address(): string | null }>('admin-api')!.address() !== null);
       const api = adminClient(runtime);
@@ -362,21 +335,16 @@ describe('admin-api around start', () => {
     } finally {
       release();
       await starting.catch(() => {});
-      await runtime.stop(0);
     }
   });
 
   it('HEAD on a state-changing GET needs the token too', async () => {
-    const proxy = await startProxy(
+    const proxy = await kit.proxy(
       'listen: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:7 }]\nplugins:\n  admin-api: { listen: 127.0.0.1:0, token: head-token-0123456789 }\n',
     );
-    try {
-      const api = adminClient(proxy.runtime);
-      expect((await api('HEAD', '/remove?address=127.0.0.1:7')).status).toBe(401);
-      expect((await api('HEAD', '/get')).status).toBe(200);
-      expect(proxy.service.backends.size).toBe(1);
-    } finally {
-      await proxy.stop();
-    }
+    const api = adminClient(proxy.runtime);
+    expect((await api('HEAD', '/remove?address=127.0.0.1:7')).status).toBe(401);
+    expect((await api('HEAD', '/get')).status).toBe(200);
+    expect(proxy.service.backends.size).toBe(1);
   });
 });

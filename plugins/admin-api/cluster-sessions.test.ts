@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ListSessionsReply } from '../../core/cluster/session-list.js';
-import type { ClusterBridge } from '../../plugin-sdk/index.js';
+import type { ClusterBridge, ListSessionsReply } from '../../plugin-sdk/index.js';
 import { CLUSTER_WINDOW, clusterSessions } from './cluster-sessions.js';
 
 /** A primary's bridge whose workers answer with `replies` (sliced to what was asked). */

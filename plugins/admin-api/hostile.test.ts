@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { exchange, startNamed, type TestServer } from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestBackend, type TestProxy } from '../../testing/index.js';
 import { isLoopbackHost } from './auth.js';
 import { type AdminCall, adminClient } from './test-client.js';
 
@@ -13,14 +12,15 @@ function expectError(res: { status: number; body: any }, status: number, message
 }
 
 describe('admin-api under hostile input (token set)', () => {
-  let backend: TestServer;
+  const kit = createTestKit();
+  let backend: TestBackend;
   let proxy: TestProxy;
   let api: AdminCall;
   let before: unknown;
 
   beforeAll(async () => {
-    backend = await startNamed('a');
-    proxy = await startProxy(`
+    backend = await kit.named('a');
+    proxy = await kit.proxy(`
 services:
   web:
     listen: 127.0.0.1:0
@@ -33,11 +33,13 @@ plugins:
     before = (await api('GET', '/backends')).body;
   });
   afterAll(async () => {
-    // Nothing above changed state, crashed the server or broke proxying.
-    expect((await api('GET', '/backends')).body).toEqual(before);
-    expect((await exchange(proxy.address, 'x')).toString()).toBe('a\nx');
-    await proxy.stop();
-    await backend.close();
+    try {
+      // Nothing above changed state, crashed the server or broke proxying.
+      expect((await api('GET', '/backends')).body).toEqual(before);
+      expect((await exchange(proxy.address, 'x')).toString()).toBe('a\nx');
+    } finally {
+      await kit.close();
+    }
   });
 
   it('malformed, empty or non-object JSON bodies', async () => {
@@ -269,11 +271,10 @@ plugins:
 });
 
 describe('admin-api token rules', () => {
-  let proxy: TestProxy | undefined;
+  const kit = createTestKit();
   const saved = process.env.SWITCHYARD_ADMIN_TOKEN;
   afterEach(async () => {
-    await proxy?.stop();
-    proxy = undefined;
+    await kit.close();
     if (saved === undefined) delete process.env.SWITCHYARD_ADMIN_TOKEN;
     else process.env.SWITCHYARD_ADMIN_TOKEN = saved;
   });
@@ -282,7 +283,7 @@ describe('admin-api token rules', () => {
     delete process.env.SWITCHYARD_ADMIN_TOKEN;
     for (const listen of ['0.0.0.0:0', '"[::]:0"', '192.0.2.1:9090', 'example.com:9090']) {
       await expect(
-        startProxy(`listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: ${listen} }\n`),
+        kit.proxy(`listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: ${listen} }\n`),
       ).rejects.toThrow(
         /reachable from other hosts, so a token is mandatory: set the "token" option or SWITCHYARD_ADMIN_TOKEN/,
       );
@@ -298,7 +299,7 @@ describe('admin-api token rules', () => {
 
   it('takes the token from SWITCHYARD_ADMIN_TOKEN', async () => {
     process.env.SWITCHYARD_ADMIN_TOKEN = 'from-the-environment-0123';
-    proxy = await startProxy('listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n');
+    const proxy = await kit.proxy('listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n');
     const api = adminClient(proxy.runtime);
     const add = { json: { address: '127.0.0.1:7' } };
     expectError(await api('POST', '/add', add), 401, /missing token/);
@@ -307,7 +308,7 @@ describe('admin-api token rules', () => {
 
   it('the token option wins over the environment', async () => {
     process.env.SWITCHYARD_ADMIN_TOKEN = 'from-the-environment-0123';
-    proxy = await startProxy(
+    const proxy = await kit.proxy(
       'listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0, token: from-the-config-0123456 }\n',
     );
     const api = adminClient(proxy.runtime);
@@ -322,7 +323,7 @@ describe('admin-api token rules', () => {
 
   it('read_only_open: false closes reads too, but not the probes', async () => {
     delete process.env.SWITCHYARD_ADMIN_TOKEN;
-    proxy = await startProxy(
+    const proxy = await kit.proxy(
       'listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0, token: closed-token-0123456789, read_only_open: false }\n',
     );
     const api = adminClient(proxy.runtime);
@@ -335,7 +336,7 @@ describe('admin-api token rules', () => {
 
   it('without any token on loopback, every call is open', async () => {
     delete process.env.SWITCHYARD_ADMIN_TOKEN;
-    proxy = await startProxy('listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n');
+    const proxy = await kit.proxy('listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n');
     const api = adminClient(proxy.runtime);
     expect((await api('POST', '/add', { json: { address: '127.0.0.1:7' } })).status).toBe(200);
     expect((await api('GET', '/remove?address=127.0.0.1:7')).status).toBe(200);
@@ -343,10 +344,10 @@ describe('admin-api token rules', () => {
 
   it('reports a busy listen address clearly', async () => {
     delete process.env.SWITCHYARD_ADMIN_TOKEN;
-    proxy = await startProxy('listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n');
+    const proxy = await kit.proxy('listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: 127.0.0.1:0 }\n');
     const taken = proxy.runtime.use<{ address(): string }>('admin-api')!.address();
     await expect(
-      startProxy(`listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: "${taken}" }\n`),
+      kit.proxy(`listen: 127.0.0.1:0\nplugins:\n  admin-api: { listen: "${taken}" }\n`),
     ).rejects.toThrow(`admin-api cannot listen on ${taken}: EADDRINUSE`);
   });
 });

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, Service } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { open, readBytes, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import {
+  createTestKit,
+  type TestBackend,
+  type TestClient,
+  type TestProxy,
+  waitFor,
+} from '../../testing/index.js';
 import { adminClient } from './test-client.js';
 
 /** An echo session that streams random chunks and checks every byte that comes back. */
@@ -15,7 +18,7 @@ class Streamer {
   closedCleanly = false;
   readonly done: Promise<void>;
   constructor(
-    readonly socket: Socket,
+    readonly client: TestClient,
     shouldStop: () => boolean,
   ) {
     this.done = this.#run(shouldStop);
@@ -23,8 +26,8 @@ class Streamer {
   async #run(shouldStop: () => boolean): Promise<void> {
     while (!shouldStop()) {
       const chunk = randomBytes(512 + Math.floor(Math.random() * 7680));
-      this.socket.write(chunk);
-      const back = await readBytes(this.socket, chunk.length, 10_000);
+      this.client.socket.write(chunk);
+      const back = await this.client.read(chunk.length, 10_000);
       if (!back.equals(chunk)) {
         this.mismatch = `round ${this.rounds}: echo differs`;
         return;
@@ -33,19 +36,15 @@ class Streamer {
       this.bytes += chunk.length;
       await new Promise((r) => setImmediate(r));
     }
-    const closed = once(this.socket, 'close');
-    let extra = 0;
-    this.socket.on('data', (c: Buffer) => {
-      extra += c.length;
-    });
-    this.socket.end();
-    const [hadError] = (await closed) as [boolean];
-    this.closedCleanly = !hadError && extra === 0;
+    this.client.socket.end();
+    const { error } = await this.client.closed(15_000);
+    // Clean: FINs both ways, and not a byte more than was echoed.
+    this.closedCleanly = error === null && this.client.buffered === 0;
   }
 }
 
 /** Checks the core's `active` count of every backend against the sessions really on it. */
-function expectActiveCountsExact(service: Service, servers: TestServer[]) {
+function expectActiveCountsExact(service: Service, servers: TestBackend[]) {
   const bySession = new Map<Backend, number>();
   for (const s of service.sessions.values())
     if (s.backend !== null && s.connectedAt > 0)
@@ -62,20 +61,14 @@ function expectActiveCountsExact(service: Service, servers: TestServer[]) {
 }
 
 describe('admin-api changes under live traffic', () => {
-  let servers: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((b) => b.close()));
-    servers = [];
-  });
+  const kit = createTestKit();
+  afterEach(kit.close);
+  let servers: TestBackend[] = [];
+  let proxy: TestProxy;
 
   const start = async (n: number, balancer: string, drain = '60s') => {
-    servers = await Promise.all(Array.from({ length: n }, () => startEcho()));
-    proxy = await startProxy(`
+    servers = await Promise.all(Array.from({ length: n }, () => kit.echo()));
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 drain_timeout: ${drain}
 backends:
@@ -93,8 +86,7 @@ plugins:
     let stop = false;
     const streams: Streamer[] = [];
     const openStreams = async (n: number) => {
-      const batch = await Promise.all(Array.from({ length: n }, () => open(proxy!.address)));
-      sockets.push(...batch);
+      const batch = await Promise.all(Array.from({ length: n }, () => kit.connect(proxy)));
       streams.push(...batch.map((s) => new Streamer(s, () => stop)));
     };
     const totalRounds = () => streams.reduce((n, s) => n + s.rounds, 0);
@@ -123,14 +115,14 @@ plugins:
     ok(await api('PATCH', `/backends/${e2}`, { json: { drain: true } }));
     await openStreams(5);
     await flow();
-    expectActiveCountsExact(proxy!.service, servers);
+    expectActiveCountsExact(proxy.service, servers);
     // e1 returns while its old sessions still run: one object, counts kept.
     ok(await api('POST', '/backends', { json: { address: e1 } }));
     ok(await api('PATCH', `/backends/${e2}`, { json: { drain: false, weight: 2 } }));
     ok(await api('GET', `/remove?address=${e3}`));
     await openStreams(5);
     await flow();
-    expectActiveCountsExact(proxy!.service, servers);
+    expectActiveCountsExact(proxy.service, servers);
     expect(streams).toHaveLength(50);
     expect(totalRounds()).toBeGreaterThan(50 * 3);
 
@@ -141,9 +133,9 @@ plugins:
     // Every backend got sessions at some point, and none is left counted.
     for (const server of servers) expect(server.accepted).toBeGreaterThan(0);
     expect(servers.reduce((n, s) => n + s.accepted, 0)).toBe(50);
-    await waitFor(() => proxy!.service.sessions.size === 0, 5000, 'sessions to end');
-    for (const b of proxy!.service.backends.list()) expect(b.active).toBe(0);
-    expect(proxy!.service.counters.closed).toBe(50);
+    await waitFor(() => proxy.service.sessions.size === 0, 5000, 'sessions to end');
+    for (const b of proxy.service.backends.list()) expect(b.active).toBe(0);
+    expect(proxy.service.counters.closed).toBe(50);
     const listed = (await api('GET', '/backends')).body.backends;
     expect(listed.map((b: { address: string }) => b.address).sort()).toEqual([e1, e2].sort());
     expect(listed.reduce((n: number, b: { total: number }) => n + b.total, 0)).toBeLessThanOrEqual(50);
@@ -153,29 +145,26 @@ plugins:
     const api = await start(2, 'round-robin', '60s');
     const [a, b] = servers.map((s) => s.address);
     await api('POST', '/backends', { json: { address: b } });
-    const first = await open(proxy!.address); // round robin: a
-    sockets.push(first);
-    first.write('ping');
-    expect((await readBytes(first, 4)).toString()).toBe('ping');
+    const first = await kit.connect(proxy); // round robin: a
+    await first.send('ping');
+    expect((await first.read(4)).toString()).toBe('ping');
     expect(servers[0]!.sockets.size).toBe(1);
 
-    const closed = once(first, 'close');
     const removed = await api('DELETE', `/backends/${a}?drain_timeout=300ms`);
     expect(removed.body).toMatchObject({ state: 'removed', active: 1 });
     // Still served after removal...
-    first.write('still');
-    expect((await readBytes(first, 5)).toString()).toBe('still');
+    await first.send('still');
+    expect((await first.read(5)).toString()).toBe('still');
     // ...while every new session goes to b.
     for (let i = 0; i < 3; i++) {
-      const s = await open(proxy!.address);
-      sockets.push(s);
-      s.write('x');
-      await readBytes(s, 1);
+      const s = await kit.connect(proxy);
+      await s.send('x');
+      await s.read(1);
     }
     expect(servers[0]!.accepted).toBe(1);
     expect(servers[1]!.accepted).toBe(3);
     // ...and closed once the drain timeout passes.
-    await closed;
+    await first.closed();
     await waitFor(() => servers[0]!.sockets.size === 0, 5000, 'upstream of the drained session to close');
     const listed = (await api('GET', '/backends')).body.backends;
     expect(listed).toEqual([expect.objectContaining({ address: b, active: 3 })]);
@@ -183,18 +172,16 @@ plugins:
 
   it('without drain_timeout a removed backend keeps its sessions for the service drain timeout', async () => {
     const api = await start(1, 'round-robin', '60s');
-    const s = await open(proxy!.address);
-    sockets.push(s);
-    s.write('a');
-    await readBytes(s, 1);
+    const s = await kit.connect(proxy);
+    await s.send('a');
+    await s.read(1);
     await api('GET', `/remove?address=${servers[0]!.address}`);
     await new Promise((r) => setTimeout(r, 200));
-    s.write('b');
-    expect((await readBytes(s, 1)).toString()).toBe('b');
+    await s.send('b');
+    expect((await s.read(1)).toString()).toBe('b');
     // New sessions have nowhere to go.
-    const refused = await open(proxy!.address);
-    sockets.push(refused);
-    await once(refused, 'close');
+    const refused = await kit.connect(proxy);
+    await refused.closed();
     expect(servers[0]!.accepted).toBe(1);
   });
 
@@ -202,13 +189,12 @@ plugins:
     const api = await start(3, 'least-connections');
     const [a, b, c] = servers.map((s) => s.address);
     await api('POST', '/backends', { json: { address: b } });
-    const sessions: Socket[] = [];
+    const sessions: TestClient[] = [];
     const openOne = async () => {
-      const s = await open(proxy!.address);
-      sockets.push(s);
+      const s = await kit.connect(proxy);
       sessions.push(s);
-      s.write('.');
-      await readBytes(s, 1);
+      await s.send('.');
+      await s.read(1);
       return s;
     };
     const active = async () =>
@@ -226,7 +212,7 @@ plugins:
     await openOne();
     await openOne();
     expect(await active()).toEqual({ [a]: 2, [b]: 2, [c]: 2 });
-    expectActiveCountsExact(proxy!.service, servers);
+    expectActiveCountsExact(proxy.service, servers);
 
     // a leaves with 2 sessions that keep running; then comes back: still 2.
     await api('DELETE', `/backends/${a}`);
@@ -236,22 +222,22 @@ plugins:
     const afterReadd = await active();
     expect(afterReadd[a]).toBe(2);
     expect(afterReadd[b] + afterReadd[c]).toBe(5);
-    expectActiveCountsExact(proxy!.service, servers);
+    expectActiveCountsExact(proxy.service, servers);
 
     // a closes one of its sessions; the count follows.
-    const onA = [...proxy!.service.sessions.values()].filter((s) => s.backend?.address === a);
+    const onA = [...proxy.service.sessions.values()].filter((s) => s.backend?.address === a);
     expect(onA).toHaveLength(2);
     const aClient = sessions.find((s) => s.localPort === onA[0]!.remotePort)!;
-    aClient.end();
-    await once(aClient, 'close');
-    await waitFor(() => proxy!.service.backends.get(a)!.active === 1, 3000, 'a to count 1');
+    await aClient.end();
+    await aClient.closed();
+    await waitFor(() => proxy.service.backends.get(a)!.active === 1, 3000, 'a to count 1');
     // The next session goes to a, now the least loaded.
     await openOne();
     expect((await active())[a]).toBe(2);
-    expectActiveCountsExact(proxy!.service, servers);
+    expectActiveCountsExact(proxy.service, servers);
 
     for (const s of sessions) s.destroy();
-    await waitFor(() => proxy!.service.sessions.size === 0, 5000, 'sessions to end');
+    await waitFor(() => proxy.service.sessions.size === 0, 5000, 'sessions to end');
     expect(await active()).toEqual({ [a]: 0, [b]: 0, [c]: 0 });
   });
 });

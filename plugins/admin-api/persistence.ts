@@ -6,7 +6,7 @@ import {
   parseAddress,
   type Runtime,
   type Service,
-  type ServiceConfig,
+  type ServiceSettings,
   STAGE,
 } from '../../plugin-sdk/index.js';
 import { type PersistedBackend, type PersistedService, type StateDocument, StateFile } from './state-file.js';
@@ -168,7 +168,7 @@ export class BackendPersistence {
  * bring back every one removed.
  */
 function startFrom(service: Service, specs: BackendSpec[]): void {
-  (service as { config: ServiceConfig }).config = { ...service.config, backends: specs };
+  (service as { config: ServiceSettings }).config = { ...service.config, backends: specs };
 }
 
 function persisted(b: Backend): PersistedBackend {

@@ -1,34 +1,22 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../core/config/load.js';
-import { Runtime } from '../../core/runtime.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { exchange, startNamed, type TestServer } from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestBackend } from '../../testing/index.js';
 import type { StateDocument } from './state-file.js';
 import { adminClient } from './test-client.js';
 
 describe('admin-api state file', () => {
+  const kit = createTestKit();
+  afterEach(kit.close);
   let dir: string;
   let file: string;
-  let servers: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  let runtime: Runtime | undefined;
+  let servers: TestBackend[] = [];
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'switchyard-state-'));
+    kit.defer(() => rm(dir, { recursive: true, force: true }));
     file = join(dir, 'state.json');
-    servers = await Promise.all(['a', 'b', 'c', 'd'].map(startNamed));
-  });
-  afterEach(async () => {
-    await proxy?.stop();
-    await runtime?.stop(0);
-    proxy = undefined;
-    runtime = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    await rm(dir, { recursive: true, force: true });
+    servers = await Promise.all(['a', 'b', 'c', 'd'].map((n) => kit.named(n)));
   });
 
   const yaml = (stateFile = file) => `
@@ -50,7 +38,7 @@ plugins:
 
   it('a restart keeps adds, removes, weights and drains made through the API', async () => {
     const [a, b, c] = servers.map((s) => s.address);
-    proxy = await startProxy(yaml());
+    let proxy = await kit.proxy(yaml());
     let api = adminClient(proxy.runtime);
     expect((await api('POST', '/backends', { json: { address: c, weight: 3 } })).status).toBe(201);
     expect((await api('GET', `/remove?address=${b}`)).status).toBe(200);
@@ -68,7 +56,7 @@ plugins:
     expect(await readdir(dir)).toEqual(['state.json']);
     await proxy.stop();
 
-    proxy = await startProxy(yaml());
+    proxy = await kit.proxy(yaml());
     api = adminClient(proxy.runtime);
     const web = (await api('GET', '/backends?service=web')).body;
     expect(web.backends).toEqual([
@@ -92,7 +80,7 @@ plugins:
   });
 
   it('many concurrent changes all reach the file', async () => {
-    proxy = await startProxy(yaml());
+    const proxy = await kit.proxy(yaml());
     const api = adminClient(proxy.runtime);
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
@@ -107,33 +95,33 @@ plugins:
 
   it('without a state file the config wins after a restart', async () => {
     const plain = yaml().replace(/, state_file: [^}]*/, '');
-    proxy = await startProxy(plain);
+    let proxy = await kit.proxy(plain);
     await adminClient(proxy.runtime)('POST', '/add', { json: { address: servers[2]!.address } });
     await proxy.stop();
-    proxy = await startProxy(plain);
+    proxy = await kit.proxy(plain);
     expect(addresses((await adminClient(proxy.runtime)('GET', '/backends')).body)).toHaveLength(2);
   });
 
   it('refuses to start on a corrupt state file, naming it', async () => {
     await writeFile(file, '{"version": 1, "services": {"web": {"backends": [');
-    await expect(startProxy(yaml())).rejects.toThrow(`state file ${file} is not valid JSON`);
+    await expect(kit.proxy(yaml())).rejects.toThrow(`state file ${file} is not valid JSON`);
     await writeFile(
       file,
       JSON.stringify({ version: 1, services: { web: { backends: [{ address: 'x' }] } } }),
     );
-    await expect(startProxy(yaml())).rejects.toThrow(/is invalid at "\/services\/web\/backends\/0"/);
+    await expect(kit.proxy(yaml())).rejects.toThrow(/is invalid at "\/services\/web\/backends\/0"/);
     await writeFile(
       file,
       JSON.stringify({ version: 1, services: { web: { backends: [{ address: '1.2.3.4:0', weight: 1 }] } } }),
     );
-    await expect(startProxy(yaml())).rejects.toThrow(/service "web": port 0 is out of range/);
+    await expect(kit.proxy(yaml())).rejects.toThrow(/service "web": port 0 is out of range/);
     await writeFile(file, JSON.stringify({ version: 2, services: {} }));
-    await expect(startProxy(yaml())).rejects.toThrow(/fix or delete it/);
+    await expect(kit.proxy(yaml())).rejects.toThrow(/fix or delete it/);
   });
 
   it('a change that cannot be saved is reported, and is live', async () => {
     const unwritable = join(dir, 'missing-dir', 'state.json');
-    proxy = await startProxy(yaml(unwritable));
+    const proxy = await kit.proxy(yaml(unwritable));
     const api = adminClient(proxy.runtime);
     const res = await api('POST', '/backends', { json: { address: servers[2]!.address } });
     expect(res.status).toBe(500);
@@ -145,13 +133,6 @@ plugins:
   });
 
   it('keeps entries of services the config no longer has, and warns when the config changed', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(chunk.toString());
-        cb();
-      },
-    });
     await writeFile(
       file,
       JSON.stringify({
@@ -166,14 +147,12 @@ plugins:
         },
       }),
     );
-    const config = await loadConfigText(yaml(), 'test.yaml');
-    runtime = await Runtime.create(config, pino({ level: 'info' }, sink));
-    await runtime.start();
-    const api = adminClient(runtime);
+    const proxy = await kit.proxy(yaml(), { logs: 'info' });
+    const api = adminClient(proxy.runtime);
     expect((await api('GET', '/backends')).body.backends).toEqual([
       expect.objectContaining({ address: servers[2]!.address, weight: 2 }),
     ]);
-    const log = lines.map((l) => JSON.parse(l));
+    const log = proxy.logs;
     expect(log.some((l) => l.service === 'gone' && /does not have/.test(l.msg))).toBe(true);
     expect(log.some((l) => l.service === 'web' && /config's backends changed/.test(l.msg))).toBe(true);
 

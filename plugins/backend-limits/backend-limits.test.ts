@@ -1,43 +1,19 @@
-import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Blackhole, startBlackhole } from '../../test/helpers/blackhole.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  freePort,
-  open,
-  readBytes,
-  startNamed,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestClient, type TestProxy, waitFor } from '../../testing/index.js';
 import type { BackendLimitsApi } from './api.js';
 
 describe('backend-limits', () => {
-  let servers: TestServer[] = [];
-  let clients: Socket[] = [];
-  let blackholes: Blackhole[] = [];
-  let proxy: TestProxy | undefined;
-
+  const kit = createTestKit();
+  const clients: TestClient[] = [];
   afterEach(async () => {
-    for (const c of clients) c.destroy();
-    clients = [];
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    await Promise.all(blackholes.map((b) => b.close()));
-    servers = [];
-    blackholes = [];
+    clients.length = 0;
+    await kit.close();
   });
+  let proxy: TestProxy;
 
-  const named = async (...names: string[]) => {
-    const started = await Promise.all(names.map(startNamed));
-    servers.push(...started);
-    return started;
-  };
+  const named = (...names: string[]) => Promise.all(names.map((n) => kit.named(n)));
   const start = async (backends: string[], limits: string, service = '') => {
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 ${service}
 backends:
@@ -49,15 +25,16 @@ plugins:
   };
   /** Opens a client session through the proxy and keeps it open. */
   const connect = async () => {
-    const c = await open(proxy!.address);
-    c.on('error', () => {});
+    const c = await kit.connect(proxy);
     clients.push(c);
     return c;
   };
   /** The name line of the backend that took the session. */
-  const nameOf = async (c: Socket) => String(await readBytes(c, 2)).trim();
-  const closed = (c: Socket) => (c.destroyed ? Promise.resolve() : once(c, 'close').then(() => undefined));
-  const end = async (c: Socket) => {
+  const nameOf = async (c: TestClient) => String(await c.read(2)).trim();
+  const closed = async (c: TestClient) => {
+    await c.closed();
+  };
+  const end = async (c: TestClient) => {
     c.destroy();
     await closed(c);
   };
@@ -97,7 +74,7 @@ plugins:
     await closed(third);
     expect(api.counters.refused).toBe(1);
     expect(api.queueLength()).toBe(0);
-    expect(proxy!.service.counters.rejected).toBe(1);
+    expect(proxy.service.counters.rejected).toBe(1);
     await end(held[0]!);
     await waitFor(() => api.backends().some((x) => !x.full), 3000, 'a slot freed');
     expect(await nameOf(await connect())).toMatch(/^[ab]$/);
@@ -162,9 +139,9 @@ plugins:
     await closed(waiting);
     expect(api.counters).toMatchObject({ queued: 1, dequeued: 0, timeouts: 1 });
     expect(api.queueLength()).toBe(0);
-    expect(proxy!.service.counters.rejected).toBe(1);
+    expect(proxy.service.counters.rejected).toBe(1);
     expect(limitsOf(api, a!.address).active).toBe(1);
-    expect(held.destroyed).toBe(false);
+    expect(held.socket.destroyed).toBe(false);
   });
 
   it('overflow queue: a full queue refuses at once', async () => {
@@ -190,7 +167,7 @@ plugins:
     const waiting = await connect();
     await waitFor(() => api.queueLength() === 1, 3000, 'queued');
     const name = nameOf(waiting);
-    proxy!.service.backends.add({ address: b!.address });
+    proxy.service.backends.add({ address: b!.address });
     expect(await name).toBe('b');
     expect(api.queueLength()).toBe(0);
   });
@@ -201,8 +178,7 @@ plugins:
     await nameOf(await connect());
     const waiting = await connect();
     await waitFor(() => api.queueLength() === 1, 3000, 'queued');
-    await proxy!.stop(0);
-    proxy = undefined;
+    await proxy.stop(0);
     await closed(waiting);
     expect(api.counters).toMatchObject({ queued: 1, abandoned: 1, dequeued: 0 });
     expect(api.queueLength()).toBe(0);
@@ -224,8 +200,7 @@ plugins:
   });
 
   it('max_pending: a backend with a connect in progress is skipped; an abandoned connect is released', async () => {
-    const hole = await startBlackhole();
-    blackholes.push(hole);
+    const hole = await kit.blackhole();
     const [good] = await named('g');
     const api = await start(
       [hole.address, good!.address],
@@ -239,7 +214,7 @@ plugins:
     for (let i = 0; i < 3; i++) names.push(await nameOf(await connect()));
     expect(names).toEqual(['g', 'g', 'g']);
     // A paused client's close goes unseen until the connect ends; kill the session instead.
-    expect(proxy!.service.closeSessions('killed', (x) => x.connectedAt === 0)).toBe(1);
+    expect(proxy.service.closeSessions('killed', (x) => x.connectedAt === 0)).toBe(1);
     await closed(stuck);
     await waitFor(() => limitsOf(api, hole.address).pending === 0, 3000, 'pending released');
     expect(limitsOf(api, hole.address)).toMatchObject({ active: 0, full: false });
@@ -247,8 +222,8 @@ plugins:
 
   it('overflow queue: free room only on a backend another plugin filters out does not spin', async () => {
     const [a] = await named('a');
-    const dead = `127.0.0.1:${await freePort()}`;
-    proxy = await startProxy(`
+    const dead = (await kit.refusing()).address;
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${a!.address}
@@ -276,14 +251,14 @@ plugins:
 
   it('rejects an override with a bad address or an unknown option', async () => {
     await expect(
-      startProxy(`
+      kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   backend-limits: { backends: { "nope": { max_connections: 1 } } }
 `),
     ).rejects.toThrow(/nope/);
     await expect(
-      startProxy(`
+      kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   backend-limits: { overflow: drop }

@@ -1,38 +1,14 @@
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Blackhole, startBlackhole } from '../../test/helpers/blackhole.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  freePort,
-  open,
-  startNamed,
-  startServer,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestProxy, waitFor } from '../../testing/index.js';
 import type { CircuitBreakerApi } from './api.js';
 
 describe('circuit-breaker', () => {
-  let servers: TestServer[] = [];
-  let raw: Server[] = [];
-  let blackholes: Blackhole[] = [];
-  let proxy: TestProxy | undefined;
-
-  afterEach(async () => {
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    await Promise.all(raw.map((s) => new Promise((r) => s.close(r))));
-    await Promise.all(blackholes.map((b) => b.close()));
-    servers = [];
-    raw = [];
-    blackholes = [];
-  });
+  const kit = createTestKit();
+  afterEach(kit.close);
+  let proxy: TestProxy;
 
   const start = async (backends: string[], breaker: string, service = '') => {
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 ${service}
 backends:
@@ -47,31 +23,26 @@ ${breaker
 `);
     return proxy.service.use<CircuitBreakerApi>('circuit-breaker')!;
   };
-  const backend = (address: string) => proxy!.service.backends.get(address)!;
+  const backend = (address: string) => proxy.service.backends.get(address)!;
   /** Resolves with what the client received, or `reset` when the proxy reset it. */
-  const ask = (payload = 'x') => exchange(proxy!.address, payload).then(String, () => 'reset');
+  const ask = (payload = 'x') => exchange(proxy.address, payload).then(String, () => 'reset');
   /** Like `ask` without the FIN: the core records the first close reason, and a FIN would win. */
   const askOpen = async () => {
-    const socket = await open(proxy!.address);
+    const client = await kit.connect(proxy);
+    const { socket } = client;
     socket.write('x');
     let got = '';
     socket.on('data', (c) => {
       got += String(c);
       if (got.endsWith('x')) socket.end();
     });
-    return new Promise<string>((resolve) => {
-      socket.on('error', () => resolve('reset'));
-      socket.on('close', () => resolve(got));
-    });
+    const { error } = await client.closed(10_000);
+    return error === null ? got : 'reset';
   };
-  const good = async (name = 'good') => {
-    const s = await startNamed(name);
-    servers.push(s);
-    return s;
-  };
+  const good = (name = 'good') => kit.named(name);
 
   it('opens after N refused connects, sends the backend nothing while open, and fails fast', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = (await kit.refusing()).address;
     const ok = await good();
     const api = await start(
       [dead, ok.address],
@@ -87,17 +58,17 @@ ${breaker
     expect(snap.openMs).toBe(30_000);
     expect(backend(dead).status['circuit-breaker']).toBe('open');
 
-    const retriesBefore = proxy!.service.counters.retries;
+    const retriesBefore = proxy.service.counters.retries;
     for (let i = 0; i < 20; i++) expect(await ask()).toBe('good\nx');
     expect(backend(dead).connectFailures).toBe(3);
-    expect(proxy!.service.counters.retries).toBe(retriesBefore);
+    expect(proxy.service.counters.retries).toBe(retriesBefore);
     expect(api.counters.opened).toBe(1);
     expect(api.get(ok.address)!.state).toBe('closed');
   });
 
   it('goes half-open after the open time; a successful trial closes it', async () => {
-    const port = await freePort();
-    const dead = `127.0.0.1:${port}`;
+    const refusing = await kit.refusing();
+    const dead = refusing.address;
     const ok = await good();
     const api = await start(
       [dead, ok.address],
@@ -109,10 +80,7 @@ ${breaker
     expect(backend(dead).status['circuit-breaker']).toBe('half-open');
 
     // The backend comes back on the same port.
-    const revived = createServer((s) => s.resume().end('revived\n'));
-    raw.push(revived);
-    revived.listen(port, '127.0.0.1');
-    await once(revived, 'listening');
+    await kit.backend((s) => s.resume().end('revived\n'), { port: refusing.port });
 
     const seen = new Set<string>();
     for (let i = 0; i < 20 && api.get(dead)!.state !== 'closed'; i++) seen.add(await ask());
@@ -126,7 +94,7 @@ ${breaker
   });
 
   it('a failed trial re-opens the breaker for twice the time', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = (await kit.refusing()).address;
     const ok = await good();
     const api = await start(
       [dead, ok.address],
@@ -154,11 +122,7 @@ ${breaker
     ['at once', 0],
     ['after a moment, without a byte', 30],
   ])('counts a backend that accepts and resets %s as failing', async (_, delay) => {
-    const resetter = await startServer((s) => {
-      if (delay === 0) s.resetAndDestroy();
-      else setTimeout(() => s.resetAndDestroy(), delay);
-    });
-    servers.push(resetter);
+    const resetter = await kit.resetting({ delay });
     const ok = await good();
     const api = await start(
       [resetter.address, ok.address],
@@ -177,8 +141,7 @@ ${breaker
   });
 
   it('counts connect timeouts against a backend whose accept queue is full', async () => {
-    const hole = await startBlackhole();
-    blackholes.push(hole);
+    const hole = await kit.blackhole();
     const ok = await good();
     const api = await start(
       [hole.address, ok.address],
@@ -194,9 +157,7 @@ ${breaker
   });
 
   it('never ejects more than max_ejection_percent of the pool', async () => {
-    const dead = await Promise.all([freePort(), freePort(), freePort()]).then((ps) =>
-      ps.map((p) => `127.0.0.1:${p}`),
-    );
+    const dead = (await Promise.all([kit.refusing(), kit.refusing(), kit.refusing()])).map((r) => r.address);
     const api = await start(
       dead,
       'consecutive_failures: 2\nbase_ejection_time: 30s\nmax_ejection_percent: 50',
@@ -214,7 +175,7 @@ ${breaker
   });
 
   it('with max_ejection_percent 100 the whole pool may open, and sessions fail fast', async () => {
-    const dead = await Promise.all([freePort(), freePort()]).then((ps) => ps.map((p) => `127.0.0.1:${p}`));
+    const dead = (await Promise.all([kit.refusing(), kit.refusing()])).map((r) => r.address);
     const api = await start(
       dead,
       'consecutive_failures: 2\nbase_ejection_time: 30s\nmax_ejection_percent: 100',
@@ -224,20 +185,20 @@ ${breaker
     const failures = dead.map((d) => backend(d).connectFailures);
     await ask();
     expect(dead.map((d) => backend(d).connectFailures)).toEqual(failures);
-    expect(proxy!.service.counters.noBackend).toBeGreaterThan(0);
+    expect(proxy.service.counters.noBackend).toBeGreaterThan(0);
   });
 
   it('a passing health check closes an open breaker early', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = (await kit.refusing()).address;
     const ok = await good();
     const api = await start([dead, ok.address], 'consecutive_failures: 1\nbase_ejection_time: 30s');
     for (let i = 0; i < 5 && api.get(dead)!.state === 'closed'; i++) await ask();
     expect(api.get(dead)!.state).toBe('open');
     const b = backend(dead);
-    proxy!.service.setBackendStatus(b, 'health-check', 'down');
-    proxy!.service.setBackendStatus(b, 'some-other-plugin', 'up');
+    proxy.service.setBackendStatus(b, 'health-check', 'down');
+    proxy.service.setBackendStatus(b, 'some-other-plugin', 'up');
     expect(api.get(dead)!.state).toBe('open');
-    proxy!.service.setBackendStatus(b, 'health-check', 'up');
+    proxy.service.setBackendStatus(b, 'health-check', 'up');
     expect(api.get(dead)!.state).toBe('closed');
     expect(b.status['circuit-breaker']).toBe('closed');
     // It takes traffic again: the next failure opens it again, for longer (multiplier kept).
@@ -246,7 +207,7 @@ ${breaker
   });
 
   it('jitters the open time and lets the multiplier decay while closed', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = (await kit.refusing()).address;
     const ok = await good();
     const api = await start(
       [dead, ok.address],
@@ -267,17 +228,17 @@ ${breaker
   });
 
   it('follows backends removed and added at run time', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = (await kit.refusing()).address;
     const ok = await good();
     const api = await start([dead, ok.address], 'consecutive_failures: 1\nbase_ejection_time: 30s');
     for (let i = 0; i < 5 && api.get(dead)!.state === 'closed'; i++) await ask();
     expect(api.get(dead)!.state).toBe('open');
-    proxy!.service.backends.remove(dead);
+    proxy.service.backends.remove(dead);
     expect(api.get(dead)).toBeUndefined();
     expect(api.list().map((b) => b.backend)).toEqual([ok.address]);
     const other = await good('other');
-    proxy!.service.backends.add({ address: other.address });
-    proxy!.service.backends.add({ address: dead });
+    proxy.service.backends.add({ address: other.address });
+    proxy.service.backends.add({ address: dead });
     expect(api.get(dead)).toMatchObject({ state: 'closed', trips: 0, ejections: 0 });
     expect(api.list()).toHaveLength(3);
     expect(api.close(dead)).toBe(false);
@@ -288,11 +249,10 @@ ${breaker
 
   it('opens on the failure ratio over the rolling window once min_requests is reached', async () => {
     let n = 0;
-    const flaky = await startServer((s) => {
+    const flaky = await kit.backend((s) => {
       if (n++ % 2 === 0) s.resetAndDestroy();
       else s.end('ok');
     });
-    servers.push(flaky);
     const api = await start(
       [flaky.address],
       'consecutive_failures: 0\nfailure_ratio: 0.5\nmin_requests: 10\nwindow: 1m\nmax_ejection_percent: 100',
@@ -308,14 +268,14 @@ ${breaker
 
   it('rejects options that could never open the breaker', async () => {
     await expect(
-      startProxy(`
+      kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   circuit-breaker: { consecutive_failures: 0 }
 `),
     ).rejects.toThrow(/could never open/);
     await expect(
-      startProxy(`
+      kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   circuit-breaker: { half_open_max: 0 }

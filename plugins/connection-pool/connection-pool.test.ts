@@ -1,39 +1,19 @@
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  freePort,
-  startEcho,
-  startServer,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestProxy, waitFor } from '../../testing/index.js';
 import type { ConnectionPoolApi, PoolStats } from './index.js';
 
 const WAIT = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('connection-pool', () => {
-  let servers: TestServer[] = [];
-  let extra: Server[] = [];
-  let extraSockets: Socket[] = [];
-  let proxy: TestProxy | undefined;
-
-  afterEach(async () => {
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-    for (const c of extraSockets) c.destroy();
-    extraSockets = [];
-    await Promise.all(extra.map((s) => new Promise((r) => s.close(r))));
-    extra = [];
-  });
+  const kit = createTestKit();
+  afterEach(kit.close);
+  let proxy: TestProxy;
 
   async function start(backends: string[], pool = 'min_idle: 2', more = ''): Promise<TestProxy> {
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 connect_timeout: 2s
 retries: 0
@@ -51,32 +31,25 @@ ${pool
   }
 
   const statsOf = (address?: string): PoolStats => {
-    const all = proxy!.service.use<ConnectionPoolApi>('connection-pool')!.stats();
+    const all = proxy.service.use<ConnectionPoolApi>('connection-pool')!.stats();
     return address === undefined ? all[0]! : all.find((s) => s.address === address)!;
   };
-  const track = <T extends TestServer>(s: T): T => {
-    servers.push(s);
-    return s;
-  };
-
   it('hands the greeting a backend sent while idle to the client intact, once, before the echo', async () => {
     // Three writes 10ms apart: three chunks to buffer and to put back in order.
     let n = 0;
-    const backend = track(
-      await startServer((s) => {
-        const id = ++n;
-        s.write(`GREET-${id}-a\n`);
-        setTimeout(() => s.write(`GREET-${id}-b\n`), 10);
-        setTimeout(() => {
-          s.write(`GREET-${id}-c\n`);
-          s.pipe(s);
-        }, 20);
-      }),
-    );
+    const backend = await kit.backend((s) => {
+      const id = ++n;
+      s.write(`GREET-${id}-a\n`);
+      setTimeout(() => s.write(`GREET-${id}-b\n`), 10);
+      setTimeout(() => {
+        s.write(`GREET-${id}-c\n`);
+        s.pipe(s);
+      }, 20);
+    });
     await start([backend.address]);
     // Both warm sockets connected and received their whole greeting before any client came.
     await waitFor(() => statsOf().idle === 2 && statsOf().bufferedBytes === 2 * 3 * 10, WAIT, 'greetings');
-    const got = (await exchange(proxy!.address, 'payload')).toString();
+    const got = (await exchange(proxy.address, 'payload')).toString();
     expect(got).toMatch(/^GREET-(\d)-a\nGREET-\1-b\nGREET-\1-c\npayload$/);
     expect(statsOf().hits).toBe(1);
     expect(statsOf().misses).toBe(0);
@@ -84,19 +57,17 @@ ${pool
 
   it('uses every backend socket for one client only (N clients, N distinct sockets)', async () => {
     const seen: string[][] = [];
-    const backend = track(
-      await startServer((s) => {
-        const mine: string[] = [];
-        seen.push(mine);
-        s.on('data', (d) => mine.push(d.toString()));
-        s.on('end', () => s.end(`bye from ${seen.indexOf(mine)}`));
-      }),
-    );
+    const backend = await kit.backend((s) => {
+      const mine: string[] = [];
+      seen.push(mine);
+      s.on('data', (d) => mine.push(d.toString()));
+      s.on('end', () => s.end(`bye from ${seen.indexOf(mine)}`));
+    });
     await start([backend.address]);
     await waitFor(() => statsOf().idle === 2, WAIT, 'prefill');
     const replies: string[] = [];
     for (let i = 0; i < 10; i++) {
-      replies.push((await exchange(proxy!.address, `client-${i}`)).toString());
+      replies.push((await exchange(proxy.address, `client-${i}`)).toString());
       await waitFor(() => statsOf().idle + statsOf().connecting === 2, WAIT, 'refill');
     }
     const used = seen.filter((m) => m.length > 0);
@@ -107,20 +78,20 @@ ${pool
   });
 
   it('evicts warm sockets the backend closed while idle; the next client still works', async () => {
-    const backend = track(await startEcho());
+    const backend = await kit.echo();
     await start([backend.address], 'min_idle: 2\nbackoff_base: 20ms\nbackoff_max: 100ms');
     await waitFor(() => statsOf().idle === 2 && backend.sockets.size === 2, WAIT, 'prefill');
     for (const s of backend.sockets) s.end(); // the backend's own idle timeout, say
     await waitFor(() => statsOf().closedByBackend === 2, WAIT, 'eviction');
-    expect((await exchange(proxy!.address, 'still works')).toString()).toBe('still works');
+    expect((await exchange(proxy.address, 'still works')).toString()).toBe('still works');
     // ...and the pool is warm again once the back-off for these early closes has passed.
     await waitFor(() => statsOf().idle === 2, WAIT, 'refill');
-    expect((await exchange(proxy!.address, 'warm')).toString()).toBe('warm');
+    expect((await exchange(proxy.address, 'warm')).toString()).toBe('warm');
     expect(statsOf().hits).toBeGreaterThanOrEqual(1);
   });
 
   it('never hands out a socket past idle_ttl: expired ones are closed and replaced', async () => {
-    const backend = track(await startEcho());
+    const backend = await kit.echo();
     await start([backend.address], 'min_idle: 1\nidle_ttl: 300ms');
     await waitFor(() => statsOf().idle === 1, WAIT, 'prefill');
     const first = [...backend.sockets][0]!;
@@ -129,11 +100,11 @@ ${pool
     await closed;
     await waitFor(() => statsOf().idle === 1, WAIT, 'replacement');
     expect(backend.accepted).toBeGreaterThanOrEqual(2);
-    expect((await exchange(proxy!.address, 'fresh')).toString()).toBe('fresh');
+    expect((await exchange(proxy.address, 'fresh')).toString()).toBe('fresh');
   });
 
   it('expires sockets in generic-pool (its evictor) and in the hand alike, and replaces them', async () => {
-    const backend = track(await startEcho());
+    const backend = await kit.echo();
     await start([backend.address], 'min_idle: 3\nidle_ttl: 300ms');
     await waitFor(() => statsOf().idle === 3 && backend.sockets.size === 3, WAIT, 'prefill');
     const first = [...backend.sockets];
@@ -142,20 +113,19 @@ ${pool
     await closed;
     await waitFor(() => statsOf().idle === 3, WAIT, 'replacement');
     expect(statsOf().hits).toBe(0);
-    expect((await exchange(proxy!.address, 'fresh')).toString()).toBe('fresh');
+    expect((await exchange(proxy.address, 'fresh')).toString()).toBe('fresh');
     expect(statsOf().hits).toBe(1);
   });
 
   it('stops promptly while creates wait out a back-off, leaving no socket or timer', async () => {
     const before = process.getActiveResourcesInfo();
     const count = (list: string[], kind: string) => list.filter((r) => r === kind).length;
-    const port = await freePort();
-    await start([`127.0.0.1:${port}`], 'min_idle: 4\nbackoff_base: 5s\nbackoff_max: 10s');
+    const dead = await kit.refusing();
+    await start([dead.address], 'min_idle: 4\nbackoff_base: 5s\nbackoff_max: 10s');
     // Every create failed once; the next ones wait 2.5-5 s for their turn inside create().
     await waitFor(() => statsOf().failures > 0 && statsOf().connecting === 0, WAIT, 'backing off');
-    const api = proxy!.service.use<ConnectionPoolApi>('connection-pool')!;
-    await proxy!.stop(); // drain() waits for pending acquires: they must settle now
-    proxy = undefined;
+    const api = proxy.service.use<ConnectionPoolApi>('connection-pool')!;
+    await proxy.stop(); // drain() waits for pending acquires: they must settle now
     expect(api.stats()).toEqual([]);
     await waitFor(
       () => {
@@ -171,34 +141,34 @@ ${pool
   });
 
   it('does not prefill while the backend is down or its breaker is open/half-open, and drains', async () => {
-    const backend = track(await startEcho());
+    const backend = await kit.echo();
     await start([backend.address]);
     await waitFor(() => statsOf().idle === 2, WAIT, 'prefill');
-    const b = proxy!.service.backends.list()[0]!;
+    const b = proxy.service.backends.list()[0]!;
 
-    proxy!.service.setBackendStatus(b, 'health-check', 'down');
+    proxy.service.setBackendStatus(b, 'health-check', 'down');
     expect(statsOf()).toMatchObject({ open: false, idle: 0, connecting: 0 });
     await waitFor(() => backend.sockets.size === 0, WAIT, 'drain');
     const accepted = backend.accepted;
     // Sessions still routed there (no health-check plugin filters here) dial themselves.
-    expect((await exchange(proxy!.address, 'x')).toString()).toBe('x');
+    expect((await exchange(proxy.address, 'x')).toString()).toBe('x');
     await sleep(200);
     expect(backend.accepted).toBe(accepted + 1);
     expect(statsOf().idle).toBe(0);
 
-    proxy!.service.setBackendStatus(b, 'health-check', 'up');
-    proxy!.service.setBackendStatus(b, 'circuit-breaker', 'half-open');
+    proxy.service.setBackendStatus(b, 'health-check', 'up');
+    proxy.service.setBackendStatus(b, 'circuit-breaker', 'half-open');
     await sleep(100);
     expect(statsOf()).toMatchObject({ open: false, idle: 0 });
     expect(backend.accepted).toBe(accepted + 1);
 
-    proxy!.service.setBackendStatus(b, 'circuit-breaker', 'closed');
+    proxy.service.setBackendStatus(b, 'circuit-breaker', 'closed');
     await waitFor(() => statsOf().idle === 2, WAIT, 'refill after recovery');
   });
 
   it('backs off when the backend refuses: few connects in 500ms, and recovers', async () => {
-    const port = await freePort();
-    await start([`127.0.0.1:${port}`], 'min_idle: 2\nbackoff_base: 50ms\nbackoff_max: 200ms');
+    const dead = await kit.refusing();
+    await start([dead.address], 'min_idle: 2\nbackoff_base: 50ms\nbackoff_max: 200ms');
     await sleep(500);
     const s = statsOf();
     expect(s.dialFailures).toBe(s.dials - s.connecting);
@@ -207,22 +177,13 @@ ${pool
     expect(s.failures).toBeGreaterThan(0);
 
     // The backend comes up on that port: the next probe succeeds and the pool fills.
-    const server = createServer({ allowHalfOpen: true }, (c) => c.pipe(c));
-    extra.push(server);
-    server.on('connection', (c) => {
-      c.on('error', () => {});
-      extraSockets.push(c);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
+    await kit.echo({ port: dead.port });
     await waitFor(() => statsOf().idle === 2, WAIT, 'recovery');
-    expect((await exchange(proxy!.address, 'up')).toString()).toBe('up');
+    expect((await exchange(proxy.address, 'up')).toString()).toBe('up');
   });
 
   it('backs off when the backend accepts and closes at once (no connect/close spin)', async () => {
-    const backend = track(await startServer((s) => s.destroy()));
+    const backend = await kit.backend((s) => s.destroy());
     await start([backend.address], 'min_idle: 2\nbackoff_base: 50ms\nbackoff_max: 200ms');
     await sleep(500);
     expect(backend.accepted).toBeGreaterThanOrEqual(2);
@@ -230,36 +191,31 @@ ${pool
   });
 
   it('evicts a warm socket whose backend sends more than max_buffered_bytes', async () => {
-    const backend = track(
-      await startServer((s) => {
-        s.write(Buffer.alloc(100, 'g'));
-        s.pipe(s);
-      }),
-    );
+    const backend = await kit.greeting(Buffer.alloc(100, 'g'));
     await start([backend.address], 'min_idle: 1\nmax_buffered_bytes: 50\nbackoff_base: 1s');
     await waitFor(() => statsOf().overflowed >= 1, WAIT, 'overflow');
     expect(statsOf().idle).toBe(0);
     // The session dials itself and still gets all 100 bytes.
-    const got = await exchange(proxy!.address, 'x');
+    const got = await exchange(proxy.address, 'x');
     expect(got.length).toBe(101);
   });
 
   it('follows backends added, drained and removed at run time', async () => {
-    const a = track(await startEcho());
-    const b = track(await startEcho());
+    const a = await kit.echo();
+    const b = await kit.echo();
     await start([a.address]);
     await waitFor(() => statsOf(a.address).idle === 2, WAIT, 'prefill a');
 
-    proxy!.service.backends.add({ address: b.address });
+    proxy.service.backends.add({ address: b.address });
     await waitFor(() => statsOf(b.address)?.idle === 2 && b.sockets.size === 2, WAIT, 'prefill b');
 
-    proxy!.service.backends.setDraining(a.address, true);
+    proxy.service.backends.setDraining(a.address, true);
     expect(statsOf(a.address)).toMatchObject({ open: false, idle: 0 });
     await waitFor(() => a.sockets.size === 0, WAIT, 'a drained');
-    proxy!.service.backends.setDraining(a.address, false);
+    proxy.service.backends.setDraining(a.address, false);
     await waitFor(() => statsOf(a.address).idle === 2, WAIT, 'a refilled');
 
-    proxy!.service.backends.remove(b.address);
+    proxy.service.backends.remove(b.address);
     expect(statsOf(b.address)).toBeUndefined();
     await waitFor(() => b.sockets.size === 0, WAIT, 'b pool closed');
     const acceptedB = b.accepted;
@@ -268,9 +224,9 @@ ${pool
   });
 
   it('leaves TLS backends to tls-upstream', async () => {
-    const plain = track(await startEcho());
-    const tls = track(await startEcho());
-    proxy = await startProxy(`
+    const plain = await kit.echo();
+    const tls = await kit.echo();
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${plain.address}
@@ -287,32 +243,26 @@ plugins:
   });
 
   it('keeps ceil(ratio × active) − active spare sockets with preconnect_ratio', async () => {
-    const backend = track(await startEcho());
+    const backend = await kit.echo();
     await start([backend.address], 'min_idle: 0\npreconnect_ratio: 1.5');
     await sleep(100);
     expect(statsOf().idle).toBe(0);
-    const clients: Socket[] = [];
-    try {
-      for (let i = 0; i < 4; i++) {
-        const c = connect(Number(proxy!.address.split(':')[1]), '127.0.0.1');
-        c.on('error', () => {});
-        clients.push(c);
-        await once(c, 'connect');
-      }
-      // 4 active: ceil(6) − 4 = 2 spare.
-      await waitFor(() => proxy!.service.backends.list()[0]!.active === 4, WAIT, 'sessions');
-      await waitFor(() => statsOf().idle === 2, WAIT, 'preconnect');
-      expect(statsOf().target).toBe(2);
-    } finally {
-      for (const c of clients) c.destroy();
-    }
+    for (let i = 0; i < 4; i++) await kit.connect(proxy);
+    // 4 active: ceil(6) − 4 = 2 spare.
+    await waitFor(() => proxy.service.backends.list()[0]!.active === 4, WAIT, 'sessions');
+    await waitFor(() => statsOf().idle === 2, WAIT, 'preconnect');
+    expect(statsOf().target).toBe(2);
   });
 
   it('why warm sockets keep reading: a paused socket never sees the backend close it', async () => {
-    const backend = track(await startServer((s) => s.end('220 hi\r\n')));
+    const backend = await kit.greeting('220 hi\r\n', { after: 'end' });
+    // Plain sockets: this is about Node's sockets, not the proxy's.
     const paused = connect({ host: '127.0.0.1', port: backend.port, allowHalfOpen: true });
     const reading = connect({ host: '127.0.0.1', port: backend.port, allowHalfOpen: true });
-    extraSockets.push(paused, reading);
+    kit.defer(() => {
+      paused.destroy();
+      reading.destroy();
+    });
     paused.pause();
     let pausedEnded = false;
     paused.on('end', () => {
@@ -328,7 +278,7 @@ plugins:
   });
 
   it('refuses inconsistent options at start', async () => {
-    const backend = track(await startEcho());
+    const backend = await kit.echo();
     await expect(start([backend.address], 'min_idle: 5\nmax_idle: 2')).rejects.toThrow(/exceeds max_idle/);
     await expect(start([backend.address], 'idle_ttl: 10ms')).rejects.toThrow(/idle_ttl/);
     await expect(start([backend.address], 'min_idel: 2')).rejects.toThrow(/min_idel/);
@@ -337,16 +287,14 @@ plugins:
 
   it('closes every warm socket and timer on stop', async () => {
     const before = process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
-    const backend = track(await startEcho());
+    const backend = await kit.echo();
     await start([backend.address], 'min_idle: 3');
     await waitFor(() => statsOf().idle === 3 && backend.sockets.size === 3, WAIT, 'prefill');
-    const api = proxy!.service.use<ConnectionPoolApi>('connection-pool')!;
-    await proxy!.stop();
-    proxy = undefined;
+    const api = proxy.service.use<ConnectionPoolApi>('connection-pool')!;
+    await proxy.stop();
     expect(api.stats()).toEqual([]);
     await waitFor(() => backend.sockets.size === 0, WAIT, 'backend sees the closes');
     await backend.close();
-    servers = [];
     await waitFor(
       () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length <= before,
       WAIT,

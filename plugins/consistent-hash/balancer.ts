@@ -91,7 +91,7 @@ export class ConsistentHash {
     const hash = keyHash(session, this.settings.key);
     const { backends, owners } = t;
     const size = owners.length;
-    if (backends.length === 0 || size === 0) return candidates[hash % candidates.length];
+    if (backends.length === 0 || size === 0) return candidates[(hash >>> 0) % candidates.length];
     // The common case: no filter removed anyone, so every table entry may take the session.
     const all = candidates === t.source;
     const c = this.settings.boundedLoad;
@@ -105,11 +105,21 @@ export class ConsistentHash {
         this.#epoch = epoch = 1;
       }
       const mark = this.#mark;
-      const { indexOf } = t;
-      for (let k = 0; k < candidates.length; k++) {
-        const i = indexOf.get(candidates[k]!);
-        if (i !== undefined) mark[i] = epoch;
-      }
+      // Filters keep the order of `up`: walk both arrays, comparing references only.
+      const { source, sourceIndex } = t;
+      const m = candidates.length;
+      let j = 0;
+      for (let i = 0; i < source.length && j < m; i++)
+        if (source[i] === candidates[j]) {
+          mark[sourceIndex[i]!] = epoch;
+          j++;
+        }
+      // Not an in-order subset (a filter reordered): look every candidate up instead.
+      if (j < m)
+        for (let k = 0; k < m; k++) {
+          const i = t.indexOf.get(candidates[k]!);
+          if (i !== undefined) mark[i] = epoch;
+        }
     }
     // Bounded load: a backend takes the session while its load is under
     // ceil(c × (load of all candidates + 1) × its weight / their total weight).
@@ -135,6 +145,6 @@ export class ConsistentHash {
       if (++slot === size) slot = 0;
     }
     // No table entry is a candidate (cannot happen with a fresh table and a filtered `up`).
-    return candidates[hash % candidates.length];
+    return candidates[(hash >>> 0) % candidates.length];
   };
 }

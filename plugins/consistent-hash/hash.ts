@@ -20,17 +20,20 @@ function mixH(h: number, k: number): number {
 }
 
 /** The finaliser: every input bit reaches every output bit. */
-export function fmix32(h: number): number {
+function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
 }
 
-/** Hash of a string's UTF-16 code units, two per 32-bit block. No allocation. */
-export function hashString(text: string, seed = 0): number {
+/**
+ * Hash of a string's UTF-16 code units, two per 32-bit block, as a signed 32-bit integer:
+ * the per-session form (`>>> 0` where the unsigned value is needed — an unsigned result above
+ * 2^31 would be a heap number, allocated on every call).
+ */
+export function hash32(text: string, seed = 0): number {
   let h = seed | 0;
   const n = text.length;
   let i = 0;
@@ -39,7 +42,12 @@ export function hashString(text: string, seed = 0): number {
   return fmix32(h ^ (n * 2));
 }
 
-/** Folds a 32-bit integer (a port) into a hash: `hashString(ip)` then `withInt(h, port)`. */
+/** `hash32` as an unsigned 32-bit value (table building). */
+export function hashString(text: string, seed = 0): number {
+  return hash32(text, seed) >>> 0;
+}
+
+/** Folds a 32-bit integer (a port) into a `hash32`: `withInt(hash32(ip), port)`. Signed. */
 export function withInt(hash: number, value: number): number {
   return fmix32(mixH(hash, value) ^ 4);
 }

@@ -1,5 +1,5 @@
 import type { Session } from '../../plugin-sdk/index.js';
-import { hashString, withInt } from './hash.js';
+import { hash32, withInt } from './hash.js';
 
 /** What a session is hashed by. */
 export type KeySource = 'source_ip' | 'source' | 'sni';
@@ -15,8 +15,16 @@ export function clientIp(session: Session): string {
   return ip.startsWith('::ffff:') && ip.includes('.', 7) ? ip.slice(7) : ip;
 }
 
-/** The session's key hash (no allocation beyond the mapped-IPv4 case). */
+/**
+ * The session's key hash, a signed 32-bit integer (no allocation beyond the mapped-IPv4 case).
+ * `sni`: the server name a peek-stage plugin put in `session.tls` (from the ClientHello or a
+ * PROXY v2 header); a session without one is hashed by its client IP instead.
+ */
 export function keyHash(session: Session, key: KeySource): number {
-  const h = hashString(clientIp(session));
+  if (key === 'sni') {
+    const sni = session.tls?.sni;
+    if (sni !== undefined) return hash32(sni);
+  }
+  const h = hash32(clientIp(session));
   return key === 'source' ? withInt(h, session.remotePort ?? 0) : h;
 }

@@ -20,7 +20,7 @@ export const schema: JsonSchema = {
   properties: {
     key: {
       description:
-        "What is hashed: source_ip (the client IP: one client, one backend), source (IP and port: spreads one client's connections) or sni (the TLS server name; needs the peek stage).",
+        "What is hashed: source_ip (the client IP: one client, one backend), source (IP and port: spreads one client's connections) or sni (the TLS server name a peek-stage plugin found; sessions without one hash by client IP).",
       enum: ['source_ip', 'source', 'sni'],
       default: 'source_ip',
     },
@@ -68,7 +68,7 @@ function nearestPrimes(n: number): [number | undefined, number | undefined] {
   return [below, above];
 }
 
-/** What the schema cannot say: a prime table, options of the other algorithm, sni. */
+/** What the schema cannot say: a prime table, options of the other algorithm. */
 export function checkOptions(o: ConsistentHashOptions): OptionIssue[] {
   const issues: OptionIssue[] = [];
   if (o.table_size !== undefined) {
@@ -87,11 +87,5 @@ export function checkOptions(o: ConsistentHashOptions): OptionIssue[] {
   }
   if (o.ring_points !== undefined && o.algorithm !== 'ring')
     issues.push({ path: ['ring_points'], message: 'ring_points applies to algorithm: ring' });
-  if (o.key === 'sni')
-    issues.push({
-      path: ['key'],
-      message:
-        'key: sni needs the peek stage (reading the TLS ClientHello before a backend is chosen), which this version of Switchyard does not have; use source_ip or source',
-    });
   return issues;
 }

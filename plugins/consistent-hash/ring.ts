@@ -41,13 +41,14 @@ export function buildRing(entries: readonly TableEntry[], pointsPerWeight: numbe
   return { points, owners };
 }
 
-/** The first point at or after `hash`, wrapping to 0. */
+/** The first point at or after `hash` (a signed `hash32`, compared unsigned), wrapping to 0. */
 export function ringStart(points: Uint32Array, hash: number): number {
+  const h = hash >>> 0;
   let lo = 0;
   let hi = points.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (points[mid]! < hash) lo = mid + 1;
+    if (points[mid]! < h) lo = mid + 1;
     else hi = mid;
   }
   return lo === points.length ? 0 : lo;

@@ -31,6 +31,9 @@ export interface HashTable {
   readonly owners: Uint32Array;
   /** The registry's `up` array the table was built from (compared by identity). */
   readonly source: readonly Backend[];
+  /** `source[i]` is `backends[sourceIndex[i]]`. */
+  readonly sourceIndex: Uint32Array;
+  /** The first slot of a key; `hash` is a `hash32` (signed). */
   start(hash: number): number;
 }
 
@@ -39,11 +42,19 @@ export function buildTable(up: readonly Backend[], settings: TableSettings): Has
   const backends = [...up].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   const entries = backends.map((b) => ({ address: b.address, weight: b.effectiveWeight }));
   const indexOf = new Map(backends.map((b, i) => [b, i]));
+  const sourceIndex = Uint32Array.from(up, (b) => indexOf.get(b)!);
   if (settings.algorithm === 'maglev') {
     const owners = buildMaglev(entries, settings.tableSize);
     const size = owners.length;
-    return { backends, indexOf, owners, source: up, start: (hash) => hash % size };
+    return { backends, indexOf, owners, source: up, sourceIndex, start: (hash) => (hash >>> 0) % size };
   }
   const { points, owners } = buildRing(entries, settings.ringPoints);
-  return { backends, indexOf, owners, source: up, start: (hash) => ringStart(points, hash) };
+  return {
+    backends,
+    indexOf,
+    owners,
+    source: up,
+    sourceIndex,
+    start: (hash) => ringStart(points, hash),
+  };
 }

@@ -1,9 +1,7 @@
 import { existsSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { open, readBytes, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
 
 /**
  * The page in headless Chromium (Debian package `chromium`) against a running proxy.
@@ -27,9 +25,8 @@ describe.skipIf(SKIP)('dashboard in a browser', () => {
   let browser: Browser;
   let context: BrowserContext | undefined;
   let page: Page;
-  let proxy: TestProxy | undefined;
-  let servers: TestServer[] = [];
-  let clients: Socket[] = [];
+  const kit = createTestKit();
+  let proxy: TestProxy;
   let pageErrors: string[] = [];
 
   beforeAll(async () => {
@@ -59,20 +56,15 @@ describe.skipIf(SKIP)('dashboard in a browser', () => {
   afterEach(async () => {
     await context?.close();
     context = undefined;
-    for (const c of clients) c.destroy();
-    clients = [];
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
+    await kit.close();
     expect(pageErrors).toEqual([]);
     pageErrors = [];
   });
 
   /** A proxy with two echo backends, admin-api with a token, the dashboard polling every 250 ms. */
   async function start(extraPlugins = 'force-disconnect: {}', adminOptions = ''): Promise<[string, string]> {
-    servers = await Promise.all([startEcho(), startEcho()]);
-    proxy = await startProxy(`
+    const servers = await Promise.all([kit.echo(), kit.echo()]);
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${servers[0]!.address}
@@ -95,7 +87,7 @@ plugins:
       if (msg.type() === 'error' && /Content Security Policy|Uncaught/.test(msg.text()))
         pageErrors.push(msg.text());
     });
-    const address = proxy!.runtime.use<AdminApi>('admin-api')!.address();
+    const address = proxy.runtime.use<AdminApi>('admin-api')!.address();
     await page.goto(`http://${address}/`);
   }
 
@@ -123,16 +115,15 @@ plugins:
     expect(await page.textContent(cell(a, 'state'))).toBe('up');
     expect(await page.textContent(cell(a, 'weight'))).toBe('1');
     expect(await page.textContent(cell(a, 'active'))).toBe('0');
-    expect(await page.textContent('section[data-service="default"] h2')).toContain(proxy!.address);
+    expect(await page.textContent('section[data-service="default"] h2')).toContain(proxy.address);
     expect(await page.textContent('#freshness')).toContain('live');
     // Read-only until a token is entered: no action buttons.
     expect(await page.isVisible(`${row(a)} button[data-action="drain"]`)).toBe(false);
 
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write(Buffer.alloc(2048, 7));
-    await readBytes(client, 2048);
-    const backend = proxy!.service.sessions.values().next().value!.backend!.address;
+    const client = await kit.connect(proxy);
+    await client.send(Buffer.alloc(2048, 7));
+    await client.read(2048);
+    const backend = proxy.service.sessions.values().next().value!.backend!.address;
     await textIs(cell(backend, 'active'), '1');
     await textIs('td[data-col="sessions"]', '1');
     // Bytes of the open session show before it closes.
@@ -147,7 +138,7 @@ plugins:
     );
     await textIs('tfoot td[data-col="active"]', '1');
 
-    client.end();
+    await client.end();
     await textIs(cell(backend, 'active'), '0');
     await textIs(cell(backend, 'total'), '1');
     await textIs('td[data-col="closed"]', '1');
@@ -160,7 +151,7 @@ plugins:
     await enterToken(TOKEN);
     await page.click(`${row(a)} button[data-action="drain"]`);
     await waitFor(
-      () => proxy!.service.backends.get(a)?.state === 'draining',
+      () => proxy.service.backends.get(a)?.state === 'draining',
       TIMEOUT,
       'drained in the registry',
     );
@@ -168,7 +159,7 @@ plugins:
     // The token stays for this tab: a reload keeps the buttons.
     await page.reload();
     await page.click(`${row(a)} button[data-action="undrain"]`);
-    await waitFor(() => proxy!.service.backends.get(a)?.state === 'up', TIMEOUT, 'undrained in the registry');
+    await waitFor(() => proxy.service.backends.get(a)?.state === 'up', TIMEOUT, 'undrained in the registry');
     await textIs(cell(a, 'state'), 'up');
     expect(await page.textContent('#errors')).toBe('');
   });
@@ -183,7 +174,7 @@ plugins:
     expect(error).toContain('401');
     expect(error).toContain('invalid token');
     expect(error).toContain(`/backends/${encodeURIComponent(a)}`);
-    expect(proxy!.service.backends.get(a)!.state).toBe('up');
+    expect(proxy.service.backends.get(a)!.state).toBe('up');
     // Polls carry the token too, so the page says it is not updating, and why.
     await page.waitForFunction(() =>
       (globalThis as any).document.querySelector('#freshness')?.textContent?.includes('invalid token'),
@@ -214,17 +205,16 @@ plugins:
     const [a] = await start();
     await page.waitForSelector(row(a));
     await textIs('#force-state', 'off');
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write('x');
-    await readBytes(client, 1);
+    const client = await kit.connect(proxy);
+    await client.send('x');
+    await client.read(1);
     expect(await page.isVisible('#force-on')).toBe(false);
 
     await enterToken(TOKEN);
     await page.click('#force-on');
-    const fd = proxy!.runtime.use<ForceDisconnect>('force-disconnect')!;
+    const fd = proxy.runtime.use<ForceDisconnect>('force-disconnect')!;
     await waitFor(() => fd.state().enabled, TIMEOUT, 'force-disconnect on');
-    await waitFor(() => client.destroyed || client.readableEnded, TIMEOUT, 'the open session to be closed');
+    await waitFor(() => client.isClosed || client.ended, TIMEOUT, 'the open session to be closed');
     await textIs('#force-state', 'ON (new connections refused)');
     expect(await page.textContent('#force-detail')).toContain('1 sessions closed');
     expect(await page.isVisible('#force-on')).toBe(false);
@@ -251,25 +241,25 @@ plugins:
     await page.click(`${row(b)} button[data-action="remove"]`);
     page.once('dialog', (d) => void d.accept());
     await page.click(`${row(b)} button[data-action="remove"]`);
-    await waitFor(() => proxy!.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
+    await waitFor(() => proxy.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
     await page.waitForSelector(row(b), { state: 'detached' });
 
     page.once('dialog', (d) => void d.accept('5'));
     await page.click(`${row(a)} button[data-action="weight"]`);
-    await waitFor(() => proxy!.service.backends.get(a)?.weight === 5, TIMEOUT, 'weight 5');
+    await waitFor(() => proxy.service.backends.get(a)?.weight === 5, TIMEOUT, 'weight 5');
     await textIs(cell(a, 'weight'), '5');
 
     page.once('dialog', (d) => void d.accept('500'));
     await page.click(`${row(a)} button[data-action="weight"]`);
     await page.waitForSelector('#errors .error');
     expect(await page.textContent('#errors .error')).toContain('weight must be an integer from 1 to 256');
-    expect(proxy!.service.backends.get(a)!.weight).toBe(5);
+    expect(proxy.service.backends.get(a)!.weight).toBe(5);
   });
 
   it('puts every server value into the page as text, never as markup', async () => {
     const [a] = await start();
     const evil = '<img src=x onerror="window.__pwned=1">';
-    proxy!.service.setBackendStatus(proxy!.service.backends.get(a)!, evil, '<b>down</b>');
+    proxy.service.setBackendStatus(proxy.service.backends.get(a)!, evil, '<b>down</b>');
     await page.waitForSelector(`${row(a)} .badge`);
     expect(await page.textContent(`${row(a)} .badge`)).toBe(`${evil}: <b>down</b>`);
     expect(await page.$$eval('img, b', (els) => els.length)).toBe(0);
@@ -278,7 +268,7 @@ plugins:
 
   it('shows health and breaker statuses with their tone', async () => {
     const [a, b] = await start();
-    const service = proxy!.service;
+    const service = proxy.service;
     service.setBackendStatus(service.backends.get(a)!, 'health-check', 'down');
     service.setBackendStatus(service.backends.get(b)!, 'circuit-breaker', 'half-open');
     await page.waitForSelector(`${row(a)} .badge[data-source="health-check"][data-tone="bad"]`);

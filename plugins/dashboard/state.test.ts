@@ -1,7 +1,5 @@
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { open, readBytes, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { ASSET_FILES, assetDirs, loadAssets } from './assets.js';
 import type { DashboardState } from './state.js';
 
@@ -11,22 +9,14 @@ interface AdminApi {
 
 /** The dashboard's HTTP side without a browser: state JSON, files, headers, options. */
 describe('dashboard routes', () => {
-  let servers: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  let clients: Socket[] = [];
-
-  afterEach(async () => {
-    for (const c of clients) c.destroy();
-    clients = [];
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const kit = createTestKit();
+  afterEach(kit.close);
+  let servers: TestBackend[] = [];
+  let proxy: TestProxy;
 
   async function start(dashboard = '{}'): Promise<string> {
-    servers = await Promise.all([startEcho(), startEcho()]);
-    proxy = await startProxy(`
+    servers = await Promise.all([kit.echo(), kit.echo()]);
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${servers[0]!.address}
@@ -55,7 +45,7 @@ plugins:
     expect(s.services).toHaveLength(1);
     const svc = s.services[0]!;
     expect(svc.name).toBe('default');
-    expect(svc.listen).toEqual([proxy!.address]);
+    expect(svc.listen).toEqual([proxy.address]);
     expect(svc.state).toBe('running');
     expect(svc.queue).toBeNull();
     expect(svc.backends.map((x) => [x.address, x.weight, x.state, x.active])).toEqual([
@@ -64,13 +54,12 @@ plugins:
     ]);
     expect(svc.backends[0]!.changedAt).toBeGreaterThan(0);
 
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write(Buffer.alloc(300, 1));
-    await readBytes(client, 300);
-    const backend = proxy!.service.sessions.values().next().value!.backend!;
-    proxy!.service.setBackendStatus(backend, 'health-check', 'down');
-    proxy!.service.backends.remove(backend.address, { drainTimeout: 60_000 });
+    const client = await kit.connect(proxy);
+    await client.send(Buffer.alloc(300, 1));
+    await client.read(300);
+    const backend = proxy.service.sessions.values().next().value!.backend!;
+    proxy.service.setBackendStatus(backend, 'health-check', 'down');
+    proxy.service.backends.remove(backend.address, { drainTimeout: 60_000 });
 
     s = await state(base);
     const row = s.services[0]!.backends.find((x) => x.address === backend.address)!;
@@ -79,8 +68,8 @@ plugins:
     expect(s.services[0]!.sessions).toBe(1);
     expect(s.services[0]!.counters.accepted).toBe(1);
 
-    client.end();
-    await waitFor(() => proxy!.service.counters.closed === 1, 5000, 'the session to close');
+    await client.end();
+    await waitFor(() => proxy.service.counters.closed === 1, 5000, 'the session to close');
     s = await state(base);
     expect(s.services[0]!.backends.map((x) => x.address)).not.toContain(backend.address);
   });
@@ -137,9 +126,7 @@ plugins:
 
   it('rejects bad options', async () => {
     await expect(start('{ refresh: 100ms }')).rejects.toThrow(/refresh must be between/);
-    await Promise.all(servers.map((s) => s.close()));
     await expect(start('{ path: /dashboard/x }')).rejects.toThrow(/must not be under/);
-    await Promise.all(servers.map((s) => s.close()));
     await expect(start('{ path: stats }')).rejects.toThrow(/path/);
   });
 });

@@ -96,7 +96,8 @@ function serviceRow(service: Service, changedAt: WeakMap<Backend, number> | unde
   // Open sessions: their bytes so far, and removed backends that are still draining.
   for (const session of service.sessions.values()) {
     const b = session.backend;
-    if (b === null || session.connectedAt === 0) continue;
+    // A session routed to another service's pool shows under that pool, with its backend.
+    if (b === null || session.connectedAt === 0 || session.pool !== service) continue;
     let r = rows.get(b);
     if (r === undefined) {
       r = row(b);

@@ -1,52 +1,33 @@
-import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  open,
-  readBytes,
-  startEcho,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestClient, waitFor } from '../../testing/index.js';
 import { adminClient } from '../admin-api/test-client.js';
 import type { ForceDisconnect } from './index.js';
 
 const TOKEN = 'force-test-token-0123456789';
 
 describe('force-disconnect', () => {
-  let servers: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
+  const kit = createTestKit();
+  afterEach(kit.close);
 
   /** Opens `n` sessions to `address` and waits until each one echoes. */
   const openSessions = async (address: string, n: number) => {
-    const batch: Socket[] = [];
+    const batch: TestClient[] = [];
     for (let i = 0; i < n; i += 50) {
-      const part = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => open(address)));
+      const part = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => kit.connect(address)));
       batch.push(...part);
     }
-    sockets.push(...batch);
     await Promise.all(
       batch.map(async (s) => {
-        s.write('hi');
-        await readBytes(s, 2, 10_000);
+        await s.send('hi');
+        await s.read(2, 10_000);
       }),
     );
     return batch;
   };
 
   it('closes 300 sessions of every service at once, refuses new ones until disabled', async () => {
-    servers = [await startEcho(), await startEcho()];
-    proxy = await startProxy(`
+    const servers = [await kit.echo(), await kit.echo()];
+    const proxy = await kit.proxy(`
 services:
   one:
     listen: 127.0.0.1:0
@@ -69,7 +50,7 @@ plugins:
     const initial = await api('GET', '/force_disconnect', { token: null });
     expect(initial.body).toMatchObject({ enabled: false, closed: 0 });
 
-    const allClosed = Promise.all(clients.map((c) => (c.destroyed ? undefined : once(c, 'close'))));
+    const allClosed = Promise.all(clients.map((c) => c.closed()));
     const on = await api('POST', '/force_disconnect', { json: { enabled: true } });
     expect(on.status).toBe(200);
     expect(on.body).toEqual({ enabled: true, closed: 300, since: expect.any(String) });
@@ -97,10 +78,9 @@ plugins:
   });
 
   it('needs the token to switch, not to read', async () => {
-    servers = [await startEcho()];
-    proxy = await startProxy(`
+    const proxy = await kit.proxy(`
 listen: 127.0.0.1:0
-backends: [{ address: ${servers[0]!.address} }]
+backends: [{ address: ${(await kit.echo()).address} }]
 plugins:
   admin-api: { listen: 127.0.0.1:0, token: ${TOKEN} }
   force-disconnect: {}
@@ -113,10 +93,9 @@ plugins:
   });
 
   it('enabling again closes what is open again (nothing) and keeps "since"', async () => {
-    servers = [await startEcho()];
-    proxy = await startProxy(`
+    const proxy = await kit.proxy(`
 listen: 127.0.0.1:0
-backends: [{ address: ${servers[0]!.address} }]
+backends: [{ address: ${(await kit.echo()).address} }]
 plugins:
   admin-api: { listen: 127.0.0.1:0 }
   force-disconnect: {}
@@ -130,16 +109,15 @@ plugins:
   });
 
   it('works without admin-api through runtime.use("force-disconnect")', async () => {
-    servers = [await startEcho()];
-    proxy = await startProxy(`
+    const proxy = await kit.proxy(`
 listen: 127.0.0.1:0
-backends: [{ address: ${servers[0]!.address} }]
+backends: [{ address: ${(await kit.echo()).address} }]
 plugins:
   force-disconnect: {}
 `);
     const fd = proxy.runtime.use<ForceDisconnect>('force-disconnect')!;
     const clients = await openSessions(proxy.address, 5);
-    const closed = Promise.all(clients.map((c) => once(c, 'close')));
+    const closed = Promise.all(clients.map((c) => c.closed()));
     expect(fd.set(true)).toMatchObject({ enabled: true, closed: 5 });
     await closed;
     expect((await exchange(proxy.address)).length).toBe(0);

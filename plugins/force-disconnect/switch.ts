@@ -61,7 +61,9 @@ export function createSwitch(runtime: Runtime): ForceDisconnect {
       if (next) {
         // Refuse first, then close: nothing accepted in between survives.
         closed = 0;
-        for (const service of runtime.services.values()) closed += service.closeSessions('killed');
+        // Each session once, by the service that accepted it (a routed one is in its pool's table too).
+        for (const service of runtime.services.values())
+          closed += service.closeSessions('killed', (s) => s.service === service);
         log.warn({ closed }, 'force-disconnect on: all sessions closed, new connections refused');
       } else {
         log.warn('force-disconnect off: accepting connections again');

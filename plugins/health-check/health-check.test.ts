@@ -1,45 +1,34 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
 import {
+  createTestKit,
   exchange,
   freePort,
-  open,
-  readBytes,
-  startServer,
-  type TestServer,
+  type TestBackend,
+  type TestProxy,
   waitFor,
-} from '../../test/helpers/servers.js';
+} from '../../testing/index.js';
 import type { HealthCheckApi } from './api.js';
 
-let servers: TestServer[] = [];
-let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
+const kit = createTestKit();
+afterEach(kit.close);
+let proxy: TestProxy;
 
 /**
  * A backend that greets with `<name> ok` and echoes, or, when `healthy` is false, greets with
  * `<name> sick` and ends. The checks expect " ok": flipping `healthy` fails them while the port
  * still accepts. (A wrong reply on a connection left open fails at the timeout: probe.test.ts.)
  */
-interface Switchable extends TestServer {
+interface Switchable extends TestBackend {
   name: string;
   healthy: boolean;
 }
 
 async function switchable(name: string): Promise<Switchable> {
-  const result = (await startServer((socket) => {
+  const result = (await kit.backend((socket) => {
     if (!result.healthy) {
       socket.end(`${name} sick\n`);
       return;
@@ -49,12 +38,11 @@ async function switchable(name: string): Promise<Switchable> {
   })) as Switchable;
   result.name = name;
   result.healthy = true;
-  servers.push(result);
   return result;
 }
 
 async function start(backends: string[], options: Record<string, unknown>): Promise<HealthCheckApi> {
-  proxy = await startProxy(`
+  proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 retries: 1
 backends:
@@ -67,7 +55,7 @@ plugins:
 
 /** Sends `x`, returns which backend answered ('' when the proxy closed without a backend). */
 async function pick(): Promise<string> {
-  const reply = (await exchange(proxy!.address, 'x')).toString();
+  const reply = (await exchange(proxy.address, 'x')).toString();
   return reply.split(' ')[0]!;
 }
 
@@ -80,7 +68,7 @@ async function picks(n: number): Promise<string[]> {
 /** Records every health status change with the counters the checker had at that moment. */
 function recordTransitions(api: HealthCheckApi) {
   const events: Array<{ address: string; status: string; successes: number; failures: number }> = [];
-  proxy!.service.hooks.backendStatus.tap('test', (b: Backend, source: string, status: string) => {
+  proxy.service.hooks.backendStatus.tap('test', (b: Backend, source: string, status: string) => {
     if (source !== 'health-check') return;
     const h = api.get(b)!;
     events.push({
@@ -106,22 +94,21 @@ describe('health-check: marking down and up', () => {
 
     // The backend process goes away: connects are refused.
     await b.close();
-    await waitFor(() => !api.isHealthy(proxy!.service.backends.get(b.address)!), 5000, 'b marked down');
+    await waitFor(() => !api.isHealthy(proxy.service.backends.get(b.address)!), 5000, 'b marked down');
     expect(events).toEqual([{ address: b.address, status: 'down', successes: 0, failures: 3 }]);
     const hb = api.get(b.address)!;
     expect(hb).toMatchObject({ healthy: false, phase: 'down' });
     expect(hb.lastError).toMatch(/^connect: .*ECONNREFUSED/);
-    expect(proxy!.service.backends.get(b.address)!.status['health-check']).toBe('down');
+    expect(proxy.service.backends.get(b.address)!.status['health-check']).toBe('down');
 
-    const failuresBefore = proxy!.service.counters.connectFailures;
+    const failuresBefore = proxy.service.counters.connectFailures;
     expect(await picks(6)).toEqual(['a', 'a', 'a', 'a', 'a', 'a']);
     // Not even tried: no connect attempt failed on b.
-    expect(proxy!.service.counters.connectFailures).toBe(failuresBefore);
+    expect(proxy.service.counters.connectFailures).toBe(failuresBefore);
 
     // It comes back on the same port.
-    b.server.listen(b.port, '127.0.0.1');
-    await once(b.server, 'listening');
-    await waitFor(() => api.isHealthy(proxy!.service.backends.get(b.address)!), 5000, 'b marked up');
+    await b.reopen();
+    await waitFor(() => api.isHealthy(proxy.service.backends.get(b.address)!), 5000, 'b marked up');
     expect(events[1]).toEqual({ address: b.address, status: 'up', successes: 2, failures: 0 });
     expect(new Set(await picks(4))).toEqual(new Set(['a', 'b']));
     expect(api.counters).toMatchObject({ markedDown: 1, markedUp: 1 });
@@ -153,17 +140,17 @@ describe('health-check: marking down and up', () => {
       initial: 'fully-down',
       expect: ' ok',
     });
-    expect(proxy!.service.backends.get(a.address)!.status['health-check']).toBe('down');
+    expect(proxy.service.backends.get(a.address)!.status['health-check']).toBe('down');
     expect(api.allDown).toBe(true);
     expect(await pick()).toBe('');
-    await waitFor(() => api.isHealthy(proxy!.service.backends.get(a.address)!), 5000, 'a up');
+    await waitFor(() => api.isHealthy(proxy.service.backends.get(a.address)!), 5000, 'a up');
     expect(api.get(a.address)!.consecutiveSuccesses).toBeGreaterThanOrEqual(3);
     expect(await pick()).toBe('a');
   });
 
   it('initial up (default): one failed first check is enough to mark a dead backend down', async () => {
     const a = await switchable('a');
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = (await kit.refusing()).address;
     const api = await start([a.address, dead], { interval: 5000, jitter: 0, fall: 3, expect: ' ok' });
     await waitFor(() => api.get(dead)?.checks === 1, 5000, 'first check of the dead backend');
     expect(api.get(dead)).toMatchObject({ healthy: false, consecutiveFailures: 1 });
@@ -220,10 +207,9 @@ describe('health-check: send / expect with redis', () => {
   });
 
   it('PING/+PONG keeps redis up; a server answering something else goes down', async () => {
-    const wrong = await startServer((socket) => {
+    const wrong = await kit.backend((socket) => {
       socket.on('data', () => socket.end('-ERR unknown command\r\n'));
     });
-    servers.push(wrong);
     const api = await start([redisAddress, wrong.address], {
       interval: 40,
       timeout: '1s',
@@ -239,10 +225,9 @@ describe('health-check: send / expect with redis', () => {
     expect(api.get(wrong.address)!.lastError).toContain('"-ERR unknown command\\r\\n"');
 
     for (let i = 0; i < 4; i++) {
-      const c = await open(proxy!.address);
-      clients.push(c);
-      c.write('PING\r\n');
-      expect((await readBytes(c, 7)).toString()).toBe('+PONG\r\n');
+      const c = await kit.connect(proxy);
+      await c.send('PING\r\n');
+      expect((await c.read(7)).toString()).toBe('+PONG\r\n');
       c.destroy();
     }
   });
@@ -274,14 +259,13 @@ describe('health-check: sessions of a backend marked down', () => {
       on_marked_down: onMarkedDown,
     });
     const closed: Session[] = [];
-    proxy!.service.hooks.closed.tap('test', (s: Session) => {
+    proxy.service.hooks.closed.tap('test', (s: Session) => {
       closed.push(s);
     });
     await waitFor(() => api.list().every((h) => h.checks >= 1), 5000, 'first checks');
     // Round robin: the first session goes to a.
-    const client = await open(proxy!.address);
-    clients.push(client);
-    expect((await readBytes(client, 5)).toString()).toBe('a ok\n');
+    const client = await kit.connect(proxy);
+    expect((await client.read(5)).toString()).toBe('a ok\n');
     a.healthy = false;
     await waitFor(() => api.get(a.address)?.healthy === false, 5000, 'a down');
     return { api, client, closed };
@@ -289,7 +273,7 @@ describe('health-check: sessions of a backend marked down', () => {
 
   it('on_marked_down: close ends them (reason killed, detail health-check)', async () => {
     const { api, client, closed } = await holdSessionThenFail('close');
-    await waitFor(() => client.destroyed || client.readableEnded, 5000, 'client closed by the proxy');
+    await waitFor(() => client.isClosed || client.ended, 5000, 'client closed by the proxy');
     await waitFor(() => closed.length === 1, 5000, 'session released');
     expect(closed[0]).toMatchObject({ closeReason: 'killed', closeDetail: 'health-check' });
     expect(api.counters.sessionsClosed).toBe(1);
@@ -297,8 +281,8 @@ describe('health-check: sessions of a backend marked down', () => {
 
   it('on_marked_down: keep lets them run', async () => {
     const { api, client, closed } = await holdSessionThenFail('keep');
-    client.write('still there');
-    expect((await readBytes(client, 11)).toString()).toBe('still there');
+    await client.send('still there');
+    expect((await client.read(11)).toString()).toBe('still there');
     expect(closed).toEqual([]);
     expect(api.counters.sessionsClosed).toBe(0);
   });
@@ -318,10 +302,10 @@ describe('health-check: every backend down', () => {
   it('refuse (default): clients are closed without a backend, and counted', async () => {
     const { api, a } = await allSick('refuse');
     const before = api.counters.refusedAllDown;
-    expect((await exchange(proxy!.address)).length).toBe(0);
-    expect((await exchange(proxy!.address)).length).toBe(0);
+    expect((await exchange(proxy.address)).length).toBe(0);
+    expect((await exchange(proxy.address)).length).toBe(0);
     expect(api.counters.refusedAllDown).toBe(before + 2);
-    expect(proxy!.service.counters.noBackend).toBeGreaterThanOrEqual(2);
+    expect(proxy.service.counters.noBackend).toBeGreaterThanOrEqual(2);
     expect(a.accepted - api.get(a.address)!.checks).toBeLessThanOrEqual(1); // only checks reached a
 
     a.healthy = true;
@@ -342,18 +326,18 @@ describe('health-check: backends added and removed at run time', () => {
   it('checks a new backend, stops checking a removed one', async () => {
     const a = await switchable('a');
     const api = await start([a.address], fast);
-    const dead = `127.0.0.1:${await freePort()}`;
-    proxy!.service.backends.add({ address: dead });
+    const dead = (await kit.refusing()).address;
+    proxy.service.backends.add({ address: dead });
     await waitFor(() => api.get(dead)?.healthy === false, 5000, 'dead backend marked down');
     expect(api.get(dead)!.lastError).toMatch(/ECONNREFUSED/);
     expect(await picks(3)).toEqual(['a', 'a', 'a']);
 
     const c = await switchable('c');
-    proxy!.service.backends.add({ address: c.address });
+    proxy.service.backends.add({ address: c.address });
     await waitFor(() => (api.get(c.address)?.checks ?? 0) >= 2, 5000, 'c checked');
     expect(new Set(await picks(4))).toEqual(new Set(['a', 'c']));
 
-    proxy!.service.backends.remove(c.address);
+    proxy.service.backends.remove(c.address);
     expect(api.get(c.address)).toBeUndefined();
     await new Promise((r) => setTimeout(r, 50)); // a check aborted mid-connect may still be accepted
     const accepted = c.accepted;
@@ -365,8 +349,9 @@ describe('health-check: backends added and removed at run time', () => {
 describe('health-check: jitter and stop', () => {
   it('jitter spreads the first checks of many backends', async () => {
     const firstSeen: number[] = [];
+    const servers: TestBackend[] = [];
     for (let i = 0; i < 8; i++) {
-      const s = await startServer(() => {
+      const s = await kit.backend(() => {
         if (s.accepted === 1) firstSeen.push(performance.now());
       });
       servers.push(s);
@@ -382,12 +367,10 @@ describe('health-check: jitter and stop', () => {
   });
 
   it('stop ends checks in flight and leaves no timer running', async () => {
-    const silent = await startServer((socket) => socket.on('end', () => socket.destroy()));
-    servers.push(silent);
+    const silent = await kit.backend((socket) => socket.on('end', () => socket.destroy()));
     const api = await start([silent.address], { interval: 30, timeout: '10s', expect: 'never' });
     await waitFor(() => silent.sockets.size === 1, 5000, 'check in flight');
-    await proxy!.stop();
-    proxy = undefined;
+    await proxy.stop();
     await waitFor(() => silent.sockets.size === 0, 3000, 'check socket closed at stop');
     const accepted = silent.accepted;
     await new Promise((r) => setTimeout(r, 150));
@@ -401,7 +384,7 @@ describe('health-check: robustness', () => {
     const a = await switchable('a');
     const b = await switchable('b');
     const api = await start([a.address, b.address], { ...fast, fall: 1, rise: 1, initial: 'fully-up' });
-    proxy!.service.hooks.backendStatus.tap('test', () => {
+    proxy.service.hooks.backendStatus.tap('test', () => {
       throw new Error('listener bug');
     });
     b.healthy = false;
@@ -413,14 +396,14 @@ describe('health-check: robustness', () => {
 
   it('refuses conflicting options at start-up', async () => {
     await expect(
-      startProxy(`
+      kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   health-check: { send: 'a', send_hex: '61' }
 `),
     ).rejects.toThrow(/health-check.*failed to apply: set only one of send and send_hex/);
     await expect(
-      startProxy(`
+      kit.proxy(`
 listen: 127.0.0.1:0
 plugins:
   health-check: { expect_regex: '(' }

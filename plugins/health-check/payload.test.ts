@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../core/config/load.js';
+import { loadConfig } from '../../testing/index.js';
 import { type HealthCheckOptions, resolveSettings } from './options.js';
 import { bytesMatcher, parseEscapes, parseHex, preview, regexMatcher } from './payload.js';
 
@@ -64,8 +64,7 @@ describe('options', () => {
   });
 
   it('validates through the config loader: durations, defaults, unknown keys, hex', async () => {
-    const config = await loadConfigText(
-      `
+    const config = await loadConfig(`
 listen: 127.0.0.1:0
 backends: [{ address: 127.0.0.1:9 }]
 plugins:
@@ -74,9 +73,7 @@ plugins:
     fast_interval: 200ms
     send: 'PING\\r\\n'
     expect: +PONG
-`,
-      'hc.yaml',
-    );
+`);
     const use = config.services[0]!.plugins.find((p) => p.name === 'health-check')!;
     expect(use.options).toMatchObject({
       interval: 1500,
@@ -92,17 +89,14 @@ plugins:
     expect(resolveSettings(use.options as never).send).toEqual(Buffer.from('PING\r\n'));
 
     await expect(
-      loadConfigText(
-        `
+      loadConfig(`
 listen: 127.0.0.1:0
 plugins:
   health-check:
     intervall: 2s
     send_hex: "zz"
     when_all_down: maybe
-`,
-        'hc.yaml',
-      ),
+`),
     ).rejects.toThrow(/intervall[\s\S]*send_hex|send_hex[\s\S]*intervall/);
   });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, BackendSpec } from '../../plugin-sdk/index.js';
-import { freePort, startServer, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestBackend, waitFor } from '../../testing/index.js';
 import { type CheckSettings, resolveSettings } from './options.js';
 import { bytesMatcher, regexMatcher } from './payload.js';
 import { MAX_REPLY, type ProbePlan, probe } from './probe.js';
@@ -21,24 +21,19 @@ function check(target: ProbeTarget, p: ProbePlan): Promise<string | null> {
   return new Promise((resolve) => probe(target, p, resolve));
 }
 
-let servers: Array<TestServer | { close(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
+const kit = createTestKit();
+afterEach(kit.close);
 
 /** A test server whose sockets close when the peer's FIN arrives, so `sockets` shows the checker's. */
-async function serve(onConnection: (socket: Socket) => void): Promise<TestServer> {
-  const s = await startServer((socket) => {
+function serve(onConnection: (socket: Socket) => void): Promise<TestBackend> {
+  return kit.backend((socket) => {
     socket.on('end', () => socket.destroy());
     onConnection(socket);
   });
-  servers.push(s);
-  return s;
 }
 
 /** A redis-like server: answers each `PING\r\n` with `reply`. */
-function pingServer(reply: string, closeAfter = false): Promise<TestServer> {
+function pingServer(reply: string, closeAfter = false): Promise<TestBackend> {
   return serve((socket) => {
     let got = '';
     socket.on('data', (c) => {
@@ -60,7 +55,7 @@ describe('probe: TCP', () => {
   });
 
   it('fails with the connect error when nothing listens', async () => {
-    const err = await check(plain(await freePort()), plan());
+    const err = await check(plain((await kit.refusing()).port), plan());
     expect(err).toMatch(/^connect: .*ECONNREFUSED/);
   });
 

@@ -1,20 +1,16 @@
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { connect as netConnect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../core/config/load.js';
 import type { Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
 import {
-  open,
-  readBytes,
-  startEcho,
-  startServer,
-  type TestServer,
+  createTestKit,
+  loadConfig,
+  type TestBackend,
+  type TestClient,
+  type TestProxy,
   waitFor,
-} from '../../test/helpers/servers.js';
+} from '../../testing/index.js';
 
 const run = promisify(execFile);
 
@@ -44,30 +40,27 @@ async function sockets(filter: string): Promise<string[]> {
   return stdout.split('\n').filter((l) => l.trim() !== '');
 }
 
-/** Resolves when the socket closed, reset or not (`events.once` would reject on 'error'). */
-const closeOf = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
+/** Resolves when the client closed, reset or not. */
+const closeOf = async (client: TestClient) => {
+  await client.closed();
+};
 
 const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
 
 describe('keep-alive', () => {
-  let backend: TestServer | undefined;
-  let proxy: TestProxy | undefined;
-  let clients: Socket[] = [];
+  const kit = createTestKit();
+  let backend: TestBackend;
+  let proxy: TestProxy;
   let closed: Session[] = [];
 
   afterEach(async () => {
-    for (const c of clients) c.destroy();
-    clients = [];
-    await proxy?.stop();
-    proxy = undefined;
-    await backend?.close();
-    backend = undefined;
+    await kit.close();
     closed = [];
   });
 
-  async function start(pluginYaml: string, server?: TestServer): Promise<TestProxy> {
-    backend = server ?? (await startEcho());
-    proxy = await startProxy(`
+  async function start(pluginYaml: string, server?: TestBackend): Promise<TestProxy> {
+    backend = server ?? (await kit.echo());
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${backend.address}
@@ -81,12 +74,7 @@ ${pluginYaml}
     return proxy;
   }
 
-  async function connect(): Promise<Socket> {
-    const c = await open(proxy!.address);
-    c.on('error', () => {});
-    clients.push(c);
-    return c;
-  }
+  const connect = () => kit.connect(proxy);
 
   it('sets SO_KEEPALIVE and TCP_KEEPIDLE on the client and upstream sockets (ss shows the timers)', async () => {
     await start(`
@@ -94,12 +82,12 @@ ${pluginYaml}
     upstream: { initial_delay: 53s }
 `);
     const client = await connect();
-    client.write('ping');
-    await readBytes(client, 4);
-    const proxyPort = portOf(proxy!.address);
+    await client.send('ping');
+    await client.read(4);
+    const proxyPort = portOf(proxy.address);
     const clientPort = client.localPort!;
-    const upstreamPort = [...proxy!.service.sessions.values()][0]!.upstream!.localPort!;
-    const backendPort = backend!.port;
+    const upstreamPort = [...proxy.service.sessions.values()][0]!.upstream!.localPort!;
+    const backendPort = backend.port;
     // Ephemeral ports are shared across destinations: always filter on both ends.
     const between = (a: number, b: number) => `( sport = :${a} and dport = :${b} )`;
 
@@ -128,15 +116,15 @@ ${pluginYaml}
     upstream: { initial_delay: 0 }
 `);
     const client = await connect();
-    client.write('ping');
-    await readBytes(client, 4);
-    const proxyPort = portOf(proxy!.address);
-    const upstreamPort = [...proxy!.service.sessions.values()][0]!.upstream!.localPort!;
+    await client.send('ping');
+    await client.read(4);
+    const proxyPort = portOf(proxy.address);
+    const upstreamPort = [...proxy.service.sessions.values()][0]!.upstream!.localPort!;
     const accepted = `( sport = :${proxyPort} and dport = :${client.localPort} )`;
     expect(await sockets(accepted)).toHaveLength(1);
     expect(await keepAliveTimers(accepted)).toHaveLength(0);
 
-    const upstream = await keepAliveTimers(`( sport = :${upstreamPort} and dport = :${backend!.port} )`);
+    const upstream = await keepAliveTimers(`( sport = :${upstreamPort} and dport = :${backend.port} )`);
     expect(upstream).toHaveLength(1);
     const kernelIdle = Number(await readFile('/proc/sys/net/ipv4/tcp_keepalive_time', 'utf8'));
     expect(upstream[0]!.left).toBeGreaterThan(kernelIdle - 120);
@@ -144,7 +132,7 @@ ${pluginYaml}
   });
 
   it('applies the documented defaults', async () => {
-    const config = await loadConfigText('listen: 127.0.0.1:0\nplugins:\n  keep-alive:\n', 'c.yaml');
+    const config = await loadConfig('listen: 127.0.0.1:0\nplugins:\n  keep-alive:\n');
     expect(config.services[0]!.plugins.find((p) => p.name === 'keep-alive')!.options).toEqual({
       client: { enabled: true, initial_delay: 60_000 },
       upstream: { enabled: true, initial_delay: 60_000 },
@@ -161,9 +149,9 @@ ${pluginYaml}
 
   it('closes a session whose client sent FIN when the backend stays silent (upstream_fin_timeout)', async () => {
     // The backend reads and never answers nor closes.
-    await start(`    upstream_fin_timeout: 200ms\n`, await startServer((s) => s.resume()));
+    await start(`    upstream_fin_timeout: 200ms\n`, await kit.backend((s) => s.resume()));
     const client = await connect();
-    client.end('request');
+    await client.end('request');
     await closeOf(client);
     await waitFor(() => closed.length === 1, 3000, 'closed hook');
     expect(closed[0]!.endedAt - closed[0]!.connectedAt).toBeGreaterThanOrEqual(200);
@@ -173,7 +161,7 @@ ${pluginYaml}
 
   it('counts the half-close timeout as inactivity: a backend still answering is not cut', async () => {
     // After the client's FIN the backend streams 10 chunks 60ms apart (600ms > 400ms), then ends.
-    const server = await startServer((s) => {
+    const server = await kit.backend((s) => {
       s.resume();
       s.once('end', () => {
         let n = 0;
@@ -189,11 +177,9 @@ ${pluginYaml}
     });
     await start(`    upstream_fin_timeout: 400ms\n`, server);
     const client = await connect();
-    const got: Buffer[] = [];
-    client.on('data', (c) => got.push(c));
-    client.end('request');
+    await client.end('request');
+    expect((await client.collect(3000)).toString()).toBe('x'.repeat(10));
     await closeOf(client);
-    expect(Buffer.concat(got).toString()).toBe('x'.repeat(10));
     await waitFor(() => closed.length === 1, 3000, 'closed hook');
     // The client finished first; the session ended normally, not by the timeout.
     expect(closed[0]!.closeReason).toBe('client-closed');
@@ -201,31 +187,26 @@ ${pluginYaml}
   });
 
   it('closes a session whose backend sent FIN when the client never finishes (client_fin_timeout)', async () => {
-    await start(`    client_fin_timeout: 200ms\n`, await startServer((s) => s.end('bye\n')));
+    await start(`    client_fin_timeout: 200ms\n`, await kit.greeting('bye\n', { after: 'end' }));
     // A client that keeps its side open after the server's FIN (allowHalfOpen).
-    const client = netConnect({ host: '127.0.0.1', port: portOf(proxy!.address), allowHalfOpen: true });
-    client.on('error', () => {});
-    clients.push(client);
-    const got: Buffer[] = [];
-    client.on('data', (d) => got.push(d));
-    await once(client, 'end');
+    const client = await kit.connect(proxy, { allowHalfOpen: true });
+    const got = await client.collect();
     // The proxy already sent its FIN, so closing now sends nothing the client could see
     // until it writes: watch the session instead.
     await waitFor(() => closed.length === 1, 3000, 'closed hook');
     expect(closed[0]!.endedAt - closed[0]!.connectedAt).toBeGreaterThanOrEqual(200);
-    expect(Buffer.concat(got).toString()).toBe('bye\n');
+    expect(got.toString()).toBe('bye\n');
     expect(closed[0]!.closeReason).toBe('idle-timeout');
     expect(closed[0]!.closeDetail).toBe('client-fin');
   });
 
   it('client_idle_timeout: a silent client is cut even while the backend keeps sending', async () => {
-    const server = await startServer((s) => {
+    const server = await kit.backend((s) => {
       const timer = setInterval(() => s.write('.'), 30);
       s.on('close', () => clearInterval(timer));
     });
     await start(`    client_idle_timeout: 250ms\n`, server);
     const client = await connect();
-    client.resume();
     await closeOf(client);
     await waitFor(() => closed.length === 1, 3000, 'closed hook');
     expect(closed[0]!.endedAt - closed[0]!.connectedAt).toBeGreaterThanOrEqual(250);
@@ -234,9 +215,9 @@ ${pluginYaml}
   });
 
   it('upstream_idle_timeout: a silent backend is cut even while the client keeps sending', async () => {
-    await start(`    upstream_idle_timeout: 250ms\n`, await startServer((s) => s.resume()));
+    await start(`    upstream_idle_timeout: 250ms\n`, await kit.backend((s) => s.resume()));
     const client = await connect();
-    const timer = setInterval(() => client.write('.'), 30);
+    const timer = setInterval(() => client.socket.write('.'), 30);
     try {
       await closeOf(client);
     } finally {
@@ -252,15 +233,11 @@ ${pluginYaml}
     upstream_idle_timeout: 500ms
 `);
     const client = await connect();
-    let echoed = 0;
-    client.on('data', (d) => {
-      echoed += d.length;
-    });
-    const timer = setInterval(() => client.write('.'), 25);
+    const timer = setInterval(() => client.socket.write('.'), 25);
     await new Promise((r) => setTimeout(r, 1200));
     clearInterval(timer);
-    expect(client.destroyed).toBe(false);
-    expect(echoed).toBeGreaterThan(5);
+    expect(client.socket.destroyed).toBe(false);
+    expect(client.buffered).toBeGreaterThan(5);
     expect(closed).toHaveLength(0);
     // ...and once both go quiet, the first limit closes it.
     await closeOf(client);

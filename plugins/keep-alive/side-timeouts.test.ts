@@ -16,17 +16,20 @@ interface FakeSession {
   client: FakeSocket;
   upstream: FakeSocket;
   connectedAt: number;
+  /** The service whose backends serve the session; the sweep only times its own. */
+  pool: unknown;
   data: Record<string, unknown>;
   closeReason: string | null;
   closeDetail: string | null;
   close(reason: string): void;
 }
 
-function fakeSession(at: number): FakeSession {
+function fakeSession(at: number, pool: unknown): FakeSession {
   const s: FakeSession = {
     client: { bytesRead: 0, readableEnded: false, destroyed: false },
     upstream: { bytesRead: 0, readableEnded: false, destroyed: false },
     connectedAt: at,
+    pool,
     data: {},
     closeReason: null,
     closeDetail: null,
@@ -52,7 +55,7 @@ function setup(options: Partial<KeepAliveOptions>) {
   };
   const timeouts = new SideTimeouts(service, full);
   const add = (at: number) => {
-    const s = fakeSession(at);
+    const s = fakeSession(at, service);
     sessions.set(sessions.size + 1, s);
     timeouts.track(s as unknown as Session);
     return s;
@@ -143,6 +146,16 @@ describe('SideTimeouts (the sweep, with a fake clock)', () => {
     s.client.destroyed = true;
     delete add(0).data['keep-alive'];
     expect(timeouts.sweep(10_000)).toBe(0);
+  });
+
+  it("leaves a session routed to another service's pool to that pool's sweep", () => {
+    const { timeouts, add } = setup({ client_idle_timeout: 100 });
+    const mine = add(0);
+    const routed = add(0);
+    routed.pool = {}; // another service
+    expect(timeouts.sweep(100)).toBe(1);
+    expect(mine.closeDetail).toBe('client-idle');
+    expect(routed.closeDetail).toBeNull();
   });
 });
 

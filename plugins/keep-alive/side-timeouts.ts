@@ -84,6 +84,9 @@ export class SideTimeouts {
   sweep(now: number): number {
     let closed = 0;
     for (const session of this.service.sessions.values()) {
+      // A session routed to another service's pool is timed by that pool's keep-alive, which
+      // set its clock (`established` runs in the pool).
+      if (session.pool !== this.service) continue;
       const clock = session.data[CLOCK] as ReadClock | undefined;
       if (clock === undefined) continue;
       const { client, upstream } = session;

@@ -22,14 +22,19 @@ export default definePlugin({
       if (++offset >= n) offset = 0;
       let best = candidates[offset]!;
       let bestLoad = best.active + best.peerActive + 1;
-      for (let k = 1; k < n; k++) {
-        const b = candidates[(offset + k) % n]!;
-        const load = b.active + b.peerActive + 1;
-        // Compared without division. `peerActive`: the other cluster workers' sessions there
-        // (0 with one process), so the whole cluster is balanced.
-        if (load * best.effectiveWeight < bestLoad * b.effectiveWeight) {
-          best = b;
-          bestLoad = load;
+      // From `offset` to the end, then from 0 to `offset` (no modulo per candidate).
+      for (let pass = 0; pass < 2; pass++) {
+        const from = pass === 0 ? offset + 1 : 0;
+        const to = pass === 0 ? n : offset;
+        for (let k = from; k < to; k++) {
+          const b = candidates[k]!;
+          const load = b.active + b.peerActive + 1;
+          // Compared without division. `peerActive`: the other cluster workers' sessions
+          // there (0 with one process), so the whole cluster is balanced.
+          if (load * best.effectiveWeight < bestLoad * b.effectiveWeight) {
+            best = b;
+            bestLoad = load;
+          }
         }
       }
       return best;

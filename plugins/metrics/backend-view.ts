@@ -22,7 +22,8 @@ export function backendViews(service: Service): BackendView[] {
   }
   for (const session of service.sessions.values()) {
     const backend = session.backend;
-    if (backend === null || session.connectedAt === 0) continue;
+    // A session routed to another service's pool is that pool's to report (its backend too).
+    if (backend === null || session.connectedAt === 0 || session.pool !== service) continue;
     let view = views.get(backend);
     if (view === undefined) {
       view = { backend, bytesIn: backend.bytesIn, bytesOut: backend.bytesOut };

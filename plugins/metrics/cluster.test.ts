@@ -1,15 +1,13 @@
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClusterBridge } from '../../core/cluster/bridge.js';
-import { loadConfigText } from '../../core/config/load.js';
-import { Runtime } from '../../core/runtime.js';
-import { ADMIN_ROUTES } from '../../plugin-sdk/admin.js';
-import { exchange, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { ADMIN_ROUTES, type ClusterBridge } from '../../plugin-sdk/index.js';
+import { createTestKit, exchange, waitFor } from '../../testing/index.js';
 import { type Family, parseExposition, sampleValue } from './exposition.test-support.js';
 import { SESSION_STATS_TOPIC, type ServiceReport, type WorkerReport } from './worker-report.js';
 import { WorkerTotals } from './worker-totals.js';
 
-const log = pino({ level: 'silent' });
+const kit = createTestKit();
+afterEach(kit.close);
+
 const BOUNDS = [0.001, 0.01, 0.1, 1];
 /** A pid no process has (above any pid_max): a worker that exited. */
 const GONE = 2_147_483_000;
@@ -69,20 +67,13 @@ function fakeBridge() {
 }
 
 describe('metrics with several workers: WorkerTotals', () => {
-  const runtimes: Runtime[] = [];
-  afterEach(async () => {
-    for (const r of runtimes.splice(0)) await r.stop(0);
-  });
   /** A primary's service: its registry holds the backends, it binds nothing. */
   const service = async () => {
-    const config = await loadConfigText(
+    const proxy = await kit.proxy(
       'listen: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:1 }, { address: 127.0.0.1:2 }]\n',
-      't.yaml',
+      { role: 'primary' },
     );
-    const runtime = await Runtime.create(config, log, { role: 'primary' });
-    runtimes.push(runtime);
-    await runtime.start();
-    return runtime.defaultService;
+    return proxy.service;
   };
   const backendOf = async () => {
     const s = await service();
@@ -205,25 +196,11 @@ describe('metrics with several workers: WorkerTotals', () => {
 });
 
 describe('metrics plugin in cluster roles (in process)', () => {
-  const runtimes: Runtime[] = [];
-  let servers: TestServer[] = [];
-  afterEach(async () => {
-    for (const r of runtimes.splice(0)) await r.stop(0);
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
-  });
-
-  const build = async (yaml: string, role: 'primary' | 'worker', bridge: ClusterBridge) => {
-    const config = await loadConfigText(yaml, 'roles.yaml');
-    const runtime = await Runtime.create(config, log, { role, cluster: bridge });
-    runtimes.push(runtime);
-    await runtime.start();
-    return runtime;
-  };
+  const build = async (yaml: string, role: 'primary' | 'worker', bridge: ClusterBridge) =>
+    (await kit.proxy(yaml, { role, cluster: bridge })).runtime;
 
   it('worker: counts its sessions, answers the topic, serves nothing itself', async () => {
-    const echo = await startEcho();
-    servers.push(echo);
+    const echo = await kit.echo();
     const handlers = new Map<string, (payload: unknown) => unknown>();
     const bridge: ClusterBridge = {
       role: 'worker',

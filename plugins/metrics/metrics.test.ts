@@ -1,15 +1,5 @@
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import {
-  exchange,
-  freePort,
-  open,
-  readBytes,
-  startEcho,
-  type TestServer,
-  waitFor,
-} from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { type Family, parseExposition, sampleValue } from './exposition.test-support.js';
 
 interface AdminApi {
@@ -28,18 +18,12 @@ const SWITCHYARD_LABELS = new Set([
 ]);
 
 describe('metrics', () => {
-  let servers: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  let clients: Socket[] = [];
+  const kit = createTestKit();
+  let proxy: TestProxy;
 
   afterEach(async () => {
     vi.restoreAllMocks();
-    for (const c of clients) c.destroy();
-    clients = [];
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
+    await kit.close();
   });
 
   function config(backends: string[], options = '{}', extra = ''): string {
@@ -57,7 +41,7 @@ plugins:
   }
 
   function adminUrl(): string {
-    const address = proxy!.runtime.use<AdminApi>('admin-api')?.address();
+    const address = proxy.runtime.use<AdminApi>('admin-api')?.address();
     if (!address) throw new Error('admin-api is not listening');
     return `http://${address}`;
   }
@@ -75,16 +59,15 @@ plugins:
     return parseExposition(text);
   }
 
-  async function echoes(n: number): Promise<TestServer[]> {
-    servers.push(...(await Promise.all(Array.from({ length: n }, () => startEcho()))));
-    return servers.slice(-n);
+  function echoes(n: number): Promise<TestBackend[]> {
+    return Promise.all(Array.from({ length: n }, () => kit.echo()));
   }
 
-  const closedCount = (n: number) => () => proxy!.service.counters.closed >= n;
+  const closedCount = (n: number) => () => proxy.service.counters.closed >= n;
 
   it('counts sessions, bytes, connect times and close reasons of real sessions exactly', async () => {
     const [a, b] = await echoes(2);
-    proxy = await startProxy(config([a!.address, b!.address]));
+    proxy = await kit.proxy(config([a!.address, b!.address]));
     const payload = 'x'.repeat(100);
     for (let i = 0; i < 4; i++) expect((await exchange(proxy.address, payload)).toString()).toBe(payload);
     await waitFor(closedCount(4), 5000, '4 closed sessions');
@@ -133,11 +116,10 @@ plugins:
 
   it('includes the bytes of open sessions, and the totals stay put when they close', async () => {
     const [a] = await echoes(1);
-    proxy = await startProxy(config([a!.address]));
-    const client = await open(proxy.address);
-    clients.push(client);
-    client.write(Buffer.alloc(1000, 1));
-    await readBytes(client, 1000);
+    proxy = await kit.proxy(config([a!.address]));
+    const client = await kit.connect(proxy);
+    await client.send(Buffer.alloc(1000, 1));
+    await client.read(1000);
 
     const l = { service: 'default', backend: a!.address };
     let m = await scrape();
@@ -146,13 +128,13 @@ plugins:
     expect(sampleValue(m, 'switchyard_backend_sessions_active', l)).toBe(1);
     expect(sampleValue(m, 'switchyard_service_sessions_active', { service: 'default' })).toBe(1);
 
-    client.write(Buffer.alloc(500, 2));
-    await readBytes(client, 500);
+    await client.send(Buffer.alloc(500, 2));
+    await client.read(500);
     m = await scrape();
     expect(sampleValue(m, 'switchyard_backend_bytes_in_total', l)).toBe(1500);
     expect(sampleValue(m, 'switchyard_backend_bytes_out_total', l)).toBe(1500);
 
-    client.end();
+    await client.end();
     await waitFor(closedCount(1), 5000, 'the session to close');
     m = await scrape();
     expect(sampleValue(m, 'switchyard_backend_bytes_in_total', l)).toBe(1500);
@@ -162,8 +144,8 @@ plugins:
   });
 
   it('counts connect failures against a refusing port', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
-    proxy = await startProxy(config([dead]));
+    const dead = (await kit.refusing()).address;
+    proxy = await kit.proxy(config([dead]));
     // No payload: the proxy never reads from a client it cannot connect, so data sent would turn its close into a reset.
     expect((await exchange(proxy.address)).length).toBe(0);
     await waitFor(closedCount(1), 5000, 'the refused session to close');
@@ -189,8 +171,8 @@ plugins:
 
   it('counts retries on another backend after a refused connect', async () => {
     const [good] = await echoes(1);
-    const dead = `127.0.0.1:${await freePort()}`;
-    proxy = await startProxy(config([dead, good!.address]).replace('retries: 0', 'retries: 1'));
+    const dead = (await kit.refusing()).address;
+    proxy = await kit.proxy(config([dead, good!.address]).replace('retries: 0', 'retries: 1'));
     for (let i = 0; i < 4; i++) expect((await exchange(proxy.address, 'ok')).toString()).toBe('ok');
     await waitFor(closedCount(4), 5000, '4 closed sessions');
 
@@ -216,7 +198,7 @@ plugins:
 
   it('counts refusals by reason, with a bounded number of reasons', async () => {
     const [a] = await echoes(1);
-    proxy = await startProxy(config([a!.address]));
+    proxy = await kit.proxy(config([a!.address]));
     const reasons = ['deny-a', 'deny-a', 'deny-a', 'deny-b', 'deny-b'];
     for (let i = 0; i < 40; i++) reasons.push(`generated-${i}`);
     let next = 0;
@@ -243,7 +225,7 @@ plugins:
 
   it('reports registry state and plugin statuses; a removed backend stays while its sessions drain', async () => {
     const [a, b] = await echoes(2);
-    proxy = await startProxy(config([a!.address, b!.address]));
+    proxy = await kit.proxy(config([a!.address, b!.address]));
     const service = proxy.service;
     const backendA = service.backends.get(a!.address)!;
     service.setBackendStatus(backendA, 'health-check', 'down');
@@ -276,17 +258,16 @@ plugins:
     );
 
     // b is draining, so the session goes to a; then a is removed while the session runs.
-    const client = await open(proxy.address);
-    clients.push(client);
-    client.write('hi');
-    await readBytes(client, 2);
+    const client = await kit.connect(proxy);
+    await client.send('hi');
+    await client.read(2);
     service.backends.remove(a!.address, { drainTimeout: 60_000 });
     m = await scrape();
     expect(sampleValue(m, 'switchyard_backend_state', { ...la, state: 'removed' })).toBe(1);
     expect(sampleValue(m, 'switchyard_backend_sessions_active', la)).toBe(1);
     expect(sampleValue(m, 'switchyard_backend_bytes_in_total', la)).toBe(2);
 
-    client.end();
+    await client.end();
     await waitFor(closedCount(1), 5000, 'the session to close');
     m = await scrape();
     expect(sampleValue(m, 'switchyard_backend_sessions_active', la)).toBeUndefined();
@@ -295,36 +276,34 @@ plugins:
 
   it('reports the queue length of backend-limits', async () => {
     const [a] = await echoes(1);
-    proxy = await startProxy(
+    proxy = await kit.proxy(
       config([a!.address]).replace(
         'metrics: {}',
         'metrics: {}\n  backend-limits: { max_connections: 1, overflow: queue, queue_timeout: 30s }',
       ),
     );
     const svc = { service: 'default' };
-    const first = await open(proxy.address);
-    clients.push(first);
-    first.write('1');
-    await readBytes(first, 1);
-    const second = await open(proxy.address);
-    clients.push(second);
-    await waitFor(() => proxy!.service.counters.accepted === 2, 5000, 'the second session');
-    second.write('2');
+    const first = await kit.connect(proxy);
+    await first.send('1');
+    await first.read(1);
+    const second = await kit.connect(proxy);
+    await waitFor(() => proxy.service.counters.accepted === 2, 5000, 'the second session');
+    await second.send('2');
 
     let m = await scrape();
     expect(sampleValue(m, 'switchyard_service_queue_length', svc)).toBe(1);
     expect(sampleValue(m, 'switchyard_backend_sessions_active', { ...svc, backend: a!.address })).toBe(1);
 
-    first.end();
-    expect((await readBytes(second, 1)).toString()).toBe('2');
+    await first.end();
+    expect((await second.read(1)).toString()).toBe('2');
     m = await scrape();
     expect(sampleValue(m, 'switchyard_service_queue_length', svc)).toBe(0);
   });
 
   it('keeps labels bounded: more clients add no series, no label names a client', async () => {
     const [a] = await echoes(1);
-    const dead = `127.0.0.1:${await freePort()}`;
-    proxy = await startProxy(config([a!.address, dead]).replace('retries: 0', 'retries: 1'));
+    const dead = (await kit.refusing()).address;
+    proxy = await kit.proxy(config([a!.address, dead]).replace('retries: 0', 'retries: 1'));
     await exchange(proxy.address, 'x');
     await waitFor(closedCount(1), 5000, 'one session');
     const count = (m: Map<string, Family>) =>
@@ -335,10 +314,9 @@ plugins:
 
     const ports: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const c = await open(proxy.address);
-      ports.push(c.localPort!);
-      c.end('y');
-      clients.push(c);
+      const c = await kit.connect(proxy);
+      ports.push(c.localPort);
+      await c.end('y');
     }
     await waitFor(closedCount(21), 10_000, '21 sessions');
     const m = await scrape();
@@ -359,7 +337,7 @@ plugins:
 
   it('serves text that parses as the Prometheus format, with process metrics', async () => {
     const [a] = await echoes(1);
-    proxy = await startProxy(config([a!.address, `127.0.0.1:${await freePort()}`]));
+    proxy = await kit.proxy(config([a!.address, (await kit.refusing()).address]));
     proxy.service.setBackendStatus(proxy.service.backends.get(a!.address)!, 'health "check"\\', 'up\nnow');
     await exchange(proxy.address, 'abc');
     await exchange(proxy.address);
@@ -391,7 +369,7 @@ plugins:
 
   it('answers even when process collectors throw (EMFILE at the fd limit), and counts the failure', async () => {
     const [a] = await echoes(1);
-    proxy = await startProxy(config([a!.address]));
+    proxy = await kit.proxy(config([a!.address]));
     const emfile = () => {
       const err: NodeJS.ErrnoException = new Error('EMFILE: too many open files, uv_resident_set_memory');
       err.code = 'EMFILE';
@@ -423,7 +401,7 @@ plugins:
 
   it('labels each service, and honours path, process_metrics and connect_time_buckets', async () => {
     const [a, b] = await echoes(2);
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 services:
   web:
     listen: 127.0.0.1:0
@@ -439,7 +417,7 @@ plugins:
     await exchange(proxy.address, 'web!');
     await exchange(db.addresses()[0]!, 'db');
     await waitFor(
-      () => proxy!.service.counters.closed === 1 && db.counters.closed === 1,
+      () => proxy.service.counters.closed === 1 && db.counters.closed === 1,
       5000,
       'both sessions',
     );
@@ -465,11 +443,11 @@ plugins:
   });
 
   it('rejects bad options', async () => {
-    await expect(startProxy(config(['127.0.0.1:1'], '{ connect_time_buckets: [1, 0.5] }'))).rejects.toThrow(
+    await expect(kit.proxy(config(['127.0.0.1:1'], '{ connect_time_buckets: [1, 0.5] }'))).rejects.toThrow(
       /strictly increasing/,
     );
-    await expect(startProxy(config(['127.0.0.1:1'], '{ path: metrics }'))).rejects.toThrow(/path/);
-    await expect(startProxy(config(['127.0.0.1:1'], '{ interval: 5 }'))).rejects.toThrow(/interval/);
+    await expect(kit.proxy(config(['127.0.0.1:1'], '{ path: metrics }'))).rejects.toThrow(/path/);
+    await expect(kit.proxy(config(['127.0.0.1:1'], '{ interval: 5 }'))).rejects.toThrow(/interval/);
   });
 });
 

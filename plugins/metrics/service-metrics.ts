@@ -136,6 +136,18 @@ export function registerServiceMetrics(registry: Registry, snapshot: Snapshot): 
   );
   service(
     'counter',
+    'switchyard_service_routed_total',
+    "Sessions accepted here that a route plugin (sni-router) sent to another service's pool.",
+    (s) => s.counters.routed,
+  );
+  service(
+    'counter',
+    'switchyard_service_routed_in_total',
+    "Sessions other services' route plugins sent to this service's pool (a pool's sessions; accepted elsewhere).",
+    (s) => s.counters.routedIn,
+  );
+  service(
+    'counter',
     'switchyard_service_dropped_total',
     'Connections closed by the listener at max_connections, before they became sessions.',
     (s) => s.counters.dropped,

@@ -93,6 +93,8 @@ export function trackSessions(service: Service, bounds: readonly number[]): Serv
     backendStats(session.backend!).connectTimes.observe((session.connectedAt - session.startedAt) / 1000);
   });
   service.hooks.closed.tap('metrics', (session: Session) => {
+    // A session a route plugin sent to another service's pool is counted there, with its backend.
+    if (session.pool !== service) return;
     const reason = session.closeReason ?? 'client-closed';
     const counts =
       session.connectedAt > 0 && session.backend !== null

@@ -44,6 +44,8 @@ export class SlowStart implements SlowStartApi {
   #timer: NodeJS.Timeout | null = null;
   #ramping = 0;
   #stopped = false;
+  /** Set once the configured backends are in (they start at full weight); later ones ramp. */
+  #started = false;
 
   constructor(
     private readonly service: Service,
@@ -53,12 +55,25 @@ export class SlowStart implements SlowStartApi {
     this.#step = rampStep(options.window);
   }
 
+  /**
+   * `start` hook. The core adds the configured backends right after the `start` taps, in the
+   * same turn of the event loop, so the flag flips after them. A listening service counts as
+   * started once it listens; a pool (no listener) from the next turn on — backends added from
+   * then (admin API, discovery, reload) ramp.
+   */
+  start(): void {
+    setImmediate(() => {
+      this.#started = true;
+    });
+  }
+
   /** `backendAdded`. */
   readonly added = (backend: Backend): void => {
     const tracked: Tracked = { restricted: restrictedByOthers(backend), draining: false, since: null };
     this.#tracked.set(backend, tracked);
-    // No listener yet: the service is starting and these are its configured backends.
-    if (!tracked.restricted && this.service.addresses().length > 0) this.#begin(backend, tracked);
+    // Before `started`: the service is starting and these are its configured backends.
+    if (!tracked.restricted && (this.#started || this.service.addresses().length > 0))
+      this.#begin(backend, tracked);
   };
 
   /** `backendRemoved`: the registry drops its weight factor; drop the status and the entry. */

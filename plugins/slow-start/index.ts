@@ -1,6 +1,6 @@
 import { definePlugin } from '../../plugin-sdk/index.js';
 import { NAME, SlowStart, type SlowStartApi } from './controller.js';
-import { checkOptions, type SlowStartOptions, schema } from './options.js';
+import { type SlowStartOptions, schema } from './options.js';
 
 export type { RampInfo, SlowStartApi } from './controller.js';
 
@@ -14,7 +14,6 @@ export default definePlugin<SlowStartOptions>({
   name: NAME,
   description: 'Ramps the weight of new and recovered backends over a window (any balancer).',
   schema,
-  check: checkOptions,
   apply(service, options) {
     const slowStart = new SlowStart(service, options);
     const { hooks } = service;
@@ -22,6 +21,7 @@ export default definePlugin<SlowStartOptions>({
     hooks.backendRemoved.tap(NAME, slowStart.removed);
     hooks.backendChanged.tap(NAME, slowStart.changed);
     hooks.backendStatus.tap(NAME, slowStart.status);
+    hooks.start.tap(NAME, () => slowStart.start());
     hooks.stop.tap(NAME, () => slowStart.stop());
     service.provide<SlowStartApi>(NAME, slowStart);
   },

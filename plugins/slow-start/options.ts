@@ -1,4 +1,4 @@
-import { durationSchema, type JsonSchema, type OptionIssue } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema } from '../../plugin-sdk/index.js';
 
 export interface SlowStartOptions {
   /** ms */
@@ -32,8 +32,3 @@ export const schema: JsonSchema = {
     },
   },
 };
-
-/** `window` as text ("0s") escapes the schema's minimum. */
-export function checkOptions(o: SlowStartOptions): OptionIssue[] {
-  return o.window > 0 ? [] : [{ path: ['window'], message: 'window must be longer than 0' }];
-}

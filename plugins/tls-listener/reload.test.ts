@@ -5,8 +5,13 @@ import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CertFactory, type CertFiles } from '../../test/fixtures/tls/certs.js';
 import { tlsExchange } from '../../test/fixtures/tls/peers.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { readBytes, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import {
+  createTestKit,
+  type TestBackend,
+  type TestClient,
+  type TestProxy,
+  waitFor,
+} from '../../testing/index.js';
 import type { TlsListenerApi } from './index.js';
 
 let certs: CertFactory;
@@ -30,24 +35,18 @@ const q = JSON.stringify;
 let run = 0;
 
 describe('tls-listener certificate reload', () => {
-  let backend: TestServer;
-  let proxy: TestProxy | undefined;
+  const kit = createTestKit();
+  afterEach(kit.close);
+  let backend: TestBackend;
+  let proxy: TestProxy;
   let live: { dir: string; cert: string; key: string };
-  const sockets: TLSSocket[] = [];
 
   beforeEach(async () => {
-    backend = await startEcho();
+    backend = await kit.echo();
     const dir = join(certs.dir, `live-${++run}`);
     mkdirSync(dir);
     live = { dir, cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
     install(first);
-  });
-  afterEach(async () => {
-    for (const s of sockets) s.destroy();
-    sockets.length = 0;
-    await proxy?.stop();
-    proxy = undefined;
-    await backend.close();
   });
 
   const install = (files: CertFiles, target = live) => {
@@ -55,7 +54,7 @@ describe('tls-listener certificate reload', () => {
     copyFileSync(files.key, target.key);
   };
   const start = async (extra = '') => {
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${backend.address}
@@ -69,21 +68,20 @@ ${extra.replace(/^/gm, '    ')}
     return proxy.service.use<TlsListenerApi>('tls-listener')!;
   };
   const servedCN = async (servername?: string) =>
-    (await tlsExchange(proxy!.address, 'x', servername ? { servername } : {})).subjectCN;
+    (await tlsExchange(proxy.address, 'x', servername ? { servername } : {})).subjectCN;
 
   /** A TLS session through the proxy that keeps echoing. */
   const openSession = async () => {
-    const [host, port] = proxy!.address.split(':');
-    const s = tlsConnect({ host, port: Number(port), rejectUnauthorized: false });
-    sockets.push(s);
-    await once(s, 'secureConnect');
-    s.write('hello');
-    expect((await readBytes(s, 5)).toString()).toBe('hello');
+    const [host, port] = proxy.address.split(':');
+    const s = kit.adopt(tlsConnect({ host, port: Number(port), rejectUnauthorized: false }));
+    await once(s.socket, 'secureConnect');
+    await s.send('hello');
+    expect((await s.read(5)).toString()).toBe('hello');
     return s;
   };
-  const stillEchoes = async (s: TLSSocket, text: string) => {
-    s.write(text);
-    expect((await readBytes(s, text.length)).toString()).toBe(text);
+  const stillEchoes = async (s: TestClient<TLSSocket>, text: string) => {
+    await s.send(text);
+    expect((await s.read(text.length)).toString()).toBe(text);
   };
 
   it('reloads on file change: open sessions keep streaming, new connections get the new certificate', async () => {
@@ -92,25 +90,20 @@ ${extra.replace(/^/gm, '    ')}
     const session = await openSession();
     // Keep bytes flowing through the session while the files change under it.
     let sent = 0;
-    let echoed = 0;
-    const count = (c: Buffer) => {
-      echoed += c.length;
-    };
-    session.on('data', count);
     const pump = setInterval(() => {
-      session.write('.');
+      session.socket.write('.');
       sent++;
     }, 5);
     install(second);
     await waitFor(() => api.stats.reloads === 1, 5000, 'reload');
     expect(await servedCN()).toBe('second.test');
     clearInterval(pump);
-    await waitFor(() => echoed === sent, 5000, 'every byte echoed across the reload');
+    await waitFor(() => session.buffered === sent, 5000, 'every byte echoed across the reload');
     expect(sent).toBeGreaterThan(0);
-    session.off('data', count);
+    expect((await session.read(sent)).toString()).toBe('.'.repeat(sent));
     await stillEchoes(session, 'still here');
     expect(api.certificates()[0]!.subject).toContain('second.test');
-    expect(session.getPeerCertificate().subject.CN).toBe('first.test');
+    expect(session.socket.getPeerCertificate().subject.CN).toBe('first.test');
   });
 
   it('keeps the current certificate when the new one is bad, and recovers once it is fixed', async () => {
@@ -142,8 +135,7 @@ ${extra.replace(/^/gm, '    ')}
     expect(await servedCN()).toBe('second.test');
     // Same files again: nothing to do.
     expect(api.reload()).toBe(false);
-    await proxy!.stop();
-    proxy = undefined;
+    await proxy.stop();
     expect(process.listenerCount('SIGHUP')).toBe(before);
   });
 

@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CertFactory, type CertFiles } from '../../test/fixtures/tls/certs.js';
 import { startTlsServer, type TestTlsServer } from '../../test/fixtures/tls/peers.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { exchange, startEcho, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, exchange, type TestProxy, waitFor } from '../../testing/index.js';
 import type { TlsUpstreamApi } from './index.js';
 
 let certs: CertFactory;
@@ -38,23 +36,17 @@ const pem = (files: CertFiles): TlsOptions => ({
 });
 
 describe('tls-upstream', () => {
-  const servers: Array<TestTlsServer | TestServer> = [];
-  let proxy: TestProxy | undefined;
-  afterEach(async () => {
-    await proxy?.stop();
-    proxy = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers.length = 0;
-  });
+  const kit = createTestKit();
+  afterEach(kit.close);
+  let proxy: TestProxy;
 
-  const tlsBackend = async (options: TlsOptions, onSecure?: Parameters<typeof startTlsServer>[1]) => {
-    const s = await startTlsServer(options, onSecure);
-    servers.push(s);
-    return s;
-  };
+  const tlsBackend = async (
+    options: TlsOptions,
+    onSecure?: Parameters<typeof startTlsServer>[1],
+  ): Promise<TestTlsServer> => kit.track(await startTlsServer(options, onSecure));
   /** `backends` is YAML list items; `plugin` the tls-upstream options. */
   const start = async (backends: string, plugin = '', extra = '') => {
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 connect_timeout: 3s
 ${extra}
@@ -65,10 +57,10 @@ plugins:
 `);
     return proxy;
   };
-  const api = () => proxy!.service.use<TlsUpstreamApi>('tls-upstream')!;
+  const api = () => proxy.service.use<TlsUpstreamApi>('tls-upstream')!;
   /** The session fails: the client gets no byte, only a close (a reset when its data went unread). */
   const expectRefused = async () => {
-    const got = await exchange(proxy!.address, 'hello').catch((err: NodeJS.ErrnoException) => err);
+    const got = await exchange(proxy.address, 'hello').catch((err: NodeJS.ErrnoException) => err);
     if (got instanceof Error) expect(got.code).toBe('ECONNRESET');
     else expect(got.length).toBe(0);
   };
@@ -77,25 +69,25 @@ plugins:
     const backend = await tlsBackend(pem(selfSigned));
     await start(`- { address: ${backend.address}, tls: true }`, '', 'retries: 1');
     await expectRefused();
-    const b = proxy!.service.backends.get(backend.address)!;
+    const b = proxy.service.backends.get(backend.address)!;
     expect(b.connectFailures).toBe(2); // first attempt + one retry
-    expect(proxy!.service.counters.connectFailures).toBe(2);
+    expect(proxy.service.counters.connectFailures).toBe(2);
     expect(backend.sessions.length).toBe(0);
   });
 
   it('accepts the self-signed backend with insecure_skip_verify', async () => {
     const backend = await tlsBackend(pem(selfSigned));
     await start(`- { address: ${backend.address}, tls: true, insecure_skip_verify: true }`);
-    expect((await exchange(proxy!.address, 'hello')).toString()).toBe('hello');
+    expect((await exchange(proxy.address, 'hello')).toString()).toBe('hello');
   });
 
   it('accepts the self-signed backend with its certificate as ca (per backend and plugin default)', async () => {
     const backend = await tlsBackend(pem(selfSigned));
     await start(`- { address: ${backend.address}, tls: true, ca: ${q(selfSigned.cert)} }`);
-    expect((await exchange(proxy!.address, 'per-backend')).toString()).toBe('per-backend');
-    await proxy!.stop();
+    expect((await exchange(proxy.address, 'per-backend')).toString()).toBe('per-backend');
+    await proxy.stop();
     await start(`- { address: ${backend.address}, tls: true }`, `ca: ${q(selfSigned.cert)}`);
-    expect((await exchange(proxy!.address, 'default')).toString()).toBe('default');
+    expect((await exchange(proxy.address, 'default')).toString()).toBe('default');
   });
 
   it('sends servername as SNI and verifies the certificate against it', async () => {
@@ -105,20 +97,20 @@ plugins:
       '',
       'retries: 0',
     );
-    expect((await exchange(proxy!.address, 'sni')).toString()).toBe('sni');
+    expect((await exchange(proxy.address, 'sni')).toString()).toBe('sni');
     expect(backend.handshakes[0]!.servername).toBe('backend.test');
-    await proxy!.stop();
+    await proxy.stop();
 
     // Without servername the IP address is verified, and this certificate does not cover it.
     await start(`- { address: ${backend.address}, tls: true, ca: ${q(ca.cert)} }`, '', 'retries: 0');
     await expectRefused();
-    expect(proxy!.service.backends.list()[0]!.connectFailures).toBe(1);
+    expect(proxy.service.backends.list()[0]!.connectFailures).toBe(1);
   });
 
   it('uses the host name as SNI by default', async () => {
     const backend = await tlsBackend(pem(local));
     await start(`- { address: "localhost:${backend.port}", tls: true, ca: ${q(ca.cert)} }`);
-    expect((await exchange(proxy!.address, 'name')).toString()).toBe('name');
+    expect((await exchange(proxy.address, 'name')).toString()).toBe('name');
     expect(backend.handshakes[0]!.servername).toBe('localhost');
   });
 
@@ -132,9 +124,9 @@ plugins:
     await start(
       `- { address: ${backend.address}, tls: true, ca: ${q(ca.cert)}, cert: ${q(client.cert)}, key: ${q(client.key)} }`,
     );
-    expect((await exchange(proxy!.address, 'mtls')).toString()).toBe('mtls');
+    expect((await exchange(proxy.address, 'mtls')).toString()).toBe('mtls');
     expect(backend.handshakes[0]!.peerCN).toBe('proxy-client');
-    await proxy!.stop();
+    await proxy.stop();
 
     await start(`- { address: ${backend.address}, tls: true, ca: ${q(ca.cert)} }`, '', 'retries: 0');
     await expectRefused();
@@ -147,17 +139,17 @@ plugins:
     await start(
       `- { address: ${bad.address}, tls: true, ca: ${q(ca.cert)} }\n- { address: ${good.address}, tls: true, ca: ${q(ca.cert)} }`,
     );
-    for (let i = 0; i < 4; i++) expect((await exchange(proxy!.address, `m${i}`)).toString()).toBe(`m${i}`);
-    const registry = proxy!.service.backends;
+    for (let i = 0; i < 4; i++) expect((await exchange(proxy.address, `m${i}`)).toString()).toBe(`m${i}`);
+    const registry = proxy.service.backends;
     expect(registry.get(bad.address)!.connectFailures).toBe(2); // round robin sent 2 of 4 there first
     expect(registry.get(good.address)!.total).toBe(4);
-    expect(proxy!.service.counters.retries).toBe(2);
+    expect(proxy.service.counters.retries).toBe(2);
   });
 
   it('handshake failures open the circuit breaker (listed after tls-upstream in the config)', async () => {
     const bad = await tlsBackend(pem(selfSigned));
     const good = await tlsBackend(pem(local));
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 retries: 1
 backends:
@@ -167,8 +159,8 @@ plugins:
   tls-upstream: {}
   circuit-breaker: { consecutive_failures: 2, base_ejection_time: 30s, max_ejection_percent: 50 }
 `);
-    for (let i = 0; i < 6; i++) expect((await exchange(proxy!.address, `b${i}`)).toString()).toBe(`b${i}`);
-    const badBackend = proxy!.service.backends.get(bad.address)!;
+    for (let i = 0; i < 6; i++) expect((await exchange(proxy.address, `b${i}`)).toString()).toBe(`b${i}`);
+    const badBackend = proxy.service.backends.get(bad.address)!;
     expect(badBackend.status['circuit-breaker']).toBe('open');
     expect(badBackend.connectFailures).toBe(2); // then ejected: no more attempts on it
   });
@@ -186,7 +178,7 @@ plugins:
     });
     await start(`- { address: ${backend.address}, tls: true, ca: ${q(ca.cert)} }`);
     const payload = randomBytes(1024 * 1024);
-    const got = await exchange(proxy!.address, payload, 15_000);
+    const got = await exchange(proxy.address, payload, 15_000);
     expect(backendSawEnd).toBe(true);
     expect(got.length).toBe(payload.length);
     expect(got.equals(payload)).toBe(true);
@@ -194,10 +186,9 @@ plugins:
 
   it('applies tls fields of backends added at run time (the admin API path)', async () => {
     const secure = await tlsBackend(pem(selfSigned));
-    const plain = await startEcho();
-    servers.push(plain);
+    const plain = await kit.echo();
     await start(`- { address: ${plain.address} }`, '', 'retries: 0');
-    const registry = proxy!.service.backends;
+    const registry = proxy.service.backends;
     registry.remove(plain.address);
 
     registry.add({ address: secure.address, tls: true });
@@ -205,11 +196,11 @@ plugins:
     registry.remove(secure.address);
 
     registry.add({ address: secure.address, tls: true, insecure_skip_verify: true });
-    expect((await exchange(proxy!.address, 'added')).toString()).toBe('added');
+    expect((await exchange(proxy.address, 'added')).toString()).toBe('added');
     registry.remove(secure.address);
 
     registry.add({ address: plain.address });
-    expect((await exchange(proxy!.address, 'plain')).toString()).toBe('plain');
+    expect((await exchange(proxy.address, 'plain')).toString()).toBe('plain');
     registry.remove(plain.address);
 
     // Unusable settings at run time: logged, and connects fail (never a plain-text fallback).
@@ -226,7 +217,7 @@ plugins:
       `- { address: ${a.address}, tls: true, ca: ${q(ca.cert)} }\n- { address: ${b.address}, tls: true, ca: ${q(ca.cert)} }`,
     );
     expect(api().stats.contextsBuilt).toBe(1); // same files: one shared context
-    for (let i = 0; i < 6; i++) expect((await exchange(proxy!.address, 'r')).toString()).toBe('r');
+    for (let i = 0; i < 6; i++) expect((await exchange(proxy.address, 'r')).toString()).toBe('r');
     expect(api().stats.contextsBuilt).toBe(1);
     // Each backend's later connections resume the session its first one got.
     expect(a.handshakes.map((h) => h.reused)).toEqual([false, true, true]);
@@ -236,7 +227,7 @@ plugins:
   it('session_resumption: false does full handshakes', async () => {
     const a = await tlsBackend(pem(local));
     await start(`- { address: ${a.address}, tls: true, ca: ${q(ca.cert)} }`, 'session_resumption: false');
-    for (let i = 0; i < 3; i++) await exchange(proxy!.address, 'r');
+    for (let i = 0; i < 3; i++) await exchange(proxy.address, 'r');
     expect(a.handshakes.map((h) => h.reused)).toEqual([false, false, false]);
   });
 
@@ -251,52 +242,49 @@ plugins:
       `ca: ${q(ca.cert)}\ncert: ${q(live.cert)}\nkey: ${q(live.key)}`,
     );
     expect(process.listenerCount('SIGHUP')).toBe(before + 1);
-    await exchange(proxy!.address, 'one');
+    await exchange(proxy.address, 'one');
     copyFileSync(client2.cert, live.cert); // half-written: certificate without its key
     process.kill(process.pid, 'SIGHUP');
     await waitFor(() => api().stats.reloadFailures === 1, 5000, 'rejected reload');
-    await exchange(proxy!.address, 'two');
+    await exchange(proxy.address, 'two');
     copyFileSync(client2.key, live.key);
     process.kill(process.pid, 'SIGHUP');
     await waitFor(() => api().stats.reloads === 1, 5000, 'reload');
-    await exchange(proxy!.address, 'three');
+    await exchange(proxy.address, 'three');
     expect(backend.handshakes.map((h) => h.peerCN)).toEqual([
       'proxy-client',
       'proxy-client',
       'proxy-client-2',
     ]);
-    await proxy!.stop();
-    proxy = undefined;
+    await proxy.stop();
     expect(process.listenerCount('SIGHUP')).toBe(before);
   });
 
   it('leaves plain backends to the core (or the next connect tap)', async () => {
-    const plain = await startEcho();
-    servers.push(plain);
+    const plain = await kit.echo();
     await start(`- { address: ${plain.address} }`);
-    expect((await exchange(proxy!.address, 'plain')).toString()).toBe('plain');
+    expect((await exchange(proxy.address, 'plain')).toString()).toBe('plain');
   });
 
   it('lets observers at stage -100 see every attempt, and answers before a pool at stage 0', async () => {
     const secure = await tlsBackend(pem(local));
-    const plain = await startEcho();
-    servers.push(plain);
+    const plain = await kit.echo();
     await start(
       `- { address: ${secure.address}, tls: true, ca: ${q(ca.cert)} }\n- { address: ${plain.address} }`,
     );
     // Tapped after tls-upstream, like plugins listed later in the config.
     const observed: string[] = [];
-    proxy!.service.hooks.connect.tap({ name: 'fake-breaker', stage: -100 }, (_session, backend) => {
+    proxy.service.hooks.connect.tap({ name: 'fake-breaker', stage: -100 }, (_session, backend) => {
       observed.push(backend.address);
       return undefined;
     });
     const pooled: string[] = [];
-    proxy!.service.hooks.connect.tap('fake-pool', (_session, backend) => {
+    proxy.service.hooks.connect.tap('fake-pool', (_session, backend) => {
       pooled.push(backend.address);
       const socket = connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
       return { socket, readyEvent: 'connect' };
     });
-    for (let i = 0; i < 4; i++) expect((await exchange(proxy!.address, 'p')).toString()).toBe('p');
+    for (let i = 0; i < 4; i++) expect((await exchange(proxy.address, 'p')).toString()).toBe('p');
     expect(observed).toEqual([secure.address, plain.address, secure.address, plain.address]);
     expect(pooled).toEqual([plain.address, plain.address]);
     expect(secure.handshakes.length).toBe(2);
@@ -305,12 +293,11 @@ plugins:
   it('closes a TLS backend connection when the client goes away', async () => {
     const backend = await tlsBackend(pem(local));
     await start(`- { address: ${backend.address}, tls: true, ca: ${q(ca.cert)} }`);
-    const [host, port] = proxy!.address.split(':');
-    const c = connect({ host, port: Number(port) });
-    c.write('x');
-    await once(c, 'data');
+    const c = await kit.connect(proxy);
+    await c.send('x');
+    await c.read(1);
     c.destroy();
-    await waitFor(() => proxy!.service.sessions.size === 0, 5000, 'session release');
+    await waitFor(() => proxy.service.sessions.size === 0, 5000, 'session release');
     await waitFor(() => backend.sessions[0]!.destroyed, 5000, 'backend side closed');
   });
 

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEcho, type TestServer } from '../helpers/servers.js';
+import { createTestKit, type TestBackend } from '../../testing/index.js';
 import {
   admin,
   ClusterProcess,
@@ -23,18 +23,19 @@ interface ListedSession {
 /** GET /sessions in a cluster primary: the workers' sessions, merged oldest first, paged. */
 describe('admin-api GET /sessions with workers: 2', () => {
   let cluster: ClusterProcess | undefined;
-  let echo: TestServer | undefined;
-  const sockets: Socket[] = [];
+  const kit = createTestKit();
+  let echo: TestBackend;
   afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await cluster?.kill();
-    cluster = undefined;
-    await echo?.close();
-    echo = undefined;
+    try {
+      await kit.close();
+    } finally {
+      await cluster?.kill();
+      cluster = undefined;
+    }
   });
 
   const start = async () => {
-    echo = await startEcho();
+    echo = await kit.echo();
     cluster = new ClusterProcess();
     cluster.writeConfig(`
 workers: 2
@@ -52,9 +53,7 @@ plugins:
   const openSessions = async (proxy: string, n: number) => {
     const out: Array<{ pid: number; socket: Socket }> = [];
     for (let i = 0; i < n; i++) {
-      const s = await stampedSession(proxy);
-      sockets.push(s.socket);
-      out.push(s);
+      out.push(await stampedSession(kit, proxy));
     }
     return out;
   };
@@ -64,7 +63,7 @@ plugins:
   it('lists every worker session once, with its worker, oldest first, and pages across workers', async () => {
     const { proxy, admin: api, pids } = await start();
     // At least 6, and more if it takes more for both workers to serve some.
-    const opened = await stampedSessionsOnEvery(proxy, pids, { min: 6, keep: sockets });
+    const opened = await stampedSessionsOnEvery(kit, proxy, pids, { min: 6 });
     const n = opened.length;
     expect(new Set(opened.map((s) => s.pid))).toEqual(new Set(pids));
     // The sessions pipe through to the echo backend.
@@ -84,7 +83,7 @@ plugins:
     const pidByClient = new Map(opened.map((s) => [`127.0.0.1:${s.socket.localPort}`, s.pid]));
     for (const s of listed) {
       expect(pidByClient.get(s.client), s.client).toBe(s.pid);
-      expect(s).toMatchObject({ backend: echo!.address, connected: true });
+      expect(s).toMatchObject({ backend: echo.address, connected: true });
     }
     // One worker id per pid.
     const workerOfPid = new Map<number, number>();

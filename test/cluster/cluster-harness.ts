@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
-import { open, type TestServer } from '../helpers/servers.js';
+import { createTestKit, type TestKit } from '../../testing/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
@@ -166,12 +166,15 @@ export async function poll(
   }
 }
 
-/** Opens a session through a proxy that runs pid-stamp; resolves with the worker's pid and the socket. */
+/**
+ * Opens a session (a client of `kit`, closed with it) through a proxy that runs pid-stamp;
+ * resolves with the worker's pid and the socket.
+ */
 export async function stampedSession(
+  kit: TestKit,
   address: string,
 ): Promise<{ pid: number; socket: Socket; rest: string }> {
-  const socket = await open(address);
-  socket.on('error', () => {});
+  const { socket } = await kit.connect(address);
   let text = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no pid line; got "${text}"`)), 10_000);
@@ -203,9 +206,10 @@ export async function stampedSession(
  * by a hash of their addresses, so a few connections can all land on one worker.
  */
 export async function stampedSessionsOnEvery(
+  kit: TestKit,
   address: string,
   pids: readonly number[],
-  options: { min: number; max?: number; keep?: Socket[] },
+  options: { min: number; max?: number },
 ): Promise<Array<{ pid: number; socket: Socket; rest: string }>> {
   const max = options.max ?? 64;
   const out: Array<{ pid: number; socket: Socket; rest: string }> = [];
@@ -214,9 +218,7 @@ export async function stampedSessionsOnEvery(
       throw new Error(
         `${max} sessions did not reach every worker (${pids.join(', ')}): ${out.map((s) => s.pid)}`,
       );
-    const s = await stampedSession(address);
-    options.keep?.push(s.socket);
-    out.push(s);
+    out.push(await stampedSession(kit, address));
   }
   return out;
 }
@@ -270,25 +272,19 @@ export function readUntil(socket: Socket, suffix: string, timeoutMs = 10_000): P
 }
 
 /**
- * The state a cluster test holds — the CLI (primary and workers), backend servers, client
- * sockets — cleaned up after every test of the `describe` it is called in: sockets destroyed,
- * the process group killed, servers closed.
+ * The state a cluster test holds — the CLI (primary and workers), and a test kit for backend
+ * servers and client sockets — cleaned up after every test of the `describe` it is called in:
+ * the kit closed (clients, then servers), the process group killed.
  */
-export function clusterFixture(): {
-  cluster: ClusterProcess | undefined;
-  servers: TestServer[];
-  sockets: Socket[];
-} {
-  const t = {
-    cluster: undefined as ClusterProcess | undefined,
-    servers: [] as TestServer[],
-    sockets: [] as Socket[],
-  };
+export function clusterFixture(): { cluster: ClusterProcess | undefined; kit: TestKit } {
+  const t = { cluster: undefined as ClusterProcess | undefined, kit: createTestKit() };
   afterEach(async () => {
-    for (const s of t.sockets.splice(0)) s.destroy();
-    await t.cluster?.kill();
-    t.cluster = undefined;
-    await Promise.all(t.servers.splice(0).map((s) => s.close()));
+    try {
+      await t.kit.close();
+    } finally {
+      await t.cluster?.kill();
+      t.cluster = undefined;
+    }
   });
   return t;
 }

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { exchange, startEcho, startNamed } from '../helpers/servers.js';
+import { exchange } from '../../testing/index.js';
 import { admin, ClusterProcess, clusterFixture, poll, stampedSessionsOnEvery } from './cluster-harness.js';
 
 /** workers: 2 from the real CLI: traffic, registry changes, aggregated stats, force-disconnect. */
@@ -25,14 +25,14 @@ plugins:
 
   /** At least `n` sessions, and as many more as it takes for every worker to serve one. */
   const openStamped = async (address: string, n: number, pids: readonly number[]) => {
-    const out = await stampedSessionsOnEvery(address, pids, { min: n, keep: t.sockets });
+    const out = await stampedSessionsOnEvery(t.kit, address, pids, { min: n });
     for (const s of out) s.socket.resume(); // read on, so a close by the proxy is seen
     return out;
   };
 
   it('spreads sessions over both workers; the primary sums them; force-disconnect reaches every worker', async () => {
-    t.servers = [await startEcho()];
-    const { proxy, admin: api, pids } = await start([t.servers[0]!.address]);
+    const echo = await t.kit.echo();
+    const { proxy, admin: api, pids } = await start([echo.address]);
     expect(pids).toHaveLength(2);
     expect(proxy).toMatch(/^127\.0\.0\.1:\d+$/);
 
@@ -43,7 +43,7 @@ plugins:
     // The workers' periodic reports add up in the primary's registry and counters.
     await poll(async () => (await admin(api, 'GET', '/get')).body[0].active === n, 10_000, `active ${n}`);
     const [backend] = (await admin(api, 'GET', '/get')).body;
-    expect(backend).toMatchObject({ address: t.servers[0]!.address, active: n, total: n });
+    expect(backend).toMatchObject({ address: echo.address, active: n, total: n });
     expect((await admin(api, 'GET', '/sessions')).body.count).toBe(n);
     const { body: workers } = await admin(api, 'GET', '/workers');
     expect(workers.mode).toBe('cluster');
@@ -61,11 +61,11 @@ plugins:
     expect(on.status).toBe(200);
     expect(on.body).toMatchObject({ enabled: true, closed: n });
     await closed;
-    await poll(() => t.servers[0]!.sockets.size === 0, 10_000, 'upstreams to close');
+    await poll(() => echo.sockets.size === 0, 10_000, 'upstreams to close');
     // Refused by every worker: several connections, so both get one.
-    const acceptedBefore = t.servers[0]!.accepted;
+    const acceptedBefore = echo.accepted;
     for (let i = 0; i < 4; i++) expect((await exchange(proxy)).length).toBe(0);
-    expect(t.servers[0]!.accepted).toBe(acceptedBefore);
+    expect(echo.accepted).toBe(acceptedBefore);
 
     const off = await admin(api, 'POST', '/force_disconnect', { enabled: false });
     expect(off.body).toMatchObject({ enabled: false, closed: n });
@@ -79,9 +79,8 @@ plugins:
   });
 
   it('applies admin changes made in the primary in every worker', async () => {
-    const a = await startNamed('a');
-    const b = await startNamed('b');
-    t.servers = [a, b];
+    const a = await t.kit.named('a');
+    const b = await t.kit.named('b');
     const { proxy, admin: api, pids } = await start([a.address]);
 
     const added = await admin(api, 'POST', '/add', { address: b.address, weight: 3 });
@@ -101,9 +100,8 @@ plugins:
   });
 
   it('a drain timed in the primary closes the backend sessions in every worker', async () => {
-    const a = await startEcho();
-    const b = await startEcho();
-    t.servers = [a, b];
+    const a = await t.kit.echo();
+    const b = await t.kit.echo();
     const { proxy, admin: api, pids } = await start([a.address, b.address]);
     const sessions = await openStamped(proxy, 8, pids);
     const n = sessions.length;

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { reusePortSupport } from '../../core/cluster/scheduling.js';
-import { startEcho } from '../helpers/servers.js';
 import { admin, ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 import { portOf } from './sockets-of.js';
 
@@ -76,13 +75,13 @@ describe('a flood past every limit: every refusal counted', { timeout: 90_000 },
   const t = clusterFixture();
 
   const start = async (scheduling: string, fdLimit?: number) => {
-    t.servers = [await startEcho()];
+    const echo = await t.kit.echo();
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(`
 workers: 2
 scheduling: ${scheduling}
 listen: 127.0.0.1:0
-backends: [{ address: "${t.servers[0]!.address}" }]
+backends: [{ address: "${echo.address}" }]
 plugins:
   admin-api: { listen: 127.0.0.1:0 }
   metrics: {}
@@ -132,6 +131,9 @@ plugins:
     async () => {
       const { proxy, admin: api } = await start('rr');
       execFileSync('prlimit', ['--pid', String(t.cluster!.pid), '--nofile=64:64']);
+      // The primary's guard re-reads its limit every 250 ms (a limit set at start is read at
+      // start): let it see the new one before the burst.
+      await new Promise((r) => setTimeout(r, 1000));
       const seen = await flood(proxy, 700);
       // Refused by the primary's guard as its descriptors run short; served by the workers otherwise.
       expect(seen.refused).toBeGreaterThan(0);

@@ -1,15 +1,18 @@
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../helpers/servers.js';
+import type { TestBackend, TestKit } from '../../testing/index.js';
 import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
 
 /**
  * A backend that answers the health check's `PING` with `+PONG` while `healthy`, `-ERR`
  * otherwise, and answers anything else with its name, so a test sees where a session went.
  */
-async function startCheckable(name: string): Promise<TestServer & { healthy: boolean; pings: number }> {
+async function startCheckable(
+  kit: TestKit,
+  name: string,
+): Promise<TestBackend & { healthy: boolean; pings: number }> {
   const state = { healthy: true, pings: 0 };
-  const server = await startServer((socket: Socket) => {
+  const server = await kit.backend((socket: Socket) => {
     socket.on('data', (d) => {
       if (d.toString() === 'PING\r\n') {
         state.pings++;
@@ -21,7 +24,7 @@ async function startCheckable(name: string): Promise<TestServer & { healthy: boo
   return Object.defineProperties(server, {
     healthy: { get: () => state.healthy, set: (v: boolean) => (state.healthy = v) },
     pings: { get: () => state.pings },
-  }) as TestServer & { healthy: boolean; pings: number };
+  }) as TestBackend & { healthy: boolean; pings: number };
 }
 
 /** Health checks in a cluster: the primary probes, once; workers follow its verdicts. */
@@ -29,9 +32,8 @@ describe('cluster health checks (workers: 2)', () => {
   const t = clusterFixture();
 
   it('probes once per interval from the primary; both workers stop and resume sending to a backend it marks down and up', async () => {
-    const a = await startCheckable('a');
-    const b = await startCheckable('b');
-    t.servers = [a, b];
+    const a = await startCheckable(t.kit, 'a');
+    const b = await startCheckable(t.kit, 'b');
     t.cluster = new ClusterProcess();
     const interval = 200;
     t.cluster.writeConfig(`
@@ -61,7 +63,7 @@ plugins:
     // reuseport the kernel spreads them by address hash, so go on until both served some).
     const pids = new Set<number>();
     for (let i = 0; i < 12 || (pids.size < 2 && i < 48); i++) {
-      const { pid, name } = await sessionOn(proxy, t.sockets);
+      const { pid, name } = await sessionOn(t.kit, proxy);
       pids.add(pid);
       expect(name).toBe('a');
     }
@@ -79,7 +81,7 @@ plugins:
     await t.cluster.waitForLog('replacement worker listening', 15_000);
     const after = new Set<number>();
     for (let i = 0; i < 12 || (after.size < 2 && i < 48); i++) {
-      const { pid, name } = await sessionOn(proxy, t.sockets);
+      const { pid, name } = await sessionOn(t.kit, proxy);
       after.add(pid);
       expect(name).toBe('a');
     }
@@ -91,7 +93,7 @@ plugins:
     await poll(
       async () => {
         const seen = new Set<string>();
-        for (let i = 0; i < 6; i++) seen.add((await sessionOn(proxy, t.sockets)).name);
+        for (let i = 0; i < 6; i++) seen.add((await sessionOn(t.kit, proxy)).name);
         return seen.has('b');
       },
       10_000,
@@ -103,8 +105,7 @@ plugins:
   });
 
   it('SIGHUP with new health-check options applies them in the primary; adding the plugin needs a restart', async () => {
-    const a = await startCheckable('a');
-    t.servers = [a];
+    const a = await startCheckable(t.kit, 'a');
     t.cluster = new ClusterProcess();
     const config = (check: string) => `
 workers: 2
@@ -138,9 +139,8 @@ plugins:
 });
 
 /** Opens a session; returns the worker that took it and the name of the backend that answered. */
-async function sessionOn(proxy: string, sockets: Socket[]): Promise<{ pid: number; name: string }> {
-  const s = await stampedSession(proxy);
-  sockets.push(s.socket);
+async function sessionOn(kit: TestKit, proxy: string): Promise<{ pid: number; name: string }> {
+  const s = await stampedSession(kit, proxy);
   let text = s.rest;
   s.socket.on('data', (c: Buffer) => {
     text += c.toString();

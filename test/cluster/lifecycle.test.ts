@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { exchange, startEcho, startNamed } from '../helpers/servers.js';
+import { exchange } from '../../testing/index.js';
 import { admin, ClusterProcess, clusterFixture, poll, readUntil, stampedSession } from './cluster-harness.js';
 
 /** Supervision, reload and stop of a real `workers: 2` cluster. */
@@ -34,8 +34,8 @@ ${extra}`;
   };
 
   it('replaces a worker killed with SIGKILL; traffic continues', async () => {
-    t.servers = [await startEcho()];
-    const { proxy, pids } = await start(t.servers[0]!.address);
+    const echo = await t.kit.echo();
+    const { proxy, pids } = await start(echo.address);
     const victim = pids[0]!;
     process.kill(victim, 'SIGKILL');
     await t.cluster!.waitForLog('worker died');
@@ -45,7 +45,7 @@ ${extra}`;
     expect(now).not.toContain(victim);
     const seen = new Set<number>();
     for (let i = 0; i < 6; i++) {
-      const s = await stampedSession(proxy);
+      const s = await stampedSession(t.kit, proxy);
       seen.add(s.pid);
       s.socket.destroy();
     }
@@ -54,9 +54,9 @@ ${extra}`;
   });
 
   it('SIGHUP with an invalid config logs every problem and keeps the running workers', async () => {
-    t.servers = [await startEcho()];
-    const { proxy, pids } = await start(t.servers[0]!.address);
-    t.cluster!.writeConfig(`${configFor(t.cluster!, t.servers[0]!.address)}bogus_key: 1\nretries: -4\n`);
+    const echo = await t.kit.echo();
+    const { proxy, pids } = await start(echo.address);
+    t.cluster!.writeConfig(`${configFor(t.cluster!, echo.address)}bogus_key: 1\nretries: -4\n`);
     t.cluster!.signal('SIGHUP');
     const rejected = await t.cluster!.waitForLog(/^reload rejected/);
     expect(rejected.problems).toBe(2);
@@ -68,11 +68,10 @@ ${extra}`;
   });
 
   it('SIGHUP with a valid config: new sessions use the new backend, an open session survives', async () => {
-    const a = await startNamed('a');
-    const b = await startNamed('b');
-    t.servers = [a, b];
+    const a = await t.kit.named('a');
+    const b = await t.kit.named('b');
     const { proxy, pids } = await start(a.address);
-    const held = await stampedSession(proxy);
+    const held = await stampedSession(t.kit, proxy);
     await poll(() => a.accepted === 1, 5000, 'a to take the held session');
 
     t.cluster!.writeConfig(configFor(t.cluster!, b.address));
@@ -82,7 +81,7 @@ ${extra}`;
     expect(fresh.filter((p) => !pids.includes(p))).toHaveLength(2);
 
     for (let i = 0; i < 4; i++) {
-      const s = await stampedSession(proxy);
+      const s = await stampedSession(t.kit, proxy);
       expect(pids).not.toContain(s.pid);
       s.socket.destroy();
     }
@@ -100,14 +99,13 @@ ${extra}`;
   });
 
   it('after a reload, sessions still draining in the old generation are listed and force-disconnected', async () => {
-    const a = await startNamed('a');
-    t.servers = [a];
+    const a = await t.kit.named('a');
     const extra = '  admin-api: { listen: 127.0.0.1:0 }\n  force-disconnect: {}\n';
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(configFor(t.cluster, a.address, extra));
     t.cluster.start();
     const { proxy, admin: api, pids } = await t.cluster.started();
-    const held = await stampedSession(proxy);
+    const held = await stampedSession(t.kit, proxy);
     held.socket.resume();
     t.cluster.signal('SIGHUP');
     await t.cluster.waitForLog(/^reloaded/, 20_000);
@@ -125,7 +123,7 @@ ${extra}`;
   });
 
   it('worker_semi_space reaches the workers as --max-semi-space-size (default 2; 0: none), not the primary', async () => {
-    t.servers = [await startEcho()];
+    const echo = await t.kit.echo();
     const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const semiFlags = (pid: number) => cmdline(pid).filter((a) => a.startsWith('--max-semi-space-size'));
     for (const [setting, expected] of [
@@ -134,7 +132,7 @@ ${extra}`;
       ['worker_semi_space: 0\n', []],
     ] as const) {
       t.cluster = new ClusterProcess();
-      t.cluster.writeConfig(`${setting}${configFor(t.cluster, t.servers[0]!.address)}`);
+      t.cluster.writeConfig(`${setting}${configFor(t.cluster, echo.address)}`);
       t.cluster.start();
       const { pids } = await t.cluster.started();
       for (const pid of pids) expect(semiFlags(pid)).toEqual(expected);
@@ -144,13 +142,13 @@ ${extra}`;
   });
 
   it('SIGHUP rotates the admin token in the primary; a listen change waits for a restart', async () => {
-    t.servers = [await startEcho()];
+    const echo = await t.kit.echo();
     const old = 'old-token-0123456789abcdef';
     const fresh = 'new-token-fedcba9876543210';
     const adminWith = (token: string, listen = '127.0.0.1:0') =>
       `  admin-api: { listen: "${listen}", token: "${token}", read_only_open: false }\n`;
     t.cluster = new ClusterProcess();
-    t.cluster.writeConfig(configFor(t.cluster, t.servers[0]!.address, adminWith(old)));
+    t.cluster.writeConfig(configFor(t.cluster, echo.address, adminWith(old)));
     t.cluster.start();
     const { admin: api } = await t.cluster.started();
     const get = async (token: string) =>
@@ -158,7 +156,7 @@ ${extra}`;
     expect(await get(old)).toBe(200);
     expect(await get(fresh)).toBe(401);
 
-    t.cluster.writeConfig(configFor(t.cluster, t.servers[0]!.address, adminWith(fresh, '127.0.0.1:1')));
+    t.cluster.writeConfig(configFor(t.cluster, echo.address, adminWith(fresh, '127.0.0.1:1')));
     t.cluster.signal('SIGHUP');
     await t.cluster.waitForLog('admin-api: options reloaded', 20_000);
     expect(await get(fresh)).toBe(200);
@@ -168,8 +166,8 @@ ${extra}`;
   });
 
   it('SIGTERM: workers drain, the primary exits 0, no process is left', async () => {
-    t.servers = [await startEcho()];
-    const { pids } = await start(t.servers[0]!.address);
+    const echo = await t.kit.echo();
+    const { pids } = await start(echo.address);
     t.cluster!.signal('SIGTERM');
     expect(await t.cluster!.waitExit(20_000)).toBe(0);
     await poll(() => pids.every((p) => !isAlive(p)), 5000, 'workers to exit');
@@ -177,8 +175,8 @@ ${extra}`;
   });
 
   it('exits 1 when the workers cannot bind', async () => {
-    t.servers = [await startEcho()];
-    const taken = t.servers[0]!.address;
+    const echo = await t.kit.echo();
+    const taken = echo.address;
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(configFor(t.cluster, taken).replace('127.0.0.1:0', taken));
     t.cluster.start();

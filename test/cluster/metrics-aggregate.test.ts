@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Family, parseExposition, sampleValue } from '../../plugins/metrics/exposition.test-support.js';
-import { exchange, startEcho, type TestServer } from '../helpers/servers.js';
+import { createTestKit, exchange } from '../../testing/index.js';
 import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
 
 const HISTOGRAM = 'switchyard_backend_connect_seconds';
@@ -14,7 +14,7 @@ const TIMEOUTS = 'switchyard_metrics_worker_timeouts_total';
  */
 describe('metrics across workers (workers: 2)', () => {
   let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
+  const kit = createTestKit();
   const stopped: number[] = [];
   afterEach(async () => {
     for (const pid of stopped.splice(0)) {
@@ -24,10 +24,12 @@ describe('metrics across workers (workers: 2)', () => {
         // gone
       }
     }
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
+    try {
+      await kit.close();
+    } finally {
+      await cluster?.kill();
+      cluster = undefined;
+    }
   });
 
   const start = async (backend: string) => {
@@ -106,8 +108,7 @@ plugins:
   };
 
   it('sums connect times and close reasons of every worker; a killed worker does not take its counts away', async () => {
-    const echo = await startEcho();
-    servers = [echo];
+    const echo = await kit.echo();
     const { proxy, admin: api, pids } = await start(echo.address);
     const t = tracker(api, echo.address);
 
@@ -152,11 +153,10 @@ plugins:
   });
 
   it('one series per live worker for memory, CPU and sessions; a replaced worker is replaced in them', async () => {
-    const echo = await startEcho();
-    servers = [echo];
+    const echo = await kit.echo();
     const { proxy, admin: api, pids } = await start(echo.address);
     const held = [];
-    for (let i = 0; i < 4; i++) held.push((await stampedSession(proxy)).socket);
+    for (let i = 0; i < 4; i++) held.push((await stampedSession(kit, proxy)).socket);
     const seriesPids = async (name: string) =>
       ((await scrape(api)).get(name)?.samples ?? []).map((x) => Number(x.labels.pid)).sort();
     await poll(
@@ -195,8 +195,7 @@ plugins:
   });
 
   it('a reload replaces every worker; the old generation keeps its counts after it exits', async () => {
-    const echo = await startEcho();
-    servers = [echo];
+    const echo = await kit.echo();
     const { proxy, admin: api, pids } = await start(echo.address);
     const t = tracker(api, echo.address);
     const before = await sessions(proxy, 6, pids);
@@ -216,8 +215,7 @@ plugins:
   });
 
   it('a worker that does not answer neither hangs nor fails the scrape; its previous numbers stay', async () => {
-    const echo = await startEcho();
-    servers = [echo];
+    const echo = await kit.echo();
     const { proxy, admin: api, pids } = await start(echo.address);
     const t = tracker(api, echo.address);
     const before = await sessions(proxy, 4, pids);

@@ -1,6 +1,5 @@
-import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { open, startEcho } from '../helpers/servers.js';
+import type { TestClient } from '../../testing/index.js';
 import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /**
@@ -13,13 +12,13 @@ describe('cluster overload (scheduling: rr)', () => {
   const t = clusterFixture();
 
   it('fills both workers to their budget, refuses the rest, and accepts again when room frees', async () => {
-    t.servers = [await startEcho()];
+    const echo = await t.kit.echo();
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(`
 workers: 2
 scheduling: rr
 listen: 127.0.0.1:0
-backends: [{ address: "${t.servers[0]!.address}" }]
+backends: [{ address: "${echo.address}" }]
 plugins:
   ${t.cluster.pidStamp}: {}
 `);
@@ -34,36 +33,33 @@ plugins:
 
     const pids = new Map<number, number>();
     let closed = 0;
-    const clients: Socket[] = [];
+    const clients: TestClient[] = [];
     for (let i = 0; i < 40; i++) {
-      // A refusal is a reset right after the handshake: on a busy machine the client may see
-      // it before it sees the connection established.
-      const s = await open(proxy).catch(() => undefined);
-      if (s === undefined) {
-        closed++;
-        continue;
-      }
-      s.on('error', () => {});
-      s.once('data', (d) => {
-        const pid = Number(d.toString().split('\n')[0]);
-        pids.set(pid, (pids.get(pid) ?? 0) + 1);
-      });
-      s.on('close', () => closed++);
+      const s = await t.kit.connect(proxy);
+      s.readUntil('\n', 15_000).then(
+        (line) => {
+          const pid = Number(line.toString().trim());
+          pids.set(pid, (pids.get(pid) ?? 0) + 1);
+        },
+        () => {}, // refused: closed without a pid line
+      );
+      s.closed(30_000).then(
+        () => closed++,
+        () => {},
+      );
       clients.push(s);
-      t.sockets.push(s);
     }
     await poll(() => closed === 10, 15_000, `10 refusals (closed ${closed})`);
     await poll(() => [...pids.values()].reduce((a, b) => a + b, 0) === 30, 10_000, '30 sessions');
     expect([...pids.values()].sort()).toEqual([15, 15]);
-    expect(t.servers[0]!.sockets.size).toBe(30);
+    expect(echo.sockets.size).toBe(30);
     await t.cluster.waitForLog('every worker is at its session limit: refusing new connections');
 
     // Free five sessions: new connections are served again.
-    for (const s of clients.filter((c) => !c.destroyed).slice(0, 5)) s.destroy();
+    for (const s of clients.filter((c) => !c.socket.destroyed).slice(0, 5)) s.destroy();
     await t.cluster.waitForLog('workers have room again', 10_000);
-    const again = await open(proxy);
-    t.sockets.push(again);
-    const line = await new Promise<string>((resolve) => again.once('data', (d) => resolve(d.toString())));
+    const again = await t.kit.connect(proxy);
+    const line = (await again.readUntil('\n', 10_000)).toString();
     expect(pids.has(Number(line.split('\n')[0]))).toBe(true);
   });
 });

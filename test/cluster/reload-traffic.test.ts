@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { exchange, startEcho } from '../helpers/servers.js';
+import { exchange } from '../../testing/index.js';
 import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /** A session that streams `total` random bytes through the proxy and hashes what comes back. */
@@ -51,13 +51,13 @@ describe('cluster reload under traffic (workers: 2)', { timeout: 60_000 }, () =>
   const t = clusterFixture();
 
   it('new connections keep succeeding through a SIGHUP, and streams across it arrive intact', async () => {
-    t.servers = [await startEcho()];
+    const echo = await t.kit.echo();
     t.cluster = new ClusterProcess();
     const config = (weight: number) => `
 workers: 2
 listen: 127.0.0.1:0
 drain_timeout: 30s
-backends: [{ address: "${t.servers[0]!.address}", weight: ${weight} }]
+backends: [{ address: "${echo.address}", weight: ${weight} }]
 `;
     t.cluster.writeConfig(config(1));
     t.cluster.start();

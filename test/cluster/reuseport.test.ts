@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { reusePortSupport } from '../../core/cluster/scheduling.js';
-import { exchange, startEcho } from '../helpers/servers.js';
+import { exchange, type TestKit } from '../../testing/index.js';
 import { ClusterProcess, clusterFixture, poll, stampedSessionsOnEvery } from './cluster-harness.js';
 import { portOf, socketsOn } from './sockets-of.js';
 
@@ -11,10 +11,9 @@ const supported = reusePortSupport().supported;
  * A client that connects and waits for the pid line pid-stamp writes once the session is
  * established: `pid` stays 0 while the connection waits in an accept queue.
  */
-function pending(address: string, sockets: Socket[]) {
-  const socket = connect({ host: '127.0.0.1', port: portOf(address) });
-  sockets.push(socket);
-  const state = { pid: 0, failed: null as string | null };
+function pending(kit: TestKit, address: string) {
+  const socket: Socket = kit.adopt(connect({ host: '127.0.0.1', port: portOf(address) })).socket;
+  const state = { socket, pid: 0, failed: null as string | null };
   let text = '';
   socket.on('data', (c: Buffer) => {
     text += c.toString();
@@ -35,7 +34,7 @@ describe.skipIf(!supported)('scheduling: reuseport', { timeout: 60_000 }, () => 
   const t = clusterFixture();
 
   const start = async (extra = '') => {
-    t.servers = [await startEcho()];
+    const echo = await t.kit.echo();
     t.cluster = new ClusterProcess();
     const write = (workers: number) =>
       t.cluster!.writeConfig(`
@@ -43,7 +42,7 @@ workers: ${workers}
 scheduling: reuseport
 listen: 127.0.0.1:0
 drain_timeout: 30s
-backends: [{ address: "${t.servers[0]!.address}" }]
+backends: [{ address: "${echo.address}" }]
 plugins:
   ${t.cluster!.pidStamp}: {}
 ${extra}`);
@@ -67,7 +66,7 @@ ${extra}`);
     for (const s of listening) expect(s.pids).toContain(primary);
 
     // Both workers take connections, and only workers hold them.
-    const sessions = await stampedSessionsOnEvery(proxy, pids, { min: 8, keep: t.sockets });
+    const sessions = await stampedSessionsOnEvery(t.kit, proxy, pids, { min: 8 });
     expect(new Set(sessions.map((s) => s.pid))).toEqual(new Set(pids));
     const established = socketsOn(port, 'established');
     expect(established.length).toBe(sessions.length);
@@ -79,7 +78,7 @@ ${extra}`);
     const [victim, other] = pids as [number, number];
     // The victim stops accepting: connections the kernel puts on its socket wait in its queue.
     process.kill(victim, 'SIGSTOP');
-    const clients = Array.from({ length: 24 }, () => pending(proxy, t.sockets));
+    const clients = Array.from({ length: 24 }, () => pending(t.kit, proxy));
     await poll(() => clients.some((c) => c.pid === other), 10_000, 'the other worker to serve some');
     await new Promise((r) => setTimeout(r, 300));
     const waiting = clients.filter((c) => c.pid === 0).length;
@@ -103,7 +102,7 @@ ${extra}`);
     const workers = await t.cluster!.workerPids();
     expect(workers).toHaveLength(2);
     expect(workers).not.toContain(victim);
-    const after = await stampedSessionsOnEvery(proxy, workers, { min: 2, keep: t.sockets });
+    const after = await stampedSessionsOnEvery(t.kit, proxy, workers, { min: 2 });
     expect(new Set(after.map((s) => s.pid))).toEqual(new Set(workers));
   });
 
@@ -147,7 +146,7 @@ ${extra}`);
     // One old worker stops accepting: its queue fills while the reload runs.
     const [stopped] = pids as [number, number];
     process.kill(stopped, 'SIGSTOP');
-    const clients = Array.from({ length: 24 }, () => pending(proxy, t.sockets));
+    const clients = Array.from({ length: 24 }, () => pending(t.kit, proxy));
     await poll(() => clients.some((c) => c.pid !== 0), 10_000, 'the running worker to serve some');
     write(2);
     t.cluster!.signal('SIGHUP');
@@ -155,7 +154,7 @@ ${extra}`);
     // The new workers took both sockets, the stopped worker's too: its queue is served.
     await poll(() => clients.every((c) => c.pid !== 0 || c.failed !== null), 15_000, 'every client answered');
     expect(clients.filter((c) => c.failed !== null)).toEqual([]);
-    for (const s of t.sockets) s.destroy(); // the old generation has nothing left to drain
+    for (const c of clients) c.socket.destroy(); // the old generation has nothing left to drain
     process.kill(stopped, 'SIGCONT'); // now it can take its stop order and exit
     await poll(
       async () => (await t.cluster!.workerPids()).every((p) => !pids.includes(p)),
@@ -185,8 +184,7 @@ ${extra}`);
   });
 
   it('refuses to start beside another program listening on the port (SO_REUSEPORT would share it)', async () => {
-    const taken = await startEcho();
-    t.servers = [taken];
+    const taken = await t.kit.echo();
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(`
 workers: 2

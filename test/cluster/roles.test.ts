@@ -163,6 +163,8 @@ describe('runtime roles', () => {
             established: sessions,
             closed: sessions,
             peekTimeouts: 0,
+            routed: 0,
+            routedIn: 0,
             dropped: 0,
           },
           backends: { '127.0.0.1:1': backend(b1) },

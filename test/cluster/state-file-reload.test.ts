@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEcho, type TestServer } from '../helpers/servers.js';
+import { createTestKit, type TestBackend } from '../../testing/index.js';
 import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
 
 interface SavedBackend {
@@ -18,21 +18,24 @@ interface SavedBackend {
  */
 describe('admin-api state_file with workers: 2', () => {
   let cluster: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
+  const kit = createTestKit();
+  let servers: TestBackend[] = [];
   let dir: string | undefined;
   let stateFile = '';
   afterEach(async () => {
-    await cluster?.kill();
-    cluster = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
+    try {
+      await kit.close();
+    } finally {
+      await cluster?.kill();
+      cluster = undefined;
+    }
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     dir = undefined;
   });
 
   /** Echo backends and a cluster whose config lists `configured` (not started). */
   const setup = async (n: number) => {
-    servers = await Promise.all(Array.from({ length: n }, () => startEcho()));
+    servers = await Promise.all(Array.from({ length: n }, () => kit.echo()));
     dir = mkdtempSync(join(tmpdir(), 'switchyard-state-reload-'));
     stateFile = join(dir, 'state.json');
     cluster = new ClusterProcess();
@@ -62,7 +65,7 @@ plugins:
     const before = servers.reduce((sum, s) => sum + s.accepted, 0);
     const pids: number[] = [];
     for (let i = 0; i < n; i++) {
-      const s = await stampedSession(proxy);
+      const s = await stampedSession(kit, proxy);
       pids.push(s.pid);
       s.socket.destroy();
     }
@@ -85,7 +88,7 @@ plugins:
   it('keeps API changes across a reload, a restart, and a reload after the restart', async () => {
     const { proc, addresses } = await setup(3);
     const [a, b, c] = addresses as [string, string, string];
-    const [, sb, sc] = servers as [TestServer, TestServer, TestServer];
+    const [, sb, sc] = servers as [TestBackend, TestBackend, TestBackend];
     proc.writeConfig(config(proc, [a, b]));
     /** Every new session goes to c: a is drained, b removed. */
     const onlyC = async (proxy: string, n: number) => {
@@ -148,7 +151,7 @@ plugins:
   it("saves a reload's edits to the config's backends, so a restart does not undo them", async () => {
     const { proc, addresses } = await setup(4);
     const [a, b, c, d] = addresses as [string, string, string, string];
-    const [sa, sb, sc, sd] = servers as [TestServer, TestServer, TestServer, TestServer];
+    const [sa, sb, sc, sd] = servers as [TestBackend, TestBackend, TestBackend, TestBackend];
     proc.writeConfig(config(proc, [a, b]));
     proc.start();
     let { proxy, admin: api } = await proc.started();

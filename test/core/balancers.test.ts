@@ -1,23 +1,26 @@
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { exchange, open, readBytes, startNamed, type TestServer, waitFor } from '../helpers/servers.js';
+import {
+  createTestKit,
+  exchange,
+  type TestBackend,
+  type TestClient,
+  type TestProxy,
+  waitFor,
+} from '../../testing/index.js';
 
-let backends: TestServer[] = [];
-let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
+const kit = createTestKit();
+let backends: TestBackend[] = [];
+let proxy: TestProxy;
+const clients: TestClient[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
+  clients.length = 0;
+  await kit.close();
 });
 
 async function setup(names: string[], weights: number[], balancer: string): Promise<void> {
-  backends = await Promise.all(names.map(startNamed));
-  proxy = await startProxy(`
+  backends = await Promise.all(names.map((n) => kit.named(n)));
+  proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
 ${backends.map((b, i) => `  - { address: ${b.address}, weight: ${weights[i]} }`).join('\n')}
@@ -27,14 +30,14 @@ plugins:
 }
 
 async function pick(): Promise<string> {
-  return (await exchange(proxy!.address, '')).toString().trim();
+  return (await exchange(proxy.address, '')).toString().trim();
 }
 
 /** Opens a session and resolves with the backend's name once it greeted. */
 async function hold(): Promise<string> {
-  const c = await open(proxy!.address);
+  const c = await kit.connect(proxy);
   clients.push(c);
-  const name = (await readBytes(c, 2)).toString().trim();
+  const name = (await c.read(2)).toString().trim();
   return name;
 }
 
@@ -56,9 +59,9 @@ describe('round-robin', () => {
 
   it('follows weight changes and backends added at run time', async () => {
     await setup(['a', 'b'], [1, 1], 'round-robin');
-    const c = await startNamed('c');
+    const c = await kit.named('c');
     backends.push(c);
-    proxy!.service.backends.add({ address: c.address, weight: 2 });
+    proxy.service.backends.add({ address: c.address, weight: 2 });
     const counts: Record<string, number> = {};
     for (let i = 0; i < 40; i++) {
       const n = await pick();
@@ -75,7 +78,7 @@ describe('least-connections', () => {
     expect(new Set(first)).toEqual(new Set(['a', 'b', 'c']));
     // Close the session on b: b is now the least loaded.
     clients[first.indexOf('b')]!.destroy();
-    await waitFor(() => proxy!.service.backends.get(backends[1]!.address)!.active === 0);
+    await waitFor(() => proxy.service.backends.get(backends[1]!.address)!.active === 0);
     expect(await hold()).toBe('b');
   });
 
@@ -89,7 +92,7 @@ describe('least-connections', () => {
 
   it("counts the other cluster workers' sessions (peerActive) with its own", async () => {
     await setup(['a', 'b', 'c'], [1, 1, 1], 'least-connections');
-    const reg = proxy!.service.backends;
+    const reg = proxy.service.backends;
     // What a worker's peer view says: the other workers hold 5 sessions on a, 1 on c.
     reg.get(backends[0]!.address)!.peerActive = 5;
     reg.get(backends[2]!.address)!.peerActive = 1;
@@ -104,7 +107,7 @@ describe('least-connections', () => {
     await setup(['a', 'b'], [1, 1], 'least-connections');
     await hold();
     await hold();
-    const reg = proxy!.service.backends;
+    const reg = proxy.service.backends;
     const bAddr = backends[1]!.address;
     const b = reg.get(bAddr)!;
     expect(b.active).toBe(1);
@@ -118,7 +121,7 @@ describe('least-connections', () => {
     expect(again).toBe(b);
     expect(again.active).toBe(1);
     expect(await hold()).toBe('b'); // a has 2, b has 1
-    const c = await startNamed('c');
+    const c = await kit.named('c');
     backends.push(c);
     reg.add({ address: c.address });
     expect(await hold()).toBe('c');

@@ -4,14 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { exchange, freePort, startEcho, type TestServer } from '../helpers/servers.js';
+import { createTestKit, exchange, freePort } from '../../testing/index.js';
 
 // The CLI is tested as users run it: the built bin (npm test builds first).
 const root = resolve(import.meta.dirname, '../..');
 const bin = join(root, 'bin/switchyard.js');
 let dir: string;
 let child: ChildProcess | undefined;
-let backend: TestServer | undefined;
+const kit = createTestKit();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'));
@@ -25,8 +25,7 @@ afterEach(async () => {
     await once(child, 'exit');
   }
   child = undefined;
-  await backend?.close();
-  backend = undefined;
+  await kit.close();
 });
 
 function run(args: string[]) {
@@ -70,7 +69,7 @@ describe('switchyard CLI', () => {
   });
 
   it('runs, logs one start line, proxies, and stops gracefully on SIGTERM', async () => {
-    backend = await startEcho();
+    const backend = await kit.echo();
     const port = await freePort();
     await writeFile(
       join(dir, 'run.yaml'),
@@ -102,7 +101,7 @@ describe('switchyard CLI', () => {
   });
 
   it('exits 1 with a clear message when it cannot bind', async () => {
-    backend = await startEcho();
+    const backend = await kit.echo();
     await writeFile(join(dir, 'busy.yaml'), `listen: ${backend.address}\n`);
     const busy = run(['--config', 'busy.yaml', '--no-pretty']);
     expect(busy.status).toBe(1);

@@ -5,8 +5,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editorSchema } from '../../core/config/editor-schema.js';
 import { ConfigError } from '../../core/config/errors.js';
-import type { SwitchyardConfig } from '../../core/config/load.js';
 import { loadConfigText } from '../../core/config/load.js';
+import type { SwitchyardConfig } from '../../core/config/types.js';
 import { durationSchema, MAX_DURATION_MS, parseDuration } from '../../plugin-sdk/index.js';
 
 /**
@@ -55,6 +55,8 @@ const EXPECTED = [
   'plugins.keep-alive.client_fin_timeout',
   'plugins.keep-alive.upstream_fin_timeout',
   'plugins.metrics.worker_timeout',
+  'plugins.slow-start.window',
+  'plugins.sni-router.timeout',
   'plugins.tls-listener.handshake_timeout',
   'plugins.tls-listener.watch_delay',
 ];
@@ -65,11 +67,16 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
   metrics: { 'admin-api': {} },
 };
 
+/** Options a plugin cannot be enabled without (its `check` refuses it otherwise). */
+const REQUIRED: Record<string, Record<string, unknown>> = {
+  'sni-router': { default: 'default' },
+};
+
 /** A config that sets `path` to `value`, as JSON (which is YAML). */
 function configWith(path: string[], value: unknown): string {
   const doc: Record<string, unknown> = { listen: '127.0.0.1:0', backends: [{ address: '127.0.0.1:9' }] };
   let at = doc;
-  if (path[0] === 'plugins') doc.plugins = { ...COMPANIONS[path[1]!] };
+  if (path[0] === 'plugins') doc.plugins = { ...COMPANIONS[path[1]!], [path[1]!]: { ...REQUIRED[path[1]!] } };
   for (const key of path.slice(0, -1)) {
     at[key] = (at[key] as Record<string, unknown> | undefined) ?? {};
     at = at[key] as Record<string, unknown>;

@@ -1,33 +1,9 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Blackhole, startBlackhole } from '../helpers/blackhole.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import {
-  exchange,
-  freePort,
-  open,
-  readBytes,
-  startEcho,
-  startNamed,
-  startServer,
-  type TestServer,
-  waitFor,
-} from '../helpers/servers.js';
+import { createTestKit, exchange, waitFor } from '../../testing/index.js';
 
-let backends: TestServer[] = [];
-let proxy: TestProxy | undefined;
-let hole: Blackhole | undefined;
-const clients: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await hole?.close();
-  hole = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
+const kit = createTestKit();
+afterEach(kit.close);
 
 function yaml(addresses: string[], extra = ''): string {
   return `
@@ -40,9 +16,9 @@ ${extra}
 
 describe('connect failures', () => {
   it('a refusing backend is retried on another; clients see no failure', async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
-    backends = [await startNamed('a'), await startNamed('b')];
-    proxy = await startProxy(yaml([dead, backends[0]!.address, backends[1]!.address]));
+    const dead = (await kit.refusing()).address;
+    const backends = [await kit.named('a'), await kit.named('b')];
+    const proxy = await kit.proxy(yaml([dead, backends[0]!.address, backends[1]!.address]));
     const failed: string[] = [];
     proxy.service.hooks.connectFailed.tap('test', (_s, b, err) => {
       failed.push(`${b.address} ${(err as NodeJS.ErrnoException).code}`);
@@ -58,10 +34,10 @@ describe('connect failures', () => {
   });
 
   it('gives up after `retries` and closes the client when every backend refuses', async () => {
-    const ports = [await freePort(), await freePort()];
-    proxy = await startProxy(
+    const dead = [await kit.refusing(), await kit.refusing()];
+    const proxy = await kit.proxy(
       yaml(
-        ports.map((p) => `127.0.0.1:${p}`),
+        dead.map((d) => d.address),
         'retries: 2',
       ),
     );
@@ -80,9 +56,9 @@ describe('connect failures', () => {
   });
 
   it('times out a connect that gets no answer, then retries elsewhere', async () => {
-    hole = await startBlackhole();
-    backends = [await startNamed('ok')];
-    proxy = await startProxy(yaml([hole.address, backends[0]!.address], 'connect_timeout: 150ms'));
+    const hole = await kit.blackhole();
+    const ok = await kit.named('ok');
+    const proxy = await kit.proxy(yaml([hole.address, ok.address], 'connect_timeout: 150ms'));
     const errors: string[] = [];
     proxy.service.hooks.connectFailed.tap('test', (_s, _b, err) => {
       errors.push((err as NodeJS.ErrnoException).code ?? err.message);
@@ -95,7 +71,7 @@ describe('connect failures', () => {
   });
 
   it('with no backend at all, refuses the client cleanly', async () => {
-    proxy = await startProxy('listen: 127.0.0.1:0\n');
+    const proxy = await kit.proxy('listen: 127.0.0.1:0\n');
     let reason: string | null = null;
     proxy.service.hooks.closed.tap('test', (s) => {
       reason = s.closeReason;
@@ -110,23 +86,19 @@ describe('connect failures', () => {
 describe('backend dies mid-stream', () => {
   it('the client sees the close, and the proxy keeps serving', async () => {
     const held: Socket[] = [];
-    const victim = await startServer((s) => {
+    const victim = await kit.backend((s) => {
       held.push(s);
       s.pipe(s);
     });
-    backends = [victim];
-    proxy = await startProxy(yaml([victim.address]));
-    const client = await open(proxy.address);
-    clients.push(client);
-    client.write('ping');
-    expect((await readBytes(client, 4)).toString()).toBe('ping');
-    const closed = new Promise((resolve) => client.on('close', resolve));
+    const proxy = await kit.proxy(yaml([victim.address]));
+    const client = await kit.connect(proxy);
+    await client.send('ping');
+    expect((await client.read(4)).toString()).toBe('ping');
     await victim.close(); // the backend goes away mid-session
-    await closed;
+    await client.closed();
 
     // A new backend takes over; the proxy is still fine.
-    const next = await startEcho();
-    backends.push(next);
+    const next = await kit.echo();
     proxy.service.backends.remove(victim.address);
     proxy.service.backends.add({ address: next.address });
     expect((await exchange(proxy.address, 'still here')).toString()).toBe('still here');
@@ -135,29 +107,27 @@ describe('backend dies mid-stream', () => {
 
 describe('idle timeout', () => {
   it('closes a session with no traffic either way', async () => {
-    backends = [await startServer(() => {})];
-    proxy = await startProxy(yaml([backends[0]!.address], 'idle_timeout: 150ms'));
+    const silent = await kit.backend(() => {});
+    const proxy = await kit.proxy(yaml([silent.address], 'idle_timeout: 150ms'));
     let reason: string | null = null;
     proxy.service.hooks.closed.tap('test', (s) => {
       reason = s.closeReason;
     });
-    const client = await open(proxy.address);
-    clients.push(client);
-    await new Promise((resolve) => client.on('close', resolve));
+    const client = await kit.connect(proxy);
+    await client.closed();
     await waitFor(() => reason !== null);
     expect(reason).toBe('idle-timeout');
   });
 
   it('keeps a session whose traffic flows', async () => {
-    backends = [await startEcho()];
-    proxy = await startProxy(yaml([backends[0]!.address], 'idle_timeout: 200ms'));
-    const client = await open(proxy.address);
-    clients.push(client);
+    const echo = await kit.echo();
+    const proxy = await kit.proxy(yaml([echo.address], 'idle_timeout: 200ms'));
+    const client = await kit.connect(proxy);
     for (let i = 0; i < 6; i++) {
-      client.write('.');
-      await readBytes(client, 1);
+      await client.send('.');
+      await client.read(1);
       await new Promise((r) => setTimeout(r, 80));
     }
-    expect(client.destroyed).toBe(false);
+    expect(client.socket.destroyed).toBe(false);
   });
 });

@@ -1,20 +1,11 @@
-import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { exchange, open, readBytes, startEcho, type TestServer, waitFor } from '../helpers/servers.js';
+import { createTestKit, exchange, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 
-let backends: TestServer[] = [];
-let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
+const kit = createTestKit();
+afterEach(kit.close);
+let backends: TestBackend[] = [];
+let proxy: TestProxy;
 
 function refused(address: string): Promise<boolean> {
   const colon = address.lastIndexOf(':');
@@ -30,42 +21,37 @@ function refused(address: string): Promise<boolean> {
 
 describe('graceful stop', () => {
   it('stops accepting, lets open sessions finish, then resolves', async () => {
-    backends = [await startEcho()];
-    proxy = await startProxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backends[0]!.address} }]\n`);
-    const client = await open(proxy.address);
-    clients.push(client);
-    client.write('a');
-    await readBytes(client, 1);
+    backends = [await kit.echo()];
+    proxy = await kit.proxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backends[0]!.address} }]\n`);
+    const client = await kit.connect(proxy);
+    await client.send('a');
+    await client.read(1);
     let stopped = false;
-    const stopping = proxy.runtime.stop(10_000).then(() => {
+    const stopping = proxy.stop(10_000).then(() => {
       stopped = true;
     });
-    await waitFor(() => proxy!.service.state === 'stopping');
+    await waitFor(() => proxy.service.state === 'stopping');
     expect(await refused(proxy.address)).toBe(true);
     // The open session still works both ways.
-    client.write('b');
-    expect((await readBytes(client, 1)).toString()).toBe('b');
+    await client.send('b');
+    expect((await client.read(1)).toString()).toBe('b');
     expect(stopped).toBe(false);
-    client.end();
+    await client.end();
     await stopping;
     expect(stopped).toBe(true);
-    proxy = undefined;
   });
 
   it('closes sessions still open when the drain timeout passes', async () => {
-    backends = [await startEcho()];
-    proxy = await startProxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backends[0]!.address} }]\n`);
+    backends = [await kit.echo()];
+    proxy = await kit.proxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backends[0]!.address} }]\n`);
     let reason: string | null = null;
     proxy.service.hooks.closed.tap('test', (s) => {
       reason = s.closeReason;
     });
-    const client = await open(proxy.address);
-    clients.push(client);
-    const closed = once(client, 'close');
+    const client = await kit.connect(proxy);
     const started = Date.now();
-    await proxy.runtime.stop(150);
-    proxy = undefined;
-    await closed;
+    await proxy.stop(150);
+    await client.closed();
     expect(reason).toBe('shutdown');
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
@@ -73,8 +59,8 @@ describe('graceful stop', () => {
 
 describe('backend removal drains', () => {
   it('existing sessions continue; they are closed after the drain timeout', async () => {
-    backends = [await startEcho(), await startEcho()];
-    proxy = await startProxy(`
+    backends = [await kit.echo(), await kit.echo()];
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends: [{ address: ${backends[0]!.address} }, { address: ${backends[1]!.address} }]
 `);
@@ -82,24 +68,23 @@ backends: [{ address: ${backends[0]!.address} }, { address: ${backends[1]!.addre
     proxy.service.hooks.closed.tap('test', (s) => {
       reasons.push(`${s.backend?.address} ${s.closeReason}`);
     });
-    const onFirst = await open(proxy.address); // round robin: first backend
-    const onSecond = await open(proxy.address);
-    clients.push(onFirst, onSecond);
-    await waitFor(() => proxy!.service.backends.list().every((b) => b.active === 1));
+    const onFirst = await kit.connect(proxy); // round robin: first backend
+    const onSecond = await kit.connect(proxy);
+    await waitFor(() => proxy.service.backends.list().every((b) => b.active === 1));
     proxy.service.backends.remove(backends[0]!.address, { drainTimeout: 200 });
-    onFirst.write('x');
-    expect((await readBytes(onFirst, 1)).toString()).toBe('x'); // still served while draining
+    await onFirst.send('x');
+    expect((await onFirst.read(1)).toString()).toBe('x'); // still served while draining
     // New sessions go to the remaining backend only.
     expect((await exchange(proxy.address, 'y')).toString()).toBe('y');
-    await once(onFirst, 'close');
+    await onFirst.closed();
     await waitFor(() => reasons.some((r) => r.endsWith('drained')));
     expect(reasons).toContain(`${backends[0]!.address} drained`);
-    expect(onSecond.destroyed).toBe(false);
+    expect(onSecond.socket.destroyed).toBe(false);
   });
 
   it('setDraining stops new sessions without removing the backend', async () => {
-    backends = [await startEcho(), await startEcho()];
-    proxy = await startProxy(`
+    backends = [await kit.echo(), await kit.echo()];
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends: [{ address: ${backends[0]!.address} }, { address: ${backends[1]!.address} }]
 `);
@@ -115,8 +100,8 @@ backends: [{ address: ${backends[0]!.address} }, { address: ${backends[1]!.addre
 
 describe('listeners', () => {
   it('listens on several addresses, IPv4 and IPv6', async () => {
-    backends = [await startEcho()];
-    proxy = await startProxy(`
+    backends = [await kit.echo()];
+    proxy = await kit.proxy(`
 listen: [127.0.0.1:0, "[::1]:0"]
 backends: [{ address: ${backends[0]!.address} }]
 `);
@@ -127,26 +112,24 @@ backends: [{ address: ${backends[0]!.address} }]
   });
 
   it('fails to start with a clear message when the port is taken', async () => {
-    backends = [await startEcho()];
-    await expect(startProxy(`listen: ${backends[0]!.address}\n`)).rejects.toThrow(
+    backends = [await kit.echo()];
+    await expect(kit.proxy(`listen: ${backends[0]!.address}\n`)).rejects.toThrow(
       `cannot listen on ${backends[0]!.address}: EADDRINUSE`,
     );
   });
 
   it('closes connections over max_connections at accept', async () => {
-    backends = [await startEcho()];
-    proxy = await startProxy(`
+    backends = [await kit.echo()];
+    proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 max_connections: 2
 backends: [{ address: ${backends[0]!.address} }]
 `);
-    const a = await open(proxy.address);
-    const b = await open(proxy.address);
-    clients.push(a, b);
-    await waitFor(() => proxy!.service.sessions.size === 2);
-    const c = await open(proxy.address);
-    clients.push(c);
-    await once(c, 'close');
+    await kit.connect(proxy);
+    await kit.connect(proxy);
+    await waitFor(() => proxy.service.sessions.size === 2);
+    const c = await kit.connect(proxy);
+    await c.closed();
     expect(proxy.service.counters.dropped).toBe(1);
   });
 });
@@ -159,33 +142,19 @@ describe('process session budget (open files limit)', () => {
   });
 
   it('refuses sessions over the budget at once, counts them, and serves again when below', async () => {
-    backends = [await startEcho()];
-    proxy = await startProxy(
-      `listen: 127.0.0.1:0\nbackends: [{ address: ${backends[0]!.address} }]\n`,
-      undefined,
-      {
-        sessionLimit: 2,
-      },
-    );
-    const a = await open(proxy.address);
-    const b = await open(proxy.address);
-    clients.push(a, b);
-    await waitFor(() => proxy!.service.sessions.size === 2);
-    const [host, port] = proxy.address.split(':');
-    const c = connect({ host, port: Number(port) });
-    clients.push(c);
-    const refusedWith = new Promise<string | undefined>((resolve) => {
-      let code: string | undefined;
-      c.on('error', (err: NodeJS.ErrnoException) => {
-        code = err.code;
-      });
-      c.on('close', () => resolve(code));
+    backends = [await kit.echo()];
+    proxy = await kit.proxy(`listen: 127.0.0.1:0\nbackends: [{ address: ${backends[0]!.address} }]\n`, {
+      sessionLimit: 2,
     });
-    expect(await refusedWith).toBe('ECONNRESET');
+    const a = await kit.connect(proxy);
+    await kit.connect(proxy);
+    await waitFor(() => proxy.service.sessions.size === 2);
+    const c = await kit.connect(proxy);
+    expect((await c.closed()).error).toBe('ECONNRESET');
     expect(proxy.service.counters.overloaded).toBe(1);
     expect(proxy.runtime.capacity.refused).toBe(1);
     a.destroy();
-    await waitFor(() => proxy!.service.sessions.size === 1);
+    await waitFor(() => proxy.service.sessions.size === 1);
     expect((await exchange(proxy.address, 'room again')).toString()).toBe('room again');
     expect(proxy.runtime.capacity.active).toBe(1);
   });

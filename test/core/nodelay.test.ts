@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exchange, startEcho, type TestServer } from '../helpers/servers.js';
+import { createTestKit, exchange } from '../../testing/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
@@ -21,16 +21,16 @@ const hasStrace = await promisify(execFile)('strace', ['-qq', '-e', 'trace=none'
  * upstream socket needs the call.
  */
 describe.skipIf(!hasStrace || process.platform !== 'linux')('TCP_NODELAY (strace)', () => {
-  let echo: TestServer | undefined;
+  const kit = createTestKit();
   const dirs: string[] = [];
   afterEach(async () => {
-    await echo?.close();
+    await kit.close();
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
   /** Runs the proxy under strace, proxies `sessions` exchanges, stops it; returns its TCP_NODELAY calls. */
   const nodelayCalls = async (tcpNodelay: boolean, sessions: number): Promise<string[]> => {
-    echo ??= await startEcho();
+    const echo = await kit.echo();
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-nodelay-'));
     dirs.push(dir);
     const config = join(dir, 'switchyard.yaml');

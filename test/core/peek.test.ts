@@ -1,23 +1,19 @@
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../../core/types.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { open as openSocket, readBytes, startServer, type TestServer, waitFor } from '../helpers/servers.js';
+import {
+  createTestKit,
+  type TestBackend,
+  type TestClient,
+  type TestProxy,
+  waitFor,
+} from '../../testing/index.js';
 
-let backends: TestServer[] = [];
-let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
+const kit = createTestKit();
+afterEach(kit.close);
+let proxy: TestProxy;
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
-
-async function proxyTo(backend: TestServer, extra = ''): Promise<TestProxy> {
-  proxy = await startProxy(`
+async function proxyTo(backend: TestBackend, extra = ''): Promise<TestProxy> {
+  proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${backend.address}
@@ -27,10 +23,10 @@ ${extra}
 }
 
 /** A backend that records every byte it receives per connection, and echoes them. */
-async function recordingEcho(): Promise<{ server: TestServer; received: Buffer[]; ended: boolean[] }> {
+async function recordingEcho(): Promise<{ server: TestBackend; received: Buffer[]; ended: boolean[] }> {
   const received: Buffer[] = [];
   const ended: boolean[] = [];
-  const server = await startServer((socket) => {
+  const server = await kit.backend((socket) => {
     const i = received.length;
     received.push(Buffer.alloc(0));
     ended.push(false);
@@ -64,84 +60,67 @@ function closedReasons(p: TestProxy): Array<[string | null, string | null]> {
   return reasons;
 }
 
-/** Opens a client whose errors (resets) are recorded by `untilClosed` instead of thrown. */
-async function open(address: string, allowHalfOpen = false): Promise<Socket> {
-  const socket = await openSocket(address, allowHalfOpen);
-  socket.on('error', (e: NodeJS.ErrnoException) => {
-    (socket as Socket & { lastError?: string }).lastError = e.code ?? e.message;
-  });
-  return socket;
-}
+/** A client of the proxy; its errors (resets) are recorded, not thrown. */
+const open = (allowHalfOpen = false) => kit.connect(proxy, { allowHalfOpen });
 
-async function untilClosed(socket: Socket): Promise<{ data: Buffer; error: string | null }> {
-  const chunks: Buffer[] = [];
-  socket.on('data', (c) => chunks.push(c));
-  // Not events.once: it rejects on 'error', and a reset is an outcome here.
-  if (!socket.closed) await new Promise((resolve) => socket.once('close', resolve));
-  return {
-    data: Buffer.concat(chunks),
-    error: (socket as Socket & { lastError?: string }).lastError ?? null,
-  };
+/** Everything the client received, and the error it closed with (a reset is an outcome here). */
+async function untilClosed(client: TestClient): Promise<{ data: Buffer; error: string | null }> {
+  const { error } = await client.closed();
+  return { data: await client.read(client.buffered), error };
 }
 
 describe('peek stage', () => {
   it('reads nothing when no tap asks: a server-first backend greets a silent client', async () => {
-    const greeter = await startServer((s) => s.write('220 smtp ready\r\n'));
-    backends = [greeter];
+    const greeter = await kit.greeting('220 smtp ready\r\n', { after: 'hold' });
     await proxyTo(greeter);
     const asked: number[] = [];
     // A tap that decides without bytes (its listener or source is not covered): nothing is read.
-    proxy!.service.hooks.peek.tap({ name: 'decline', maxBytes: 100, timeout: 50 }, (_s, bytes) => {
+    proxy.service.hooks.peek.tap({ name: 'decline', maxBytes: 100, timeout: 50 }, (_s, bytes) => {
       asked.push(bytes.length);
       return undefined;
     });
-    const client = await open(proxy!.address);
-    clients.push(client);
-    expect((await readBytes(client, 16)).toString()).toBe('220 smtp ready\r\n');
+    const client = await open();
+    expect((await client.read(16)).toString()).toBe('220 smtp ready\r\n');
     // Long past the tap's timeout: the session was never waiting for client bytes.
     await new Promise((r) => setTimeout(r, 120));
-    expect(proxy!.service.sessions.size).toBe(1);
+    expect(proxy.service.sessions.size).toBe(1);
     expect(asked).toEqual([0]);
-    expect(proxy!.service.counters.peekTimeouts).toBe(0);
+    expect(proxy.service.counters.peekTimeouts).toBe(0);
   });
 
   it('consumes a header sent one byte at a time and forwards the rest intact, in order', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
     const seen: string[] = [];
-    proxy!.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, headerTap(seen));
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.setNoDelay(true);
+    proxy.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, headerTap(seen));
+    const client = await open();
+    client.socket.setNoDelay(true);
     for (const ch of 'HDR 10.1.2.3\nhel') {
-      client.write(ch);
+      client.socket.write(ch);
       await new Promise((r) => setTimeout(r, 2));
     }
     await new Promise((r) => setTimeout(r, 20));
-    client.write('lo world');
-    expect((await readBytes(client, 11)).toString()).toBe('hello world');
+    client.socket.write('lo world');
+    expect((await client.read(11)).toString()).toBe('hello world');
     expect(seen).toEqual(['HDR 10.1.2.3']);
     expect(echo.received[0]!.toString()).toBe('hello world');
   });
 
   it('runs taps in stage order, each on what the previous left; the second sees without consuming', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
     const seen: string[] = [];
     const inspected: string[] = [];
     // Tapped first at the default stage, runs second: stage decides, not tap order.
-    proxy!.service.hooks.peek.tap({ name: 'inspect', maxBytes: 5, timeout: 2000 }, (_s, bytes, final) => {
+    proxy.service.hooks.peek.tap({ name: 'inspect', maxBytes: 5, timeout: 2000 }, (_s, bytes, final) => {
       if (bytes.length < 5 && !final) return 'more';
       inspected.push(bytes.toString());
       return undefined;
     });
-    proxy!.service.hooks.peek.tap({ name: 'hdr', stage: -50, maxBytes: 64, timeout: 2000 }, headerTap(seen));
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write('HDR x\nabcdefgh');
-    expect((await readBytes(client, 8)).toString()).toBe('abcdefgh');
+    proxy.service.hooks.peek.tap({ name: 'hdr', stage: -50, maxBytes: 64, timeout: 2000 }, headerTap(seen));
+    const client = await open();
+    client.socket.write('HDR x\nabcdefgh');
+    expect((await client.read(8)).toString()).toBe('abcdefgh');
     expect(seen).toEqual(['HDR x']);
     // Shown at most maxBytes of what the header tap left.
     expect(inspected).toEqual(['abcde']);
@@ -150,38 +129,34 @@ describe('peek stage', () => {
 
   it('closes a client that sends nothing in time: reason peek-timeout, counted, no backend dialled', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    const reasons = closedReasons(proxy!);
-    proxy!.service.hooks.peek.tap({ name: 'slow-tap', maxBytes: 64, timeout: 80 }, headerTap([]));
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write('HDR no newline');
+    const reasons = closedReasons(proxy);
+    proxy.service.hooks.peek.tap({ name: 'slow-tap', maxBytes: 64, timeout: 80 }, headerTap([]));
+    const client = await open();
+    client.socket.write('HDR no newline');
     const started = Date.now();
     const { data } = await untilClosed(client);
     expect(Date.now() - started).toBeGreaterThanOrEqual(60);
     expect(data.length).toBe(0);
     await waitFor(() => reasons.length === 1);
     expect(reasons[0]).toEqual(['peek-timeout', 'slow-tap']);
-    expect(proxy!.service.counters.peekTimeouts).toBe(1);
+    expect(proxy.service.counters.peekTimeouts).toBe(1);
     expect(echo.server.accepted).toBe(0);
   });
 
   it('refuses with a reset when a tap still wants more after maxBytes (never buffers beyond)', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    const reasons = closedReasons(proxy!);
+    const reasons = closedReasons(proxy);
     const lengths: number[] = [];
-    proxy!.service.hooks.peek.tap({ name: 'greedy', maxBytes: 32, timeout: 2000 }, (_s, bytes) => {
+    proxy.service.hooks.peek.tap({ name: 'greedy', maxBytes: 32, timeout: 2000 }, (_s, bytes) => {
       lengths.push(bytes.length);
       return 'more';
     });
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write(Buffer.alloc(20, 1));
+    const client = await open();
+    client.socket.write(Buffer.alloc(20, 1));
     await new Promise((r) => setTimeout(r, 20));
-    client.write(Buffer.alloc(1000, 2));
+    client.socket.write(Buffer.alloc(1000, 2));
     const { error } = await untilClosed(client);
     expect(error).toBe('ECONNRESET');
     await waitFor(() => reasons.length === 1);
@@ -192,12 +167,10 @@ describe('peek stage', () => {
 
   it('keeps a half-close that came during the peek: the backend gets the bytes, then FIN, and may answer', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    proxy!.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, headerTap([]));
-    const client = await open(proxy!.address, true);
-    clients.push(client);
-    client.end('HDR a\nquestion');
+    proxy.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, headerTap([]));
+    const client = await open(true);
+    await client.end('HDR a\nquestion');
     const { data } = await untilClosed(client);
     expect(data.toString()).toBe('questionbye');
     expect(echo.ended[0]).toBe(true);
@@ -205,13 +178,11 @@ describe('peek stage', () => {
 
   it('a FIN before the tap is satisfied closes the session as client-closed, without dialling', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    const reasons = closedReasons(proxy!);
-    proxy!.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, headerTap([]));
-    const client = await open(proxy!.address, true);
-    clients.push(client);
-    client.end('HDR never finished');
+    const reasons = closedReasons(proxy);
+    proxy.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, headerTap([]));
+    const client = await open(true);
+    await client.end('HDR never finished');
     await untilClosed(client);
     await waitFor(() => reasons.length === 1);
     expect(reasons[0]![0]).toBe('client-closed');
@@ -220,10 +191,9 @@ describe('peek stage', () => {
 
   it('a Rejection from a tap refuses; a throwing tap or a bad answer fails that session only', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    const reasons = closedReasons(proxy!);
-    proxy!.service.hooks.peek.tap({ name: 'judge', maxBytes: 8, timeout: 2000 }, (_s, bytes) => {
+    const reasons = closedReasons(proxy);
+    proxy.service.hooks.peek.tap({ name: 'judge', maxBytes: 8, timeout: 2000 }, (_s, bytes) => {
       if (bytes.length === 0) return 'more';
       const c = String.fromCharCode(bytes[0]!);
       if (c === 'R') return { reason: 'no-thanks' };
@@ -233,15 +203,13 @@ describe('peek stage', () => {
     });
     const results = [];
     for (const first of ['R', 'T', 'B']) {
-      const client = await open(proxy!.address);
-      clients.push(client);
-      client.write(`${first}xyz`);
+      const client = await open();
+      client.socket.write(`${first}xyz`);
       results.push(await untilClosed(client));
     }
-    const ok = await open(proxy!.address);
-    clients.push(ok);
-    ok.write('okay');
-    expect((await readBytes(ok, 4)).toString()).toBe('okay');
+    const ok = await open();
+    ok.socket.write('okay');
+    expect((await ok.read(4)).toString()).toBe('okay');
     await waitFor(() => reasons.length === 3);
     expect(reasons).toEqual([
       ['rejected', 'no-thanks'],
@@ -253,24 +221,20 @@ describe('peek stage', () => {
 
   it('a session waiting in the peek stage is closed by stop without waiting for its timeout', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    proxy!.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 60_000 }, headerTap([]));
-    const client = await open(proxy!.address);
-    clients.push(client);
-    await waitFor(() => proxy!.service.sessions.size === 1);
+    proxy.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 60_000 }, headerTap([]));
+    const client = await open();
+    await waitFor(() => proxy.service.sessions.size === 1);
     const started = Date.now();
-    await proxy!.stop(50);
-    proxy = undefined;
+    await proxy.stop(50);
     expect(Date.now() - started).toBeLessThan(2000);
     await untilClosed(client);
   });
 
   it('rejects bad tap options when tapped', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    const peek = proxy!.service.hooks.peek;
+    const peek = proxy.service.hooks.peek;
     expect(() => peek.tap({ name: 'x', maxBytes: 0, timeout: 10 }, () => undefined)).toThrow(/maxBytes/);
     expect(() => peek.tap({ name: 'x', maxBytes: 70_000, timeout: 10 }, () => undefined)).toThrow(/maxBytes/);
     expect(() => peek.tap({ name: 'x', maxBytes: 10, timeout: 0 }, () => undefined)).toThrow(/timeout/);
@@ -282,39 +246,37 @@ describe('peek stage', () => {
 describe('the real client address', () => {
   it('setClient in a peek tap: admit, select, closed and the session JSON see the real client; the peer stays', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
     const seen: Record<string, string> = {};
-    proxy!.service.hooks.accept.tap('test', (s) => {
+    proxy.service.hooks.accept.tap('test', (s) => {
       seen.accept = `${s.remoteAddress}:${s.remotePort}`;
     });
-    proxy!.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, (s, bytes) => {
+    proxy.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, (s, bytes) => {
       const nl = bytes.indexOf(10);
       if (nl < 0) return 'more';
       const [, host, port] = bytes.subarray(0, nl).toString().split(' ');
       s.setClient(host!, Number(port), { host: '192.0.2.1', port: 443 });
       return nl + 1;
     });
-    proxy!.service.hooks.admit.tap('test', (s) => {
+    proxy.service.hooks.admit.tap('test', (s) => {
       seen.admit = `${s.remoteAddress}:${s.remotePort}`;
       seen.peer = `${s.peerAddress}:${s.peerPort}`;
       seen.local = `${s.localAddress}:${s.localPort}`;
     });
-    proxy!.service.hooks.select.tap({ name: 'spy', stage: -100 }, (_c, s) => {
+    proxy.service.hooks.select.tap({ name: 'spy', stage: -100 }, (_c, s) => {
       seen.select = s.remoteAddress;
       return undefined;
     });
     let json: Record<string, unknown> | undefined;
-    proxy!.service.hooks.closed.tap('test', (s) => {
+    proxy.service.hooks.closed.tap('test', (s) => {
       seen.closed = `${s.remoteAddress}:${s.remotePort}`;
       json = s.toJSON();
     });
-    const client = await open(proxy!.address);
-    clients.push(client);
-    client.write('HDR 2001:db8::7 5555\nping');
-    expect((await readBytes(client, 4)).toString()).toBe('ping');
+    const client = await open();
+    client.socket.write('HDR 2001:db8::7 5555\nping');
+    expect((await client.read(4)).toString()).toBe('ping');
     const peer = `127.0.0.1:${client.localPort}`;
-    client.end();
+    await client.end();
     await waitFor(() => json !== undefined);
     expect(seen).toEqual({
       accept: peer,
@@ -329,30 +291,26 @@ describe('the real client address', () => {
 
   it('refuses in admit by the address set during peek; a bad setClient fails the session only', async () => {
     const echo = await recordingEcho();
-    backends = [echo.server];
     await proxyTo(echo.server);
-    const reasons = closedReasons(proxy!);
-    proxy!.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, (s, bytes) => {
+    const reasons = closedReasons(proxy);
+    proxy.service.hooks.peek.tap({ name: 'hdr', maxBytes: 64, timeout: 2000 }, (s, bytes) => {
       const nl = bytes.indexOf(10);
       if (nl < 0) return 'more';
       s.setClient(bytes.subarray(0, nl).toString(), 1000);
       return nl + 1;
     });
-    proxy!.service.hooks.admit.tap('test', (s) =>
+    proxy.service.hooks.admit.tap('test', (s) =>
       s.remoteAddress === '10.9.9.9' ? { reason: 'banned', reset: true } : undefined,
     );
-    const banned = await open(proxy!.address);
-    clients.push(banned);
-    banned.write('10.9.9.9\nx');
+    const banned = await open();
+    banned.socket.write('10.9.9.9\nx');
     expect((await untilClosed(banned)).error).toBe('ECONNRESET');
-    const bad = await open(proxy!.address);
-    clients.push(bad);
-    bad.write('not-an-ip\nx');
+    const bad = await open();
+    bad.socket.write('not-an-ip\nx');
     await untilClosed(bad);
-    const good = await open(proxy!.address);
-    clients.push(good);
-    good.write('10.1.1.1\nxy');
-    expect((await readBytes(good, 2)).toString()).toBe('xy');
+    const good = await open();
+    good.socket.write('10.1.1.1\nxy');
+    expect((await good.read(2)).toString()).toBe('xy');
     await waitFor(() => reasons.length === 2);
     expect(reasons).toEqual([
       ['rejected', 'banned'],

@@ -2,23 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { open, readBytes, startEcho, startServer, type TestServer, waitFor } from '../helpers/servers.js';
+import { createTestKit, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 
-let backends: TestServer[] = [];
-let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
+const kit = createTestKit();
+afterEach(kit.close);
+let backends: TestBackend[] = [];
+let proxy: TestProxy;
 
 async function proxyTo(extra = ''): Promise<TestProxy> {
-  proxy = await startProxy(`
+  proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
 ${backends.map((b) => `  - address: ${b.address}`).join('\n')}
@@ -38,52 +30,40 @@ async function writeChunked(socket: Socket, data: Buffer): Promise<void> {
   socket.end();
 }
 
-function collect(socket: Socket): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  socket.on('data', (c) => chunks.push(c));
-  return new Promise((resolve, reject) => {
-    socket.on('end', () => resolve(Buffer.concat(chunks)));
-    socket.on('error', reject);
-  });
-}
-
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('byte-exact piping', () => {
   it('carries a few MB both ways, randomly chunked, across many sessions at once', async () => {
-    backends = [await startEcho(), await startEcho()];
+    backends = [await kit.echo(), await kit.echo()];
     await proxyTo();
     const sessions = 24;
     const runs = Array.from({ length: sessions }, async (_, i) => {
       const payload = randomBytes(i % 4 === 0 ? 4 * 1024 * 1024 : 256 * 1024 + i * 977);
-      const client = await open(proxy!.address);
-      clients.push(client);
-      const received = collect(client);
-      await writeChunked(client, payload);
+      const client = await kit.connect(proxy);
+      const received = client.collect(20_000);
+      await writeChunked(client.socket, payload);
       const back = await received;
       expect(back.length).toBe(payload.length);
       expect(sha(back)).toBe(sha(payload));
     });
     await Promise.all(runs);
-    await waitFor(() => proxy!.service.sessions.size === 0, 5000, 'sessions to close');
-    expect(proxy!.service.counters.closed).toBe(sessions);
+    await waitFor(() => proxy.service.sessions.size === 0, 5000, 'sessions to close');
+    expect(proxy.service.counters.closed).toBe(sessions);
   });
 
   it('accounts bytes in and out per session and per backend', async () => {
     let seen: { in: number; out: number } | undefined;
-    backends = [await startServer((s) => s.on('data', () => {}).on('end', () => s.end(Buffer.alloc(300))))];
+    backends = [await kit.backend((s) => s.on('data', () => {}).on('end', () => s.end(Buffer.alloc(300))))];
     await proxyTo();
-    proxy!.service.hooks.closed.tap('test', (s) => {
+    proxy.service.hooks.closed.tap('test', (s) => {
       seen = { in: s.bytesIn, out: s.bytesOut };
     });
-    const client = await open(proxy!.address);
-    clients.push(client);
-    const got = collect(client);
-    client.end(Buffer.alloc(1000));
-    expect((await got).length).toBe(300);
+    const client = await kit.connect(proxy);
+    await client.end(Buffer.alloc(1000));
+    expect((await client.collect()).length).toBe(300);
     await waitFor(() => seen !== undefined);
     expect(seen).toEqual({ in: 1000, out: 300 });
-    const b = proxy!.service.backends.list()[0]!;
+    const b = proxy.service.backends.list()[0]!;
     expect([b.bytesIn, b.bytesOut, b.total, b.active]).toEqual([1000, 300, 1, 0]);
   });
 });
@@ -92,7 +72,7 @@ describe('half-close', () => {
   it('client FIN reaches the backend, which can still answer', async () => {
     // The backend answers only after it has seen EOF: it counts the bytes it got.
     backends = [
-      await startServer((s) => {
+      await kit.backend((s) => {
         let n = 0;
         s.on('data', (c: Buffer) => {
           n += c.length;
@@ -101,38 +81,31 @@ describe('half-close', () => {
       }),
     ];
     await proxyTo();
-    const client = await open(proxy!.address);
-    clients.push(client);
-    const got = collect(client);
-    client.end(Buffer.alloc(12345));
-    expect((await got).toString()).toBe('got 12345');
+    const client = await kit.connect(proxy);
+    await client.end(Buffer.alloc(12345));
+    expect((await client.collect()).toString()).toBe('got 12345');
   });
 
   it('backend FIN reaches the client, which can still send', async () => {
     let backendGot = '';
-    const backendDone = new Promise<void>((resolve) => {
-      backends = [];
-      startServer((s) => {
+    let backendDone!: () => void;
+    const backendEnded = new Promise<void>((resolve) => {
+      backendDone = resolve;
+    });
+    backends = [
+      await kit.backend((s) => {
         s.end('bye early'); // backend half-closes first
         s.on('data', (c: Buffer) => {
           backendGot += c.toString();
         });
-        s.on('end', () => resolve());
-      }).then((b) => backends.push(b));
-    });
-    await waitFor(() => backends.length === 1);
+        s.on('end', () => backendDone());
+      }),
+    ];
     await proxyTo();
-    const client = await open(proxy!.address, true);
-    clients.push(client);
-    client.setEncoding('utf8');
-    let fromBackend = '';
-    client.on('data', (c: string) => {
-      fromBackend += c;
-    });
-    await once(client, 'end');
-    expect(fromBackend).toBe('bye early');
-    client.end('still talking');
-    await backendDone;
+    const client = await kit.connect(proxy, { allowHalfOpen: true });
+    expect((await client.collect()).toString()).toBe('bye early');
+    await client.end('still talking');
+    await backendEnded;
     expect(backendGot).toBe('still talking');
   });
 });
@@ -142,7 +115,7 @@ describe('backpressure', () => {
     const total = 64 * 1024 * 1024;
     let producer: Socket | undefined;
     backends = [
-      await startServer((s) => {
+      await kit.backend((s) => {
         producer = s;
         const chunk = Buffer.alloc(64 * 1024, 7);
         let sent = 0;
@@ -157,11 +130,10 @@ describe('backpressure', () => {
       }),
     ];
     await proxyTo();
-    const client = await open(proxy!.address);
-    clients.push(client);
+    const client = await kit.connect(proxy);
     client.pause(); // the slow reader: reads nothing for a while
     await waitFor(() => producer !== undefined);
-    const session = [...proxy!.service.sessions.values()][0]!;
+    const session = [...proxy.service.sessions.values()][0]!;
     // Let buffers fill up, then check that the proxy stopped reading from the backend.
     let last = -1;
     await waitFor(
@@ -179,37 +151,70 @@ describe('backpressure', () => {
     expect(readByProxy).toBeLessThan(16 * 1024 * 1024); // socket buffers only, nowhere near 64 MB
     expect(session.client.writableLength).toBeLessThan(2 * 1024 * 1024);
     // Now read everything: every byte arrives.
-    let received = 0;
-    client.on('data', (c: Buffer) => {
-      received += c.length;
-    });
     client.resume();
-    await once(client, 'end');
-    expect(received).toBe(total);
+    expect(await client.discard(20_000)).toBe(total);
+  });
+
+  it('a backend that stops reading makes the proxy stop reading from the client', async () => {
+    const slow = await kit.slowReading();
+    backends = [slow];
+    await proxyTo();
+    const client = await kit.connect(proxy);
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 3);
+    let sent = 0;
+    const pump = (async () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!client.socket.write(chunk)) await once(client.socket, 'drain');
+      }
+      await client.end();
+    })();
+    await waitFor(() => proxy.service.sessions.size === 1);
+    const session = [...proxy.service.sessions.values()][0]!;
+    let last = -1;
+    await waitFor(
+      () => {
+        const now = session.client.bytesRead;
+        const stable = now === last && now > 0;
+        last = now;
+        return stable;
+      },
+      10_000,
+      'client reads to stall',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect(slow.received).toBe(0);
+    expect(session.client.bytesRead).toBeLessThan(16 * 1024 * 1024); // socket buffers only
+    expect(session.upstream!.writableLength).toBeLessThan(2 * 1024 * 1024);
+    expect(sent).toBeLessThan(total); // the client is held back too
+    // The backend reads again: everything arrives, and the session ends normally.
+    slow.resume();
+    await pump;
+    await waitFor(() => slow.received === total, 20_000, 'every byte at the backend');
+    expect(await client.closed()).toMatchObject({ reset: false });
   });
 });
 
 describe('resets', () => {
   it('a backend reset reaches the client as a reset, and other sessions carry on', async () => {
     const held: Socket[] = [];
-    backends = [await startServer((s) => held.push(s))];
+    backends = [await kit.backend((s) => held.push(s))];
     await proxyTo();
-    const a = await open(proxy!.address);
-    const b = await open(proxy!.address);
-    clients.push(a, b);
+    const a = await kit.connect(proxy);
+    const b = await kit.connect(proxy);
     await waitFor(() => held.length === 2);
-    const aError = new Promise<NodeJS.ErrnoException>((resolve) => a.on('error', resolve));
     held[0]!.resetAndDestroy();
-    expect((await aError).code).toBe('ECONNRESET');
+    expect((await a.closed()).error).toBe('ECONNRESET');
     // b still works both ways
     held[1]!.write('ping');
-    expect((await readBytes(b, 4)).toString()).toBe('ping');
+    expect((await b.read(4)).toString()).toBe('ping');
   });
 
   it('a client reset reaches the backend as a reset', async () => {
     let backendErr: Promise<NodeJS.ErrnoException | undefined> | undefined;
     backends = [
-      await startServer((s) => {
+      await kit.backend((s) => {
         backendErr = new Promise((resolve) => {
           s.removeAllListeners('error');
           s.on('error', resolve);
@@ -218,10 +223,10 @@ describe('resets', () => {
       }),
     ];
     await proxyTo();
-    const a = await open(proxy!.address);
+    const a = await kit.connect(proxy);
     await waitFor(() => backendErr !== undefined);
-    a.resetAndDestroy();
+    a.reset();
     expect((await backendErr!)?.code).toBe('ECONNRESET');
-    await waitFor(() => proxy!.service.sessions.size === 0);
+    await waitFor(() => proxy.service.sessions.size === 0);
   });
 });

@@ -1,24 +1,25 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClusterProcess, poll, readUntil } from '../cluster/cluster-harness.js';
-import { exchange, open, startNamed, type TestServer } from '../helpers/servers.js';
+import { createTestKit, exchange } from '../../testing/index.js';
+import { ClusterProcess, poll } from '../cluster/cluster-harness.js';
 
 /** SIGHUP with one process (`workers: 1`), through the real CLI. */
 describe('reload in one process', () => {
   let proc: ClusterProcess | undefined;
-  let servers: TestServer[] = [];
+  const kit = createTestKit();
   afterEach(async () => {
-    await proc?.kill();
-    proc = undefined;
-    await Promise.all(servers.map((s) => s.close()));
-    servers = [];
+    try {
+      await kit.close();
+    } finally {
+      await proc?.kill();
+      proc = undefined;
+    }
   });
 
   it('applies backends and the admin token in place, lists restart-only changes, keeps open sessions, rejects a bad file', async () => {
-    const a = await startNamed('a');
-    const b = await startNamed('b');
-    servers = [a, b];
+    const a = await kit.named('a');
+    const b = await kit.named('b');
     const t1 = 'first-token-0123456789';
     const t2 = 'second-token-9876543210';
     const config = (backend: string, token: string, extra = '') => `
@@ -37,8 +38,8 @@ ${extra}plugins:
       (await fetch(`http://${api}/backends`, { headers: { authorization: `Bearer ${token}` } })).status;
     expect((await exchange(proxy, 'x')).toString()).toBe('a\nx');
     expect(await get(t1)).toBe(200);
-    const held = await open(proxy);
-    expect(await readUntil(held, 'a\n')).toBe('a\n');
+    const held = await kit.connect(proxy);
+    expect((await held.readUntil('a\n', 10_000)).toString()).toBe('a\n');
 
     proc.writeConfig(config(b.address, t2, 'idle_timeout: 30m\n'));
     proc.signal('SIGHUP');
@@ -50,8 +51,8 @@ ${extra}plugins:
     expect(await get(t2)).toBe(200);
     expect(await get(t1)).toBe(401);
     // The session opened before the reload runs on: its backend was removed, so it drains.
-    held.write('still here');
-    expect(await readUntil(held, 'still here')).toBe('still here');
+    await held.send('still here');
+    expect((await held.readUntil('still here', 10_000)).toString()).toBe('still here');
     held.destroy();
 
     proc.writeConfig(`${config(b.address, t2)}bogus_key: 1\n`);
@@ -63,9 +64,8 @@ ${extra}plugins:
   });
 
   it('with a state file, a reload that edits the backends saves the file too (a restart would bring the old list back otherwise)', async () => {
-    const a = await startNamed('a');
-    const b = await startNamed('b');
-    servers = [a, b];
+    const a = await kit.named('a');
+    const b = await kit.named('b');
     proc = new ClusterProcess();
     const stateFile = join(proc.dir, 'state.json');
     const config = (backend: string) => `

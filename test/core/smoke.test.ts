@@ -1,19 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { exchange, startNamed, type TestServer } from '../helpers/servers.js';
+import { createTestKit, exchange } from '../../testing/index.js';
 
 describe('smoke', () => {
-  let backends: TestServer[] = [];
-  let proxy: TestProxy | undefined;
-  afterEach(async () => {
-    await proxy?.stop();
-    await Promise.all(backends.map((b) => b.close()));
-    backends = [];
-  });
+  const kit = createTestKit();
+  afterEach(kit.close);
 
   it('proxies to backends in round-robin order', async () => {
-    backends = await Promise.all(['a', 'b'].map(startNamed));
-    proxy = await startProxy(`
+    const backends = await Promise.all(['a', 'b'].map((n) => kit.named(n)));
+    const proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${backends[0]!.address}

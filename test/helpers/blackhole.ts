@@ -1,3 +1,6 @@
+// Legacy fixtures, kept only for the test files that were written against them before
+// switchyard/testing existed (listed in biome.json and test/core/sdk-boundary.test.ts as
+// pending migration). New tests use switchyard/testing.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';

@@ -1,6 +1,10 @@
+// Legacy fixtures, kept only for the test files that were written against them before
+// switchyard/testing existed (listed in biome.json and test/core/sdk-boundary.test.ts as
+// pending migration). New tests use switchyard/testing.
 import { pino } from 'pino';
 import { Capacity } from '../../core/capacity.js';
-import { loadConfigText, type SwitchyardConfig } from '../../core/config/load.js';
+import { loadConfigText } from '../../core/config/load.js';
+import type { SwitchyardConfig } from '../../core/config/types.js';
 import { Runtime } from '../../core/runtime.js';
 import type { Service } from '../../core/service.js';
 
