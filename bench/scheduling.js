@@ -92,13 +92,20 @@ await withCleanup(async (dir) => {
         continue;
       }
       try {
-        const t = await v.target.start(backend.port, dir, { ...v.options, node: node.path });
-        running.set(v.name, t);
-        await churn.warmup(t.port);
+        running.set(v.name, await v.target.start(backend.port, dir, { ...v.options, node: node.path }));
       } catch (err) {
         // e.g. scheduling: reuseport on a Node without it: the proxy exits saying so.
         cell.skipped = /** @type {Error} */ (err).message.split('\n')[0] ?? 'failed to start';
         log(`  ${v.name}: ${cell.skipped}`);
+        continue;
+      }
+      try {
+        await churn.warmup(
+          /** @type {import('./lib/targets.js').RunningTarget} */ (running.get(v.name)).port,
+        );
+      } catch (err) {
+        cell.errors.push(`warm-up: ${/** @type {Error} */ (err).message.split('\n')[0]}`);
+        log(`  ${v.name}: warm-up failed: ${cell.errors.at(-1)}`);
       }
     }
     const names = [...running.keys()];

@@ -51,7 +51,8 @@ const SATURATION_LOG_EVERY = 10_000;
  * primary's open-files limit libuv drops connections that nobody counts). Here nothing is
  * dropped uncounted: a connection is refused with a reset, and counted as `overloaded` in its
  * service, when every worker is at its budget or the primary nears its own open-files limit
- * (FdGuard). A connection whose worker exits before receiving it goes to another worker.
+ * (FdGuard). A connection whose worker exits before receiving it goes to another worker; one
+ * that arrives while no worker listens (start, all of them gone at once) waits for the first.
  *
  * The raw handle is sent, as node:cluster's round_robin_handle.js does: no `net.Socket` is
  * built in the primary, and its copy of the descriptor is closed as soon as the IPC write is
@@ -70,6 +71,13 @@ export class Dispatcher {
   #saturationLogged = false;
   #saturationLoggedAt = 0;
   #acceptErrors = 0;
+  /**
+   * Accepted while no worker listens (the first ones still starting, or every worker gone at
+   * once): handed out when one listens, as node:cluster's round-robin queue does, instead of
+   * reset. Bounded by the descriptor guard; refused (counted) past it or when the cluster stops.
+   */
+  readonly #waiting: Array<{ handle: ClientHandle; listener: PrimaryListener }> = [];
+  #closed = false;
 
   constructor(private readonly log: Logger) {}
 
@@ -107,8 +115,12 @@ export class Dispatcher {
 
   /** Graceful stop: no new connections (refused by the kernel once the sockets close). */
   close(): void {
+    this.#closed = true;
     for (const listener of this.#listeners.values()) listener.server.close();
     this.#listeners.clear();
+    const waiting = this.#waiting.splice(0);
+    this.#guard.held -= waiting.length;
+    for (const { handle, listener } of waiting) this.#refuse(listener, handle);
     this.#guard.stop();
   }
 
@@ -132,6 +144,9 @@ export class Dispatcher {
     };
     this.#targets.push(target);
     this.#checkRoom();
+    const waiting = this.#waiting.splice(0);
+    this.#guard.held -= waiting.length;
+    for (const { handle, listener } of waiting) this.#dispatch(listener, handle);
   }
 
   /** A worker retires (reload, stop): no more connections for it. */
@@ -219,6 +234,11 @@ export class Dispatcher {
   }
 
   #dispatch(listener: PrimaryListener, handle: ClientHandle): void {
+    if (this.#targets.length === 0 && !this.#closed && this.#guard.admit()) {
+      this.#guard.held++;
+      this.#waiting.push({ handle, listener });
+      return;
+    }
     const target = this.#guard.admit() ? this.#pick() : undefined;
     if (target === undefined) {
       this.#refuse(listener, handle);

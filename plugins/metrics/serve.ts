@@ -7,6 +7,7 @@ import {
   type Service,
 } from '../../plugin-sdk/index.js';
 import { registerConnectHistogram } from './connect-histogram.js';
+import { registerDiscoveryMetrics } from './discovery-metrics.js';
 import type { MetricsOptions } from './index.js';
 import { processRegistry } from './process-metrics.js';
 import { scrape } from './scrape.js';
@@ -54,6 +55,7 @@ export function serveMetrics(
   const snapshot = snapshotter(runtime, sessions.statsOf);
   registerServiceMetrics(registry, snapshot);
   registerConnectHistogram(registry, bounds, snapshot);
+  registerDiscoveryMetrics(registry, runtime);
   if (runtime.role === 'primary' && bridge !== undefined) registerWorkerMetrics(registry, bridge);
   registry.registerMetric(collectErrors);
   const registries = options.process_metrics ? [registry, processRegistry()] : [registry];

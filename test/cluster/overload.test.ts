@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TestClient } from '../../testing/index.js';
+import { freePort, type TestClient } from '../../testing/index.js';
 import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /**
@@ -61,5 +61,34 @@ plugins:
     const again = await t.kit.connect(proxy);
     const line = (await again.readUntil('\n', 10_000)).toString();
     expect(pids.has(Number(line.split('\n')[0]))).toBe(true);
+  });
+
+  it('a connection that arrives before any worker listens waits for one instead of being reset', async () => {
+    const echo = await t.kit.echo();
+    const address = `127.0.0.1:${await freePort()}`;
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(`
+workers: 2
+scheduling: rr
+listen: ${address}
+backends: [{ address: "${echo.address}" }]
+plugins:
+  ${t.cluster.pidStamp}: {}
+`);
+    t.cluster.start();
+    // The primary listens before it forks the workers: connect as soon as it accepts.
+    const end = Date.now() + 15_000;
+    let client: TestClient | undefined;
+    while (client === undefined) {
+      client = await t.kit.connect(address).catch(() => undefined);
+      if (client === undefined && Date.now() > end) throw new Error(`${address} never accepted`);
+      if (client === undefined) await new Promise((r) => setTimeout(r, 10));
+    }
+    // A worker takes ~1 s to start; the connection got in well before.
+    const early = !t.cluster.logs.some((l) => l.msg === 'worker listening');
+    const { pids } = await t.cluster.started();
+    const line = (await client.readUntil('\n', 15_000)).toString();
+    expect(pids).toContain(Number(line.trim()));
+    expect(early).toBe(true);
   });
 });
