@@ -21,7 +21,6 @@ import { healthRoutes } from './routes/health.js';
 import { legacyRoutes } from './routes/legacy.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { workerRoutes } from './routes/workers.js';
-import { createServer } from './server.js';
 
 /** What admin-api provides to other plugins and tests: `runtime.use<AdminApi>('admin-api')`. */
 export interface AdminApi {
@@ -121,6 +120,9 @@ export default definePlugin<AdminApiOptions>({
         ...workerRoutes(ctx),
         ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
       ];
+      // Imported here, not at the top: every process imports this module for its schema, and
+      // cluster workers (which never run the admin API) need not load fastify.
+      const { createServer } = await import('./server.js');
       const server = createServer({ runtime, log, auth, bodyLimit: options.body_limit }, routes);
       try {
         await server.listen({ host: listen.host, port: listen.port });
