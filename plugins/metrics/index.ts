@@ -2,6 +2,7 @@ import { Counter, Registry } from 'prom-client';
 import {
   ADMIN_ROUTES,
   type AdminRoute,
+  type Backend,
   CLUSTER,
   type ClusterBridge,
   definePlugin,
@@ -28,6 +29,24 @@ export interface MetricsOptions {
   connect_time_buckets: number[];
   /** Cluster primary: how long a scrape waits for each worker's per-session numbers (ms). */
   worker_timeout: number;
+}
+
+/**
+ * What the plugin shares with other plugins (`runtime.use<MetricsApi>('metrics')`, primary or
+ * one process): the per-backend numbers it counts itself, so a plugin that wants them (the
+ * dashboard's history) needs no tap of its own on the session path.
+ */
+export interface MetricsApi {
+  /**
+   * Connect times counted so far in one service: a lookup giving a backend's sum (seconds) and
+   * count, undefined before its first. Take one lookup per read: it is a snapshot.
+   */
+  connectTimes(service: Service): (backend: Backend) => { sum: number; count: number } | undefined;
+  /**
+   * Cluster primary: asks the workers for their numbers (shared with a scrape in flight,
+   * bounded by `worker_timeout`); never rejects. Absent with one process, where they are live.
+   */
+  refresh?: () => Promise<void>;
 }
 
 const COLLECT_ERRORS = 'switchyard_metrics_collect_errors_total';
@@ -124,6 +143,17 @@ export default definePlugin<MetricsOptions>({
     const registries = options.process_metrics ? [registry, processRegistry()] : [registry];
 
     const refresh = sessions.refresh;
+    const api: MetricsApi = {
+      connectTimes(service) {
+        const backends = sessions.statsOf(service).backends;
+        return (backend) => {
+          const h = backends.get(backend)?.connectTimes;
+          return h === undefined ? undefined : { sum: h.sum, count: h.count };
+        };
+      },
+    };
+    if (refresh !== undefined) api.refresh = refresh;
+    runtime.provide<MetricsApi>('metrics', api);
     const route: AdminRoute = {
       method: 'GET',
       url: options.path,
