@@ -467,8 +467,9 @@
         { class: 'muted listen' },
         svc.listen.length > 0 ? svc.listen.join(', ') : 'pool (reached through routes)',
       ),
-      svc.state !== 'running' ? el('span', { class: 'badge', 'data-tone': 'warn' }, svc.state) : null,
     );
+    if (svc.state !== 'running')
+      s.head.append(' ', el('span', { class: 'badge', 'data-tone': 'warn' }, svc.state));
     s.summary.replaceChildren(summaryTable(svc, now));
     s.table.replaceChildren(backendsTable(svc, now));
     return s;
@@ -581,7 +582,7 @@
   }
 
   const CHARTS = [
-    ['sessions', 'Sessions', (v) => intFmt.format(v)],
+    ['sessions', 'Sessions', (v) => (Number.isInteger(v) ? intFmt.format(v) : v.toFixed(1))],
     ['new', 'New sessions/s', (v) => rate(v)],
     ['bytes', 'Bytes/s', (v) => rate(v, 'B')],
     ['connect', 'Connect time (ms)', (v) => (v < 10 ? v.toFixed(2) : v.toFixed(0))],
@@ -626,7 +627,13 @@
               cursor: { drag: { x: false, y: false } },
               axes: [
                 { size: 30, font: '11px system-ui' },
-                { size: 64, font: '11px system-ui', values: (_u, ticks) => ticks.map((v) => fmt(v)) },
+                {
+                  size: 64,
+                  font: '11px system-ui',
+                  // Sessions are whole: no 0.5 ticks.
+                  values: (_u, ticks) =>
+                    ticks.map((v) => (id === 'sessions' && !Number.isInteger(v) ? '' : fmt(v))),
+                },
               ],
               series: [
                 {},
@@ -634,6 +641,7 @@
                   label,
                   stroke: PALETTE[i % PALETTE.length],
                   width: i === 0 && id !== 'connect' && id !== 'bytes' ? 2 : 1.25,
+                  points: { size: 4 },
                   value: (_u, v) => (v === null || v === undefined ? '–' : fmt(v)),
                 })),
               ],
