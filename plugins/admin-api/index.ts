@@ -5,6 +5,8 @@ import {
   ADMIN_ROUTES,
   type AdminRoute,
   definePlugin,
+  ENDPOINTS,
+  type Endpoint,
   formatAddress,
   parseListenAddress,
   type Runtime,
@@ -103,6 +105,10 @@ export default definePlugin<AdminApiOptions>({
     };
 
     const auth: AuthSettings = { token: undefined, readOnlyOpen: options.read_only_open };
+    runtime.contribute<Endpoint>(ENDPOINTS, {
+      name: 'admin',
+      url: () => (bound === null ? null : `http://${bound}/`),
+    });
     runtime.provide<AdminApi>('admin-api', {
       address: () => bound,
       auth: () => ({ token: auth.token !== undefined, readsOpen: auth.readOnlyOpen }),

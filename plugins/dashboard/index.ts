@@ -7,6 +7,8 @@ import {
   type ClusterBridge,
   definePlugin,
   durationSchema,
+  ENDPOINTS,
+  type Endpoint,
   type Service,
 } from '../../plugin-sdk/index.js';
 import { loadAssets } from './assets.js';
@@ -19,6 +21,7 @@ export type { DashboardOptions } from './options.js';
 
 /** What admin-api shares: read for the auth the page must use. */
 interface AdminAuth {
+  address?: () => string | null;
   auth?: () => { token: boolean; readsOpen: boolean };
 }
 
@@ -176,6 +179,13 @@ export default definePlugin<DashboardOptions>({
       },
     ];
     for (const route of routes) runtime.contribute(ADMIN_ROUTES, route);
+    runtime.contribute<Endpoint>(ENDPOINTS, {
+      name: 'dashboard',
+      url() {
+        const address = runtime.use<AdminAuth>('admin-api')?.address?.();
+        return address ? `http://${address}${options.path}` : null;
+      },
+    });
 
     if (!runtime.config.plugins.some((p) => p.name === 'admin-api'))
       runtime.log.warn('dashboard: the admin-api plugin is not enabled, so nothing serves the page');

@@ -7,6 +7,8 @@ import {
   type ClusterBridge,
   definePlugin,
   durationSchema,
+  ENDPOINTS,
+  type Endpoint,
   type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
@@ -164,6 +166,13 @@ export default definePlugin<MetricsOptions>({
       },
     };
     runtime.contribute(ADMIN_ROUTES, route);
+    runtime.contribute<Endpoint>(ENDPOINTS, {
+      name: 'metrics',
+      url() {
+        const address = runtime.use<{ address?: () => string | null }>('admin-api')?.address?.();
+        return address ? `http://${address}${options.path}` : null;
+      },
+    });
 
     if (!runtime.config.plugins.some((p) => p.name === 'admin-api'))
       runtime.log.warn('metrics: the admin-api plugin is not enabled, so nothing serves %s', options.path);

@@ -74,7 +74,9 @@ plugins:
         const b = s.services[0]!.backends.find((x) => x.address === doomed.address)!;
         return (
           b.condition.state === 'down' &&
-          s.timeline.some((e) => e.backend === doomed.address && e.source === 'health-check' && e.status === 'down')
+          s.timeline.some(
+            (e) => e.backend === doomed.address && e.source === 'health-check' && e.status === 'down',
+          )
         );
       },
       15_000,

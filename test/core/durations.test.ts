@@ -44,6 +44,8 @@ const EXPECTED = [
   'plugins.connection-pool.backoff_base',
   'plugins.connection-pool.backoff_max',
   'plugins.dashboard.refresh',
+  'plugins.dashboard.history.interval',
+  'plugins.dashboard.history.window',
   'plugins.health-check.interval',
   'plugins.health-check.timeout',
   'plugins.health-check.fast_interval',
