@@ -180,6 +180,43 @@ plugins:
     expect(timeline.map((e) => e.seq)).toEqual([5, 4, 3]);
   });
 
+  it('describes the topology: listeners, sni-router routes to pools, balancers', async () => {
+    servers = await Promise.all([kit.echo(), kit.echo()]);
+    proxy = await kit.proxy(`
+services:
+  edge:
+    listen: 127.0.0.1:0
+    plugins:
+      sni-router:
+        routes:
+          api.example.com: api
+          grpc.example.com: { service: api, alpn: { h2: hashed } }
+        default: hashed
+  api:
+    backends: [{ address: ${servers[0]!.address} }]
+  hashed:
+    backends: [{ address: ${servers[1]!.address} }]
+    plugins:
+      consistent-hash: { key: sni }
+plugins:
+  admin-api: { listen: "127.0.0.1:0" }
+  dashboard: {}
+`);
+    const base = `http://${proxy.runtime.use<AdminApi>('admin-api')!.address()}`;
+    const s = await get<DashboardState>(`${base}/dashboard/state`);
+    const [edge, api, hashed] = s.services.map((x) => x.topology);
+    expect(edge).toMatchObject({ name: 'edge', balancer: 'round-robin', proxyProtocol: [], tls: false });
+    expect(edge!.listen).toHaveLength(1);
+    expect(edge!.routes).toEqual([
+      { match: 'sni api.example.com', service: 'api' },
+      { match: 'sni grpc.example.com', service: 'api' },
+      { match: 'sni grpc.example.com + alpn h2', service: 'hashed' },
+      { match: 'default', service: 'hashed' },
+    ]);
+    expect(api).toMatchObject({ listen: [], routes: [] });
+    expect(hashed!.balancer).toBe('consistent-hash (sni)');
+  });
+
   it('tells the page whether the admin API needs a token', async () => {
     let base = await start();
     expect((await get<DashboardState>(`${base}/dashboard/state`)).admin).toEqual({
