@@ -1,5 +1,12 @@
 import { formatAddress, parseAddress } from './address.js';
-import type { BackendRegistry as RegistryContract, RemoveOptions } from './contract.js';
+import {
+  dialSpec,
+  drainTimeoutOf,
+  ORIGIN_API,
+  type ReconcileResult,
+  sameDialFields,
+} from './backend-origin.js';
+import type { AddOptions, BackendRegistry as RegistryContract, RemoveOptions } from './contract.js';
 import { RegistryError } from './errors.js';
 import type { ServiceHooks } from './hooks.js';
 import type { Backend, BackendSpec } from './types.js';
@@ -19,6 +26,12 @@ export class BackendRegistry implements RegistryContract {
   /** Backends removed from the registry that still have sessions; revived if re-added. */
   readonly #departed = new Map<string, Backend>();
   readonly #drainTimers = new Map<Backend, NodeJS.Timeout>();
+  /**
+   * Per origin that hands whole lists (`config`, discovery sources): the last list, by
+   * canonical address. `reconcile` applies what changed since, so what an operator did to a
+   * backend (drain, weight) stands until the origin itself changes that field.
+   */
+  readonly #lists = new Map<string, Map<string, BackendSpec>>();
   /** Weight factors of modifier plugins (`setWeightFactor`), per backend, by source. */
   readonly #factors = new Map<Backend, Map<string, number>>();
 
@@ -49,21 +62,12 @@ export class BackendRegistry implements RegistryContract {
   }
 
   /** Adds a backend; throws `RegistryError` (400 bad spec, 409 exists). */
-  add(spec: BackendSpec): Backend {
-    const parsed = parseAddress(spec.address);
-    if (typeof parsed === 'string')
-      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', `backend address: ${parsed}`);
-    const weight = spec.weight ?? 1;
-    if (!Number.isInteger(weight) || weight < 1 || weight > 256)
-      throw new RegistryError(
-        'SWITCHYARD_E_BACKEND_INVALID',
-        'backend weight must be an integer from 1 to 256',
-      );
-    const problem = this.checkSpec(spec);
-    if (problem !== undefined) throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', problem);
-    const address = formatAddress(parsed.host, parsed.port);
+  add(spec: BackendSpec, options: AddOptions = {}): Backend {
+    const { address, parsed, weight } = this.#check(spec);
     if (this.#byAddress.has(address))
       throw new RegistryError('SWITCHYARD_E_BACKEND_EXISTS', `backend ${address} already exists`);
+    spec = dialSpec(spec);
+    const origin = options.origin ?? ORIGIN_API;
 
     let backend = this.#departed.get(address);
     if (backend) {
@@ -74,6 +78,7 @@ export class BackendRegistry implements RegistryContract {
       setEffective(backend, weight);
       backend.spec = { ...spec, address };
       backend.state = 'up';
+      backend.origin = origin;
     } else {
       backend = {
         address,
@@ -83,6 +88,7 @@ export class BackendRegistry implements RegistryContract {
         effectiveWeight: weight,
         state: 'up',
         spec: { ...spec, address },
+        origin,
         active: 0,
         total: 0,
         connectFailures: 0,
@@ -192,6 +198,74 @@ export class BackendRegistry implements RegistryContract {
     return backend;
   }
 
+  /**
+   * Makes the backends of `origin` equal to `specs` (a discovery source's whole list, or the
+   * config file's on reload): adds the new, removes the gone (their sessions drain for the
+   * service's `drain_timeout`, or the spec's `drain_timeout`), and applies in place what changed
+   * since the origin's previous list (weight, `draining`, TLS and other fields), so the same
+   * Backend object — counters, sessions — stays for an address that stays. Backends of other
+   * origins are never touched: an address another origin owns is a conflict (its owner keeps
+   * it; this origin takes it over in place once the owner lets go). Bad entries are skipped and
+   * reported; they never stop the rest.
+   */
+  reconcile(origin: string, specs: readonly BackendSpec[]): ReconcileResult {
+    const result: ReconcileResult = { added: [], removed: [], updated: [], conflicts: [], invalid: [] };
+    const previous = this.#lists.get(origin) ?? new Map<string, BackendSpec>();
+    const next = new Map<string, BackendSpec>();
+    for (const spec of specs) {
+      try {
+        const { address } = this.#check(spec);
+        if (next.has(address)) throw new Error(`backend ${address} is listed twice`);
+        next.set(address, { ...spec, address });
+      } catch (err) {
+        result.invalid.push({ address: String(spec?.address), error: (err as Error).message });
+      }
+    }
+    this.#lists.set(origin, next);
+
+    for (const [address, old] of previous) {
+      if (next.has(address)) continue;
+      const backend = this.#byAddress.get(address);
+      if (backend === undefined || backend.origin !== origin) continue;
+      const heir = this.#claimant(address, origin);
+      if (heir !== undefined) this.#transfer(backend, heir.origin, heir.spec);
+      else this.remove(address, { drainTimeout: drainTimeoutOf(old) });
+      result.removed.push(address);
+    }
+    for (const [address, spec] of next) {
+      const backend = this.#byAddress.get(address);
+      const old = previous.get(address);
+      if (backend === undefined) {
+        // Listed before but gone: removed by an operator; it comes back when the origin lists it anew.
+        if (old !== undefined) continue;
+        this.add(spec, { origin });
+        if (spec.draining === true) this.setDraining(address, true);
+        result.added.push(address);
+      } else if (backend.origin !== origin) {
+        if (old === undefined) result.conflicts.push({ address, owner: backend.origin });
+      } else if (this.#update(backend, old, spec)) {
+        result.updated.push(address);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Records `specs` as the last list of `origin` without applying it (the service does this at
+   * start for the config file's list, whose backends it adds itself), so the next `reconcile`
+   * of that origin applies only what changed since.
+   */
+  remember(origin: string, specs: readonly BackendSpec[]): void {
+    const list = new Map<string, BackendSpec>();
+    for (const spec of specs) {
+      const parsed = parseAddress(spec.address);
+      if (typeof parsed === 'string') continue;
+      const address = formatAddress(parsed.host, parsed.port);
+      list.set(address, { ...spec, address });
+    }
+    this.#lists.set(origin, list);
+  }
+
   /** The core calls this when a session leaves a backend. */
   released(backend: Backend): void {
     if (backend.active === 0 && backend.state === 'removed') {
@@ -204,6 +278,79 @@ export class BackendRegistry implements RegistryContract {
   dispose(): void {
     for (const timer of this.#drainTimers.values()) clearTimeout(timer);
     this.#drainTimers.clear();
+  }
+
+  /** Validates a spec; returns its canonical address and weight, or throws `RegistryError` 400. */
+  #check(spec: BackendSpec): { address: string; parsed: { host: string; port: number }; weight: number } {
+    if (typeof spec !== 'object' || spec === null || typeof spec.address !== 'string')
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', 'backend spec needs an "address" string');
+    const parsed = parseAddress(spec.address);
+    if (typeof parsed === 'string')
+      throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', `backend address: ${parsed}`);
+    const weight = spec.weight ?? 1;
+    if (!Number.isInteger(weight) || weight < 1 || weight > 256)
+      throw new RegistryError(
+        'SWITCHYARD_E_BACKEND_INVALID',
+        'backend weight must be an integer from 1 to 256',
+      );
+    const problem = this.checkSpec(spec);
+    if (problem !== undefined) throw new RegistryError('SWITCHYARD_E_BACKEND_INVALID', problem);
+    return { address: formatAddress(parsed.host, parsed.port), parsed, weight };
+  }
+
+  /** Another origin whose last list names `address` (the oldest list first), to hand it to. */
+  #claimant(address: string, except: string): { origin: string; spec: BackendSpec } | undefined {
+    for (const [origin, list] of this.#lists) {
+      if (origin === except) continue;
+      const spec = list.get(address);
+      if (spec !== undefined) return { origin, spec };
+    }
+    return undefined;
+  }
+
+  /** Hands a backend to another origin in place (no drain): its spec and weight become that origin's. */
+  #transfer(backend: Backend, origin: string, spec: BackendSpec): void {
+    backend.origin = origin;
+    // The origin changed even when nothing else did: a cluster primary's snapshot carries it.
+    if (!this.#update(backend, undefined, spec)) this.hooks.backendChanged.call(backend);
+  }
+
+  /**
+   * Applies to `backend` what changed from `old` (the origin's previous spec; undefined: all of
+   * `spec`). Returns whether anything changed; fires `backendChanged` once when it did.
+   */
+  #update(backend: Backend, old: BackendSpec | undefined, spec: BackendSpec): boolean {
+    let changed = false;
+    let reweighed = false;
+    const weight = spec.weight ?? 1;
+    if ((old === undefined || (old.weight ?? 1) !== weight) && backend.weight !== weight) {
+      backend.weight = weight;
+      reweighed = this.#reweigh(backend);
+      changed = true;
+    }
+    if (!sameDialFields(backend.spec, spec) && (old === undefined || !sameDialFields(old, spec))) {
+      // A new object: plugins that cache per spec (tls-upstream) notice it and rebuild.
+      backend.spec = { ...dialSpec(spec), address: backend.address };
+      changed = true;
+    }
+    const draining = spec.draining === true;
+    if (
+      (old === undefined || (old.draining === true) !== draining) &&
+      (backend.state === 'draining') !== draining
+    ) {
+      const timeout = drainTimeoutOf(spec);
+      // setDraining fires backendChanged itself.
+      if (changed) this.#rebuildUp();
+      this.setDraining(backend.address, draining, timeout === undefined ? {} : { drainTimeout: timeout });
+      if (reweighed) this.hooks.backendWeight.call(backend);
+      return true;
+    }
+    if (changed) {
+      this.#rebuildUp();
+      this.hooks.backendChanged.call(backend);
+      if (reweighed) this.hooks.backendWeight.call(backend);
+    }
+    return changed;
   }
 
   #require(address: string): Backend {

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import type { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
+import type { ReconcileResult } from './backend-origin.js';
 import type { RuntimeRole } from './cluster/bridge.js';
 import type { ProcessSettings, ServiceSettings } from './config/settings.js';
 import type { ServiceCounters } from './counters.js';
+import type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from './discovery.js';
 import type { ServiceHooks } from './hooks.js';
 import type { Backend, BackendSpec, CloseReason, ServiceRef, Session } from './types.js';
 
@@ -20,6 +22,11 @@ export interface RemoveOptions {
   drainTimeout?: number;
 }
 
+export interface AddOptions {
+  /** Who adds it (`Backend.origin`): `config`, `api` (the default) or a discovery source. */
+  origin?: string;
+}
+
 /**
  * The live set of backends of one service. Mutations fire the registry hooks, so balancers,
  * pools and health checks follow changes made from config, the admin API or plugins. Bad input
@@ -33,7 +40,14 @@ export interface BackendRegistry {
   get(address: string): Backend | undefined;
   readonly size: number;
   /** Adds a backend; `SWITCHYARD_E_BACKEND_INVALID` for a bad spec, `_EXISTS` when present. */
-  add(spec: BackendSpec): Backend;
+  add(spec: BackendSpec, options?: AddOptions): Backend;
+  /**
+   * Makes the backends of `origin` equal to `specs` (a discovery source's whole list, the
+   * config file's on reload): adds the new, drains the gone, applies in place what changed
+   * since the origin's previous list; never touches another origin's backends
+   * (docs/plugin-sdk.md, "Discovery sources").
+   */
+  reconcile(origin: string, specs: readonly BackendSpec[]): ReconcileResult;
   /**
    * Removes a backend: no new sessions; existing sessions finish, or are closed once the drain
    * timeout passes. `SWITCHYARD_E_BACKEND_NOT_FOUND` when unknown.
@@ -100,6 +114,20 @@ export interface Service extends ServiceRef {
    * `detail` becomes the sessions' `closeDetail` (who closed them, e.g. `health-check`).
    */
   closeSessions(reason?: CloseReason, filter?: (s: Session) => boolean, detail?: string | null): number;
+  /**
+   * Registers a discovery source (a plugin that hands the whole backend list from a store);
+   * call from `apply`. Its name is the `origin` of the backends it hands.
+   */
+  addDiscoverySource(name: string, options?: DiscoverySourceOptions): DiscoverySource;
+  /** The discovery sources of this service and whether each can read its store. */
+  readonly discoverySources: readonly DiscoveryStatus[];
+  /** The exclusive discovery source's name, if the service has one. */
+  readonly exclusiveSource: string | undefined;
+  /**
+   * Replaces what the service adds at start (the config's backends) by `entries`, each with its
+   * origin (a state file's list). Before start only.
+   */
+  startWith(entries: readonly { spec: BackendSpec; origin: string }[]): void;
 }
 
 /** Process-wide hooks, for process-scope plugins (admin API, metrics). */

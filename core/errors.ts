@@ -11,6 +11,10 @@ export const ERROR_CODES = Object.freeze({
   SWITCHYARD_E_BACKEND_INVALID: 'a backend spec or registry call has bad input',
   SWITCHYARD_E_BACKEND_NOT_FOUND: 'no backend of that address in the registry',
   SWITCHYARD_E_BACKEND_EXISTS: 'a backend of that address is in the registry already',
+  SWITCHYARD_E_BACKEND_MANAGED:
+    'the backend belongs to a discovery source; change it in the source (DNS, etcd), not through the API',
+  SWITCHYARD_E_REGISTRY_UNAVAILABLE:
+    'the shared registry (etcd) cannot be reached: the change was not made anywhere; retry',
   SWITCHYARD_E_LISTEN: 'a listener cannot bind its address',
   SWITCHYARD_E_ALREADY_PROVIDED: 'a value is provided under a name that is taken',
   SWITCHYARD_E_ALREADY_STARTED: 'a service or runtime was started twice',
@@ -41,17 +45,24 @@ export function isSwitchyardError(err: unknown, code?: SwitchyardErrorCode): err
 type RegistryErrorCode =
   | 'SWITCHYARD_E_BACKEND_INVALID'
   | 'SWITCHYARD_E_BACKEND_NOT_FOUND'
-  | 'SWITCHYARD_E_BACKEND_EXISTS';
+  | 'SWITCHYARD_E_BACKEND_EXISTS'
+  | 'SWITCHYARD_E_BACKEND_MANAGED'
+  | 'SWITCHYARD_E_REGISTRY_UNAVAILABLE';
 
 const REGISTRY_STATUS = {
   SWITCHYARD_E_BACKEND_INVALID: 400,
   SWITCHYARD_E_BACKEND_NOT_FOUND: 404,
   SWITCHYARD_E_BACKEND_EXISTS: 409,
+  SWITCHYARD_E_BACKEND_MANAGED: 409,
+  SWITCHYARD_E_REGISTRY_UNAVAILABLE: 503,
 } as const satisfies Record<RegistryErrorCode, number>;
 
-/** Thrown by backend registry calls on bad input; `status` suits an HTTP answer. */
+/**
+ * Thrown by backend registry calls (and registry writers) on bad input or an unreachable
+ * shared store; `status` suits an HTTP answer.
+ */
 export class RegistryError extends SwitchyardError {
-  readonly status: 400 | 404 | 409;
+  readonly status: 400 | 404 | 409 | 503;
   declare readonly code: RegistryErrorCode;
 
   constructor(code: RegistryErrorCode, message: string) {

@@ -127,7 +127,10 @@ export interface ServiceHooks {
   readonly backendAdded: SyncHook<[Backend]>;
   /** backendRemoved — a backend left the registry; its sessions may still be running. */
   readonly backendRemoved: SyncHook<[Backend]>;
-  /** backendChanged — weight or state of a backend changed (e.g. `up` ↔ `draining`). */
+  /**
+   * backendChanged — weight, state (e.g. `up` ↔ `draining`), spec (a discovery source changed
+   * its TLS fields: a new `backend.spec` object) or origin of a backend changed.
+   */
   readonly backendChanged: SyncHook<[Backend]>;
   /**
    * backendWeight — `backend.effectiveWeight` changed: a modifier set its factor

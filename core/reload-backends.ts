@@ -1,19 +1,20 @@
 import type { Logger } from 'pino';
-import { formatAddress, parseAddress } from './address.js';
+import { ORIGIN_CONFIG } from './backend-origin.js';
 import type { SwitchyardConfig } from './config/types.js';
 import type { Runtime } from './runtime.js';
-import type { BackendSpec } from './types.js';
 
 /**
  * On reload, applies to the registry (one process, or a cluster primary's authoritative one)
- * what changed between the old and the new config file: backends added, removed, or
- * re-weighted there. Backends the file did not change keep what the admin API did to them
- * (drained, weight, added at run time), as an operator expects from a reload. Services new in
- * the file are left to a restart.
+ * what changed in the config file's backend lists: backends of origin `config` are added,
+ * removed (drained) or changed as the file now says; backends the file did not change keep
+ * what the admin API did to them (drained, weight), as an operator expects from a reload.
+ * Backends of other origins (added through the API, or by a discovery source) are never
+ * touched. A service whose backends come from an exclusive source (etcd-registry) ignores
+ * the file's list. Services new in the file are left to a restart.
  */
 export function reconcileConfigBackends(
   runtime: Runtime,
-  previous: SwitchyardConfig,
+  _previous: SwitchyardConfig,
   next: SwitchyardConfig,
   log: Logger,
 ): void {
@@ -26,33 +27,25 @@ export function reconcileConfigBackends(
       );
       continue;
     }
-    const before = byAddress(previous.services.find((s) => s.name === sc.name)?.backends ?? []);
-    const after = byAddress(sc.backends);
-    const registry = service.backends;
-    try {
-      for (const address of before.keys())
-        if (!after.has(address) && registry.get(address)) registry.remove(address);
-      for (const [address, spec] of after) {
-        const existing = registry.get(address);
-        const old = before.get(address);
-        if (!existing) {
-          if (!old) registry.add(spec);
-        } else if (old === undefined || (old.weight ?? 1) !== (spec.weight ?? 1)) {
-          registry.setWeight(address, spec.weight ?? 1);
-        }
-      }
-    } catch (err) {
-      log.error({ err, service: sc.name }, 'cannot apply the reloaded backends to the registry');
+    const exclusive = service.exclusiveSource;
+    if (exclusive !== undefined) {
+      if (JSON.stringify(service.config.backends) !== JSON.stringify(sc.backends))
+        log.warn(
+          { service: sc.name, source: exclusive },
+          `the reloaded config changes the backends of a service whose backends come from ${exclusive}; ignored (change them there)`,
+        );
+      continue;
     }
+    const result = service.backends.reconcile(ORIGIN_CONFIG, sc.backends);
+    for (const c of result.conflicts)
+      log.warn(
+        { service: sc.name, backend: c.address, owner: c.owner },
+        'the reloaded config lists a backend another origin owns; it stays theirs',
+      );
+    for (const i of result.invalid)
+      log.error(
+        { service: sc.name, backend: i.address, error: i.error },
+        'cannot apply a reloaded backend to the registry',
+      );
   }
-}
-
-function byAddress(specs: BackendSpec[]): Map<string, BackendSpec> {
-  return new Map(specs.map((s) => [canonical(s.address), s]));
-}
-
-/** The registry keys backends by canonical address; config text may differ in spelling. */
-function canonical(address: string): string {
-  const parsed = parseAddress(address);
-  return typeof parsed === 'string' ? address : formatAddress(parsed.host, parsed.port);
 }

@@ -1,18 +1,34 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from './address.js';
+import { ORIGIN_API, ORIGIN_CONFIG, type ReconcileResult } from './backend-origin.js';
 import { BackendRegistry } from './backend-registry.js';
 import { BUILTIN_PROVIDER, someProvides, UPSTREAM_TLS } from './capabilities.js';
 import type { Capacity } from './capacity.js';
 import type { ServiceConfig } from './config/types.js';
 import type { Runtime, Service as ServiceContract, ServiceState } from './contract.js';
 import type { ServiceCounters } from './counters.js';
+import type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from './discovery.js';
 import { SwitchyardError } from './errors.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
 import { LISTEN_BACKLOG } from './os-limits.js';
 import { Pipeline } from './pipeline.js';
 import type { ServicePlacement } from './service-placement.js';
-import type { Backend, CloseReason, ListenerInfo, Session } from './types.js';
+import type { Backend, BackendSpec, CloseReason, ListenerInfo, Session } from './types.js';
+
+/** One backend the service adds at start, with who it belongs to. */
+export interface StartEntry {
+  spec: BackendSpec;
+  origin: string;
+}
+
+const NOTHING_YET: ReconcileResult = Object.freeze({
+  added: [],
+  removed: [],
+  updated: [],
+  conflicts: [],
+  invalid: [],
+}) as unknown as ReconcileResult;
 
 /** The default listener: plain TCP, paused until a backend is connected, half-close kept. */
 export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
@@ -48,6 +64,8 @@ export class Service implements ServiceContract {
   readonly #placement: ServicePlacement;
   readonly #capacity: Capacity;
   #state: ServiceState = 'new';
+  readonly #sources = new Map<string, { status: DiscoveryStatus; pending: readonly BackendSpec[] | null }>();
+  #startList: readonly StartEntry[] | undefined;
 
   constructor(
     readonly config: ServiceConfig,
@@ -176,6 +194,72 @@ export class Service implements ServiceContract {
   }
 
   /**
+   * Registers a discovery source: a plugin that hands the service's backends from a store
+   * (DNS, etcd, ...). Call from `apply`. Its name is the `origin` of the backends it hands.
+   * Throws when the name is taken or a second exclusive source is registered.
+   */
+  addDiscoverySource(name: string, options: DiscoverySourceOptions = {}): DiscoverySource {
+    if (name === ORIGIN_CONFIG || name === ORIGIN_API || name === '')
+      throw new Error(`"${name}" cannot name a discovery source (config and api are reserved)`);
+    if (this.#sources.has(name))
+      throw new Error(`discovery source "${name}" is registered already in service ${this.name}`);
+    const exclusive = options.exclusive === true;
+    const other = this.exclusiveSource;
+    if (exclusive && other !== undefined)
+      throw new Error(
+        `service ${this.name} has an exclusive discovery source already (${other}); "${name}" cannot be one too`,
+      );
+    const entry: { status: DiscoveryStatus; pending: readonly BackendSpec[] | null } = {
+      status: { name, exclusive, ok: true, detail: null, since: Date.now(), lastUpdate: null, listed: 0 },
+      pending: null,
+    };
+    this.#sources.set(name, entry);
+    const update = (specs: readonly BackendSpec[]): ReconcileResult => {
+      entry.status = { ...entry.status, lastUpdate: Date.now(), listed: specs.length };
+      if (this.#state === 'new') {
+        entry.pending = specs.slice();
+        return NOTHING_YET;
+      }
+      if (this.#state !== 'running') return NOTHING_YET;
+      return this.backends.reconcile(name, specs);
+    };
+    return {
+      name,
+      exclusive,
+      update,
+      setStatus: (ok, detail) => {
+        if (entry.status.ok === ok && entry.status.detail === (detail ?? null)) return;
+        const since = entry.status.ok === ok ? entry.status.since : Date.now();
+        entry.status = { ...entry.status, ok, detail: ok ? null : (detail ?? null), since };
+      },
+      get status() {
+        return entry.status;
+      },
+    };
+  }
+
+  /** The discovery sources of this service and whether each can read its store. */
+  get discoverySources(): readonly DiscoveryStatus[] {
+    return [...this.#sources.values()].map((s) => s.status);
+  }
+
+  /** The exclusive discovery source's name, if the service has one. */
+  get exclusiveSource(): string | undefined {
+    for (const s of this.#sources.values()) if (s.status.exclusive) return s.status.name;
+    return undefined;
+  }
+
+  /**
+   * Replaces what the service adds at start — by default the config's backends (origin
+   * `config`), or none with an exclusive source — by `entries` (a state file's list, a cluster
+   * worker's first snapshot). Before start only. Discovery sources' lists are still applied after.
+   */
+  startWith(entries: readonly StartEntry[]): void {
+    if (this.#state !== 'new') throw new Error(`service ${this.name} has started: too late for startWith`);
+    this.#startList = entries.slice();
+  }
+
+  /**
    * Closes the sessions matching `filter` (all when omitted) at once. Returns how many.
    * `detail` becomes the sessions' `closeDetail` (who closed them, e.g. `health-check`).
    */
@@ -214,7 +298,20 @@ export class Service implements ServiceContract {
       throw new SwitchyardError('SWITCHYARD_E_ALREADY_STARTED', `service ${this.name} was started already`);
     this.#state = 'running';
     await this.hooks.start.promise();
-    for (const spec of this.config.backends) this.backends.add(spec);
+    const exclusive = this.exclusiveSource !== undefined;
+    const entries =
+      this.#startList ??
+      (exclusive ? [] : this.config.backends.map((spec) => ({ spec, origin: ORIGIN_CONFIG })));
+    for (const { spec, origin } of entries) this.backends.add(spec, { origin });
+    // The config file's list, for the next reload to apply only what the file changed.
+    this.backends.remember(ORIGIN_CONFIG, exclusive ? [] : this.config.backends);
+    for (const [name, source] of this.#sources) {
+      if (source.pending === null) continue;
+      const specs = source.pending;
+      source.pending = null;
+      const result = this.backends.reconcile(name, specs);
+      reportReconcile(this, name, result);
+    }
   }
 
   /** The second half of `start`: binds the listeners; a failure stops the service's plugins. */
@@ -337,4 +434,15 @@ export class Service implements ServiceContract {
     server.on('error', (err) => this.log.error({ err, listener: address }, 'listener error'));
     this.#listeners.push({ info, server });
   }
+}
+
+/** Logs what a source's first list could not do (conflicts, bad entries); later ones are the source's to log. */
+function reportReconcile(service: Service, source: string, result: ReconcileResult): void {
+  for (const c of result.conflicts)
+    service.log.warn(
+      { source, backend: c.address, owner: c.owner },
+      'discovery source lists a backend another origin owns; the owner keeps it',
+    );
+  for (const i of result.invalid)
+    service.log.error({ source, backend: i.address, error: i.error }, 'discovery source entry refused');
 }

@@ -50,6 +50,13 @@ export interface Backend {
   state: BackendState;
   /** The spec this backend was created from (tls fields and plugin options). */
   spec: BackendSpec;
+  /**
+   * Who put it in the registry and manages it: `config` (the config file), `api` (the admin
+   * API or code calling `registry.add`), or the name of a discovery source (`dns-discovery`,
+   * `etcd-registry`, ...). Set by the registry; a config reload touches only `config`
+   * backends, a source only its own (docs/plugin-sdk.md, "Discovery sources").
+   */
+  origin: string;
   /** Sessions currently assigned to this backend (connecting or piping). Maintained by the core. */
   active: number;
   /** Sessions ever assigned (counted when the upstream connects). */

@@ -8,6 +8,11 @@ import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 
 export { formatAddress, parseAddress, parseListenAddress } from '../core/address.js';
 export {
+  ORIGIN_API,
+  ORIGIN_CONFIG,
+  type ReconcileResult,
+} from '../core/backend-origin.js';
+export {
   BACKEND_STATUSES,
   type BackendStatus,
   hasNoSessionStatus,
@@ -30,6 +35,7 @@ export {
 export type { EnabledPlugin, ProcessSettings, ServiceSettings } from '../core/config/settings.js';
 export type { PluginUse, ServiceConfig, SwitchyardConfig } from '../core/config/types.js';
 export type {
+  AddOptions,
   BackendRegistry,
   RemoveOptions,
   Runtime,
@@ -39,6 +45,7 @@ export type {
   SessionBudget,
 } from '../core/contract.js';
 export type { PipelineCounters, ServiceCounters } from '../core/counters.js';
+export type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from '../core/discovery.js';
 export {
   type DurationSchemaOptions,
   durationSchema,
@@ -100,3 +107,10 @@ export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> 
 }
 export { ADMIN_ROUTES, type AdminRoute } from './admin.js';
 export type { BalancerSelect } from './balancer.js';
+export {
+  type BackendChange,
+  REGISTRY_WRITER,
+  type RegistryWriter,
+  SHARED_SWITCHES,
+  type SharedSwitches,
+} from './shared-registry.js';

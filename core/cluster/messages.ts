@@ -6,6 +6,8 @@ export interface SnapshotBackend {
   spec: BackendSpec;
   weight: number;
   state: Exclude<BackendState, 'removed'>;
+  /** `Backend.origin`: config, api, or the discovery source (which runs in the primary only). */
+  origin: string;
   /** Statuses set by the primary's control-plane plugins (Runtime.primaryStatusSources). */
   status?: Record<string, string>;
 }

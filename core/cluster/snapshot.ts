@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { sameDialFields } from '../backend-origin.js';
 import type { Runtime } from '../runtime.js';
 import type { RegistrySnapshot, SnapshotBackend } from './messages.js';
 
@@ -11,6 +12,7 @@ export function takeSnapshot(runtime: Runtime, version: number): RegistrySnapsho
         spec: b.spec,
         weight: b.weight,
         state: b.state === 'draining' ? 'draining' : 'up',
+        origin: b.origin,
       };
       for (const source of runtime.primaryStatusSources) {
         const value = b.status[source];
@@ -34,7 +36,7 @@ export function seedFromSnapshot(runtime: Runtime, snapshot: RegistrySnapshot): 
   for (const [name, list] of Object.entries(snapshot.services)) {
     const service = runtime.services.get(name);
     if (!service) continue;
-    service.config.backends = list.map((e) => ({ ...e.spec, weight: e.weight }));
+    service.startWith(list.map((e) => ({ spec: { ...e.spec, weight: e.weight }, origin: e.origin })));
     // The primary's statuses (health) too, as each backend is added at start — after its
     // plugins set their initial ones, before the listeners bind — so not even the first
     // session goes to a backend the primary has marked down. Once per worker start; the
@@ -73,8 +75,17 @@ export function applySnapshot(runtime: Runtime, snapshot: RegistrySnapshot, log:
       for (const b of registry.list()) if (!wanted.has(b.address)) registry.remove(b.address);
       for (const entry of list) {
         const existing = registry.get(entry.spec.address);
-        if (existing === undefined) registry.add({ ...entry.spec, weight: entry.weight });
-        else if (existing.weight !== entry.weight) registry.setWeight(existing.address, entry.weight);
+        if (existing === undefined)
+          registry.add({ ...entry.spec, weight: entry.weight }, { origin: entry.origin });
+        else {
+          existing.origin = entry.origin;
+          // The primary changed TLS or plugin fields in place (a discovery source did): same here.
+          if (!sameDialFields(existing.spec, entry.spec)) {
+            existing.spec = { ...entry.spec, address: existing.address };
+            if (existing.weight === entry.weight) service.hooks.backendChanged.call(existing);
+          }
+          if (existing.weight !== entry.weight) registry.setWeight(existing.address, entry.weight);
+        }
         registry.setDraining(entry.spec.address, entry.state === 'draining');
       }
       // After the registry calls: a backend added above exists now, and its plugins have set

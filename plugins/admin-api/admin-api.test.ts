@@ -42,6 +42,7 @@ plugins:
         status: {},
         tls: false,
         insecure_skip_verify: false,
+        origin: 'config',
       },
     ]);
     const rest = await api('GET', '/backends');

@@ -14,6 +14,8 @@ export interface BackendJson {
   status: Record<string, string>;
   tls: boolean;
   insecure_skip_verify: boolean;
+  /** Who manages it: `config`, `api`, or a discovery source's name. */
+  origin: string;
 }
 
 export function backendJson(b: Backend): BackendJson {
@@ -29,6 +31,7 @@ export function backendJson(b: Backend): BackendJson {
     status: { ...b.status },
     tls: b.spec.tls === true,
     insecure_skip_verify: b.spec.insecure_skip_verify === true,
+    origin: b.origin,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Backend, Runtime, Service } from '../../plugin-sdk/index.js';
+import type { Backend, RegistryWriter, Runtime, Service } from '../../plugin-sdk/index.js';
 
 /** What the admin API's own routes need from the plugin. */
 export interface AdminContext {
@@ -13,6 +13,12 @@ export interface AdminContext {
    * its config backends and bound its listeners, so a change cannot collide with the start.
    */
   serviceToChange(request: FastifyRequest): Service;
+  /**
+   * The plugin that keeps this service's backends in a store shared by several instances
+   * (`REGISTRY_WRITER`, e.g. etcd-registry), when there is one: changes go there, not to the
+   * local registry.
+   */
+  writerFor(service: Service): RegistryWriter | undefined;
   /** Logs a change for the audit trail and persists the service's backends when a state file is set. */
   changed(request: FastifyRequest, service: Service, op: string, backend: Backend): Promise<void>;
 }

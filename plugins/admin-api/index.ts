@@ -9,6 +9,8 @@ import {
   type Endpoint,
   formatAddress,
   parseListenAddress,
+  REGISTRY_WRITER,
+  type RegistryWriter,
   type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
@@ -77,6 +79,10 @@ export default definePlugin<AdminApiOptions>({
       runtime,
       log,
       serviceOf,
+      writerFor(service) {
+        const writer = runtime.use<RegistryWriter>(REGISTRY_WRITER);
+        return writer?.holds(service) === true ? writer : undefined;
+      },
       serviceToChange(request) {
         const service = serviceOf(request);
         if (isStarting(service)) throw new Unavailable(`service ${service.name} is starting; retry shortly`);
@@ -94,7 +100,8 @@ export default definePlugin<AdminApiOptions>({
           },
           `backend ${op} via admin API`,
         );
-        if (persistence === undefined) return;
+        // A shared store keeps it (and every instance has it); the state file is for local lists.
+        if (persistence === undefined || ctx.writerFor(service) !== undefined) return;
         try {
           await persistence.record(service);
         } catch (err) {

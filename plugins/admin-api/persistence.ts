@@ -3,19 +3,23 @@ import {
   type Backend,
   type BackendSpec,
   formatAddress,
+  ORIGIN_API,
+  ORIGIN_CONFIG,
   parseAddress,
   type Runtime,
   type Service,
-  type ServiceSettings,
   STAGE,
 } from '../../plugin-sdk/index.js';
 import { type PersistedBackend, type PersistedService, type StateDocument, StateFile } from './state-file.js';
 
 /**
  * Keeps operator changes across restarts. The file records, per service changed through the
- * API, the resulting backend list (spec, weight, drained or not). On start that list replaces
- * the config's list before the service adds its backends; services the file does not mention
- * keep their config list. Drained backends are drained again as the service adds them.
+ * API, the resulting list of the backends of origin `config` and `api` (spec, weight, drained
+ * or not, origin). On start that list replaces the config's list before the service adds its
+ * backends; services the file does not mention keep their config list. Drained backends are
+ * drained again as the service adds them. Backends of a discovery source are the source's to
+ * bring back, never frozen into the file; a service whose whole list comes from an exclusive
+ * source (etcd-registry) is not recorded at all.
  */
 export class BackendPersistence {
   readonly #file: StateFile;
@@ -64,17 +68,20 @@ export class BackendPersistence {
     if (doc === undefined) return;
     for (const [name, saved] of Object.entries(doc.services)) {
       const service = this.runtime.services.get(name);
-      if (!service) {
+      if (!service || service.exclusiveSource !== undefined) {
         this.#foreign[name] = saved;
         this.log.warn(
-          { service: name, file: this.path },
-          'state file names a service the config does not have',
+          { service: name, file: this.path, source: service?.exclusiveSource },
+          service
+            ? 'state file names a service whose backends come from a discovery source; its entry is kept but not used'
+            : 'state file names a service the config does not have',
         );
         continue;
       }
       const drain = new Set<string>();
       const seen = new Set<string>();
-      const specs = saved.backends.map(({ draining, ...spec }) => {
+      const configAddresses = new Set(this.#configLists.get(name)!.map((b) => canonical(b.address)));
+      const entries = saved.backends.map(({ draining, origin, ...spec }) => {
         const parsed = parseAddress(spec.address);
         if (typeof parsed === 'string')
           throw new Error(`state file ${this.path}: service "${name}": ${parsed}; fix or delete the file`);
@@ -83,7 +90,9 @@ export class BackendPersistence {
           throw new Error(`state file ${this.path}: service "${name}": duplicate backend ${address}`);
         seen.add(address);
         if (draining === true) drain.add(address);
-        return spec as BackendSpec;
+        // Files written before origins were recorded: what the config lists is the config's.
+        const from = origin ?? (configAddresses.has(address) ? ORIGIN_CONFIG : ORIGIN_API);
+        return { spec: spec as BackendSpec, origin: from };
       });
       const configList = this.#configLists.get(name)!;
       if (
@@ -94,12 +103,12 @@ export class BackendPersistence {
           { service: name, file: this.path },
           "the config's backends changed since the state file was written; the state file's list is used (delete the file to use the config's)",
         );
-      startFrom(service, specs);
+      service.startWith(entries);
       if (drain.size > 0) this.#toDrain.set(service, drain);
       this.#managed.add(name);
       this.#recorded.set(name, fingerprint(saved.backends));
       this.log.info(
-        { service: name, backends: specs.length, draining: drain.size, file: this.path },
+        { service: name, backends: entries.length, draining: drain.size, file: this.path },
         'backends restored from the state file',
       );
     }
@@ -107,9 +116,10 @@ export class BackendPersistence {
 
   /** Records a change made through the API; resolves once it is on disk. */
   record(service: Service): Promise<void> {
+    if (service.exclusiveSource !== undefined) return Promise.resolve();
     this.#managed.add(service.name);
     // This list, or a later one, is what the next write records.
-    this.#recorded.set(service.name, fingerprint(service.backends.list().map(persisted)));
+    this.#recorded.set(service.name, fingerprint(persistedList(service)));
     return this.#file.save();
   }
 
@@ -134,7 +144,7 @@ export class BackendPersistence {
     this.#checking.add(service);
     setImmediate(() => {
       this.#checking.delete(service);
-      if (fingerprint(service.backends.list().map(persisted)) === this.#recorded.get(service.name)) return;
+      if (fingerprint(persistedList(service)) === this.#recorded.get(service.name)) return;
       this.log.info(
         { service: service.name, file: this.path },
         'backends changed outside the API (config reload): saving the state file',
@@ -152,7 +162,7 @@ export class BackendPersistence {
     const services: Record<string, PersistedService> = { ...this.#foreign };
     for (const name of this.#managed) {
       const service = this.runtime.services.get(name)!;
-      const backends = service.backends.list().map(persisted);
+      const backends = persistedList(service);
       this.#recorded.set(name, fingerprint(backends));
       services[name] = { backends, config_backends: this.#configLists.get(name) ?? [] };
     }
@@ -160,21 +170,23 @@ export class BackendPersistence {
   }
 }
 
-/**
- * Makes the service start with `specs` instead of its config's list. The service gets a copy
- * of its config rather than a change to the shared one: a cluster primary keeps that object as
- * the config file it read, and on reload (SIGHUP) applies only what the file changed since;
- * seeing the state file's list there, it would drop every backend added through the API and
- * bring back every one removed.
- */
-function startFrom(service: Service, specs: BackendSpec[]): void {
-  (service as { config: ServiceSettings }).config = { ...service.config, backends: specs };
+/** The backends the file records: those of the config and the API, not a discovery source's. */
+function persistedList(service: Service): PersistedBackend[] {
+  const out: PersistedBackend[] = [];
+  for (const b of service.backends.list())
+    if (b.origin === ORIGIN_CONFIG || b.origin === ORIGIN_API) out.push(persisted(b));
+  return out;
 }
 
 function persisted(b: Backend): PersistedBackend {
-  const entry: PersistedBackend = { ...b.spec, address: b.address, weight: b.weight };
+  const entry: PersistedBackend = { ...b.spec, address: b.address, weight: b.weight, origin: b.origin };
   if (b.state === 'draining') entry.draining = true;
   return entry;
+}
+
+function canonical(address: string): string {
+  const parsed = parseAddress(address);
+  return typeof parsed === 'string' ? address : formatAddress(parsed.host, parsed.port);
 }
 
 /** Text form of a backend list that ignores key order and written-out defaults, to notice config edits. */

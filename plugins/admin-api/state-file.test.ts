@@ -49,8 +49,8 @@ plugins:
     const saved = await readState();
     expect(saved.version).toBe(1);
     expect(saved.services.web!.backends).toEqual([
-      expect.objectContaining({ address: a, weight: 1, draining: true }),
-      { address: c, weight: 5 },
+      expect.objectContaining({ address: a, weight: 1, draining: true, origin: 'config' }),
+      { address: c, weight: 5, origin: 'api' },
     ]);
     expect(saved.services.other).toBeUndefined(); // untouched: keeps following the config
     expect(await readdir(dir)).toEqual(['state.json']);
@@ -67,10 +67,12 @@ plugins:
     // Traffic follows the restored list: a is drained, b is gone.
     for (let i = 0; i < 3; i++) expect((await exchange(proxy.address, '')).toString()).toBe('c\n');
 
-    // The file's list replaced the service's start list, not the config as read: a cluster
-    // primary compares that with the next file on reload (test/cluster/state-file-reload.test.ts).
-    expect(proxy.service.config.backends.map((x) => x.address)).toEqual([a, c]);
+    // The file's list replaced the service's start list (service.startWith), not the config as
+    // read: a reload compares the next file with that (test/cluster/state-file-reload.test.ts).
+    // Each backend comes back with its origin, so a reload still touches only the config's.
+    expect(proxy.service.config.backends.map((x) => x.address)).toEqual([a, b]);
     expect(proxy.config.services[0]!.backends.map((x) => x.address)).toEqual([a, b]);
+    expect(web.backends.map((x: { origin: string }) => x.origin)).toEqual(['config', 'api']);
 
     // A later change on the other service records it too; web is unchanged.
     await api('POST', '/backends?service=other', { json: { address: b } });

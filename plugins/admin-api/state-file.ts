@@ -4,11 +4,13 @@ import { basename, dirname, join } from 'node:path';
 import type { BackendSpec } from '../../plugin-sdk/index.js';
 import { compileStrict } from './validation.js';
 
-/** One backend as recorded: its spec with the current weight, and whether it is drained. */
+/** One backend as recorded: its spec with the current weight, whether it is drained, and its origin. */
 export interface PersistedBackend extends BackendSpec {
   address: string;
   weight: number;
   draining?: boolean;
+  /** `config` or `api` (absent in files written before origins were recorded). */
+  origin?: 'config' | 'api' | string;
 }
 
 export interface PersistedService {
@@ -45,6 +47,7 @@ const documentSchema = {
                 address: { type: 'string' },
                 weight: { type: 'integer', minimum: 1, maximum: 256 },
                 draining: { type: 'boolean' },
+                origin: { enum: ['config', 'api'] },
               },
             },
           },

@@ -1,47 +1,31 @@
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, type ConfigIssue } from '../../core/config/errors.js';
-import { loadConfigText } from '../../core/config/load.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { startNamed, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, loadConfig, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 
 /*
  * Real sockets: clients bind their own 127.x.y.z source address (all of 127/8 is loopback on
  * Linux), so the proxy sees many client IPs.
  */
 
-let backends: TestServer[] = [];
-let proxies: TestProxy[] = [];
-let dir: string | undefined;
-afterEach(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  proxies = [];
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const kit = createTestKit();
+afterEach(kit.close);
 
-async function startBackends(n: number): Promise<TestServer[]> {
-  const started = await Promise.all(Array.from({ length: n }, (_, i) => startNamed(`b${i}`)));
-  backends.push(...started);
-  return started;
+function startBackends(n: number): Promise<TestBackend[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => kit.named(`b${i}`)));
 }
 
-async function proxyFor(list: TestServer[], plugins: string): Promise<TestProxy> {
-  const proxy = await startProxy(`
+function proxyFor(list: TestBackend[], plugins: string): Promise<TestProxy> {
+  return kit.proxy(`
 listen: 127.0.0.1:0
 backends:
 ${list.map((b) => `  - address: ${b.address}`).join('\n')}
 plugins:
 ${plugins}
 `);
-  proxies.push(proxy);
-  return proxy;
 }
 
 /**
@@ -145,8 +129,7 @@ describe('consistent-hash over real sockets', () => {
       else expect(during[i]).toBe(before[i]); // nobody else moves
     }
     // The same port again (what a restarted backend does).
-    const revived = await startServerOn(port, victim);
-    backends.push(revived);
+    await kit.named(victim, { port });
     await waitFor(() => backend.status['health-check'] === 'up', 3000, 'marked up');
     expect(await namesFor(proxy, ips)).toEqual(before);
   });
@@ -155,7 +138,8 @@ describe('consistent-hash over real sockets', () => {
     const list = await startBackends(5);
     // A stand-in for a ClientHello parser: the first line is the server name; it is consumed
     // (the backend never sees it) and put where such a plugin puts it, session.tls.
-    dir = await mkdtemp(join(tmpdir(), 'switchyard-sni-'));
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-sni-'));
+    kit.defer(() => rm(dir, { recursive: true, force: true }));
     await writeFile(
       join(dir, 'first-line-sni.js'),
       `export default {
@@ -171,7 +155,7 @@ describe('consistent-hash over real sockets', () => {
 };
 `,
     );
-    const proxy = await startProxy(
+    const proxy = await kit.proxy(
       `listen: 127.0.0.1:0
 backends:
 ${list.map((b) => `  - address: ${b.address}`).join('\n')}
@@ -179,9 +163,8 @@ plugins:
   consistent-hash: { key: sni }
   ./first-line-sni.js: {}
 `,
-      dir,
+      { baseDir: dir },
     );
-    proxies.push(proxy);
     const names = Array.from({ length: 12 }, (_, i) => `svc${i}.example`);
     const viaIp = async (ip: string, sni: string) => nameFrom(proxy, ip, 0, `${sni}\n`);
     const first = await Promise.all(names.map((n) => viaIp('127.1.5.1', n)));
@@ -224,36 +207,19 @@ plugins:
   });
 });
 
-/** A greeting server on a given port (a backend restarted on its old address). */
-async function startServerOn(port: number, name: string): Promise<TestServer> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    socket.write(`${name}\n`);
-    socket.pipe(socket);
-  });
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    server,
-    port,
-    address: `127.0.0.1:${port}`,
-    sockets,
-    accepted: 0,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+interface Issue {
+  line: number;
+  col: number;
+  path: string;
+  message: string;
 }
 
-async function issuesOf(plugins: string): Promise<ConfigIssue[]> {
+/** The issues of a config error (what `switchyard validate` prints, one per line). */
+async function issuesOf(plugins: string): Promise<Issue[]> {
   try {
-    await loadConfigText(`listen: 127.0.0.1:0\nplugins:\n${plugins}\n`, 'c.yaml');
+    await loadConfig(`listen: 127.0.0.1:0\nplugins:\n${plugins}\n`);
   } catch (err) {
-    if (err instanceof ConfigError) return err.issues;
+    if (err instanceof Error && 'issues' in err) return err.issues as Issue[];
     throw err;
   }
   throw new Error('config was accepted');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
+import { createTestKit } from '../../testing/index.js';
 import { hashString } from './hash.js';
 import { buildMaglev } from './maglev.js';
 import { isPrime } from './options.js';
@@ -11,11 +11,8 @@ import { buildRing } from './ring.js';
  * synthetic client addresses. The backends are never dialled.
  */
 
-let proxies: TestProxy[] = [];
-afterEach(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  proxies = [];
-});
+const kit = createTestKit();
+afterEach(kit.close);
 
 const KEYS = 20_000;
 const sessions: Session[] = Array.from(
@@ -32,14 +29,13 @@ function addresses(n: number, from = 0): string[] {
 }
 
 async function service(options: string, backends: string[], weights: number[] = []) {
-  const proxy = await startProxy(`
+  const proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
 ${backends.map((a, i) => `  - { address: "${a}", weight: ${weights[i] ?? 1} }`).join('\n')}
 plugins:
   consistent-hash: ${options}
 `);
-  proxies.push(proxy);
   return proxy.service;
 }
 

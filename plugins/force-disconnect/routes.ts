@@ -23,7 +23,7 @@ export function forceDisconnectRoutes(fd: ForceDisconnect): AdminRoute[] {
       url: '/force_disconnect',
       schema: { querystring: query, body },
       handler: async (request: FastifyRequest) =>
-        fd.setEverywhere((request.body as { enabled: boolean }).enabled),
+        fd.setFleetWide((request.body as { enabled: boolean }).enabled),
     },
     {
       method: 'GET',

@@ -1,4 +1,11 @@
-import { CLUSTER, type ClusterBridge, type Rejection, type Runtime } from '../../plugin-sdk/index.js';
+import {
+  CLUSTER,
+  type ClusterBridge,
+  type Rejection,
+  type Runtime,
+  SHARED_SWITCHES,
+  type SharedSwitches,
+} from '../../plugin-sdk/index.js';
 
 /** What `POST` and `GET /force_disconnect` answer. */
 export interface ForceDisconnectState {
@@ -19,6 +26,12 @@ export interface ForceDisconnect {
    * process it is `set`.
    */
   setEverywhere(enabled: boolean): Promise<ForceDisconnectState>;
+  /**
+   * Like `setEverywhere`, on every instance: when a plugin shares switches between instances
+   * (`SHARED_SWITCHES`, e.g. etcd-registry), the change is written there and every instance
+   * applies it (`closed` counts this instance's sessions); otherwise `setEverywhere`.
+   */
+  setFleetWide(enabled: boolean): Promise<ForceDisconnectState>;
   state(): ForceDisconnectState;
 }
 
@@ -43,8 +56,17 @@ export function createSwitch(runtime: Runtime): ForceDisconnect {
     service.hooks.accept.tap('force-disconnect', () => (enabled ? REJECTION : undefined));
 
   const state = (): ForceDisconnectState => ({ enabled, closed, since });
+  /** The last change a shared switch made here (its promise settles once every worker has it). */
+  let applying: Promise<unknown> = Promise.resolve();
   const fd: ForceDisconnect = {
     state,
+    async setFleetWide(next) {
+      const shared = runtime.use<SharedSwitches>(SHARED_SWITCHES);
+      if (shared === undefined) return fd.setEverywhere(next);
+      await shared.set(TOPIC, next); // resolves once this instance's watch applied it
+      await applying;
+      return state();
+    },
     async setEverywhere(next) {
       const local = fd.set(next);
       const cluster = runtime.use<ClusterBridge>(CLUSTER);
@@ -74,5 +96,15 @@ export function createSwitch(runtime: Runtime): ForceDisconnect {
   runtime
     .use<ClusterBridge>(CLUSTER)
     ?.handle(TOPIC, (payload) => fd.set((payload as { enabled: boolean }).enabled === true).closed);
+  // Shared between instances (etcd-registry): follow the stored switch, whoever set it — also
+  // at start, so an instance started while it is on refuses connections from the first one.
+  runtime.hooks.start.tap('force-disconnect', () => {
+    runtime.use<SharedSwitches>(SHARED_SWITCHES)?.watch(TOPIC, (next) => {
+      if (next === enabled) return;
+      applying = fd.setEverywhere(next).catch((err: unknown) => {
+        log.error({ err }, 'force-disconnect: cannot apply the shared switch');
+      });
+    });
+  });
   return fd;
 }

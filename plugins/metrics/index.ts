@@ -13,6 +13,7 @@ import {
   type Service,
 } from '../../plugin-sdk/index.js';
 import { registerConnectHistogram } from './connect-histogram.js';
+import { registerDiscoveryMetrics } from './discovery-metrics.js';
 import { processRegistry } from './process-metrics.js';
 import { scrape } from './scrape.js';
 import { registerServiceMetrics } from './service-metrics.js';
@@ -140,6 +141,7 @@ export default definePlugin<MetricsOptions>({
     const snapshot = snapshotter(runtime, sessions.statsOf);
     registerServiceMetrics(registry, snapshot);
     registerConnectHistogram(registry, bounds, snapshot);
+    registerDiscoveryMetrics(registry, runtime);
     if (runtime.role === 'primary' && bridge !== undefined) registerWorkerMetrics(registry, bridge);
     registry.registerMetric(collectErrors);
     const registries = options.process_metrics ? [registry, processRegistry()] : [registry];

@@ -1,38 +1,27 @@
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { open, readBytes, startNamed, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import { createTestKit, type TestClient, type TestProxy, waitFor } from '../../testing/index.js';
 import { select } from './index.js';
 
-let backends: TestServer[] = [];
-let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
+const kit = createTestKit();
+afterEach(kit.close);
+let proxy: TestProxy;
+let clients: TestClient[] = [];
 
 async function setup(weights: number[]): Promise<void> {
-  backends = await Promise.all(weights.map((_, i) => startNamed(String.fromCharCode(97 + i))));
-  proxy = await startProxy(`
-listen: 127.0.0.1:0
-backends:
-${backends.map((b, i) => `  - { address: ${b.address}, weight: ${weights[i]} }`).join('\n')}
-plugins:
-  p2c: {}
-`);
+  clients = [];
+  const backends = await Promise.all(weights.map((_, i) => kit.named(String.fromCharCode(97 + i))));
+  proxy = await kit.proxy({
+    backends: backends.map((b, i) => ({ address: b.address, weight: weights[i]! })),
+    plugins: { p2c: {} },
+  });
 }
 
 /** Opens a session, holds it, and resolves with the greeting backend's name. */
 async function hold(): Promise<string> {
-  const c = await open(proxy!.address);
+  const c = await kit.connect(proxy);
   clients.push(c);
-  return (await readBytes(c, 2)).toString().trim();
+  return (await c.read(2)).toString().trim();
 }
 
 describe('p2c over real sockets', () => {
@@ -44,7 +33,7 @@ describe('p2c over real sockets', () => {
     // Free two on a: the next two go there.
     for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].filter((k) => got[k] === 'a').slice(0, 2))
       clients[i]!.destroy();
-    await waitFor(() => proxy!.service.backends.list()[0]!.active === 3);
+    await waitFor(() => proxy.service.backends.list()[0]!.active === 3);
     expect([await hold(), await hold()]).toEqual(['a', 'a']);
   });
 
@@ -57,7 +46,7 @@ describe('p2c over real sockets', () => {
 
   it("counts the other workers' sessions (peerActive)", async () => {
     await setup([1, 1]);
-    proxy!.service.backends.list()[0]!.peerActive = 4;
+    proxy.service.backends.list()[0]!.peerActive = 4;
     const got: string[] = [];
     for (let i = 0; i < 4; i++) got.push(await hold());
     expect(got).toEqual(['b', 'b', 'b', 'b']);

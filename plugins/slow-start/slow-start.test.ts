@@ -1,39 +1,24 @@
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../core/config/errors.js';
-import { loadConfigText } from '../../core/config/load.js';
 import type { Backend, Session } from '../../plugin-sdk/index.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
 import {
+  createTestKit,
   exchange,
-  open,
-  readBytes,
-  startNamed,
-  type TestServer,
+  loadConfig,
+  type TestBackend,
+  type TestProxy,
   waitFor,
-} from '../../test/helpers/servers.js';
+} from '../../testing/index.js';
 import { adminClient } from '../admin-api/test-client.js';
 import type { SlowStartApi } from './index.js';
 import { rampFactor, rampStep } from './ramp.js';
 
-let backends: TestServer[] = [];
+const kit = createTestKit();
+afterEach(kit.close);
 let proxy: TestProxy | undefined;
-const clients: Socket[] = [];
-const servers: Server[] = [];
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-  for (const s of servers.splice(0)) s.close();
-});
-
-async function setup(names: string[], plugins: string): Promise<TestServer[]> {
-  backends = await Promise.all(names.map(startNamed));
-  proxy = await startProxy(`
+async function setup(names: string[], plugins: string): Promise<TestBackend[]> {
+  const backends = await Promise.all(names.map((name) => kit.named(name)));
+  proxy = await kit.proxy(`
 listen: 127.0.0.1:0
 backends:
   - address: ${backends[0]!.address}
@@ -45,9 +30,8 @@ ${plugins}
 
 const pick = async () => (await exchange(proxy!.address, '')).toString().trim();
 async function hold(): Promise<string> {
-  const c = await open(proxy!.address);
-  clients.push(c);
-  return (await readBytes(c, 2)).toString().trim();
+  const c = await kit.connect(proxy!);
+  return (await c.read(2)).toString().trim();
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -101,7 +85,7 @@ describe('slow-start ramp', () => {
   });
 
   it('ramps a backend whose health check comes back up, and not while it is down', async () => {
-    const [a, b] = await setup(
+    const [, b] = await setup(
       ['a', 'b'],
       '  slow-start: { window: 10s }\n  health-check: { interval: 50ms, fall: 1, rise: 1, timeout: 200ms }',
     );
@@ -112,18 +96,11 @@ describe('slow-start ramp', () => {
     // Down: the ramp ends (nothing to ramp), and no session goes there.
     const port = b!.port;
     await b!.close();
-    backends = [a!];
     await waitFor(() => bb.status['health-check'] === 'down', 3000, 'b marked down');
     expect(bb.status['slow-start']).toBeUndefined();
     expect(bb.effectiveWeight).toBe(1);
     // Back up on the same port: ramps again from 10%.
-    const server = createServer((s) => {
-      s.on('error', () => {});
-      s.end('b\n');
-    });
-    servers.push(server);
-    server.listen(port, '127.0.0.1');
-    await once(server, 'listening');
+    await kit.greeting('b\n', { port, after: 'end' });
     await waitFor(() => bb.status['health-check'] === 'up', 3000, 'b marked up');
     expect(bb.status['slow-start']).toBe('slow-start');
     expect(bb.effectiveWeight).toBeCloseTo(0.1);
@@ -206,9 +183,12 @@ describe('slow-start curve and config', () => {
   it('refuses a zero window, aggression or min_weight_percent out of range, at their keys', async () => {
     const issues = async (opts: string) => {
       try {
-        await loadConfigText(`listen: 127.0.0.1:0\nplugins:\n  slow-start: ${opts}\n`, 'c.yaml');
+        await loadConfig(`listen: 127.0.0.1:0\nplugins:\n  slow-start: ${opts}\n`);
       } catch (err) {
-        if (err instanceof ConfigError) return err.issues.map((i) => `${i.line}:${i.path}: ${i.message}`);
+        if (err instanceof Error && 'issues' in err)
+          return (err.issues as Array<{ line: number; path: string; message: string }>).map(
+            (i) => `${i.line}:${i.path}: ${i.message}`,
+          );
         throw err;
       }
       return [];

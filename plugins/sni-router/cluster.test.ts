@@ -8,16 +8,16 @@ import {
   poll,
   readUntil,
 } from '../../test/cluster/cluster-harness.js';
-import { startServer, type TestServer } from '../../test/helpers/servers.js';
+import type { TestBackend, TestKit } from '../../testing/index.js';
 import { clientHello } from './hello.test-support.js';
 
 /**
  * A pool backend: answers the health check's `PING` with `+PONG` while `healthy`, and a
  * session's first bytes (the ClientHello, forwarded untouched) with its name.
  */
-async function startPoolBackend(name: string): Promise<TestServer & { healthy: boolean }> {
+async function startPoolBackend(kit: TestKit, name: string): Promise<TestBackend & { healthy: boolean }> {
   const state = { healthy: true };
-  const server = await startServer((socket: Socket) => {
+  const server = await kit.backend((socket: Socket) => {
     socket.on('data', (d) => {
       if (d.toString() === 'PING\r\n') socket.end(state.healthy ? '+PONG\r\n' : '-ERR\r\n');
       else if (d[0] === 22) socket.write(`${name}\n`);
@@ -27,7 +27,7 @@ async function startPoolBackend(name: string): Promise<TestServer & { healthy: b
   return Object.defineProperty(server, 'healthy', {
     get: () => state.healthy,
     set: (v: boolean) => (state.healthy = v),
-  }) as TestServer & { healthy: boolean };
+  }) as TestBackend & { healthy: boolean };
 }
 
 /**
@@ -54,10 +54,8 @@ describe('sni-router in a cluster (workers: 2)', () => {
   const t = clusterFixture();
 
   it('both workers route to the pool; the primary’s health checks of the pool apply; counts are summed in the primary', async () => {
-    const a = await startPoolBackend('a');
-    const b = await startPoolBackend('b');
-    t.kit.track(a);
-    t.kit.track(b);
+    const a = await startPoolBackend(t.kit, 'a');
+    const b = await startPoolBackend(t.kit, 'b');
     const sockets: Socket[] = [];
     t.kit.defer(() => {
       for (const s of sockets) s.destroy();

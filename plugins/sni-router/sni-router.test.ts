@@ -5,8 +5,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Service, Session } from '../../plugin-sdk/index.js';
 import { CertFactory, type CertFiles } from '../../test/fixtures/tls/certs.js';
 import { sClient, startTlsServer, type TestTlsServer, tlsExchange } from '../../test/fixtures/tls/peers.js';
-import { startProxy, type TestProxy } from '../../test/helpers/proxy.js';
-import { freePort, open, startServer, type TestServer, waitFor } from '../../test/helpers/servers.js';
+import {
+  createTestKit,
+  freePort,
+  loadConfig,
+  type TestBackend,
+  type TestProxy,
+  waitFor,
+} from '../../testing/index.js';
 import type { SniRouterApi } from './api.js';
 import { clientHello } from './hello.test-support.js';
 
@@ -39,17 +45,9 @@ function tlsBackend(name: string, cert: CertFiles): Promise<TestTlsServer> {
   );
 }
 
+const kit = createTestKit();
+afterEach(kit.close);
 let proxy: TestProxy | undefined;
-let servers: Array<{ close(): Promise<void> }> = [];
-const clients: Socket[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  proxy = undefined;
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
 
 function service(name: string): Service {
   return proxy!.runtime.services.get(name) as unknown as Service;
@@ -71,8 +69,8 @@ async function startRouted(extra = '', edgeExtra = '', edgePlugins = ''): Promis
     apps2: await tlsBackend('apps-2', appsCert),
     fallback: await tlsBackend('fallback', fallbackCert),
   };
-  servers.push(...Object.values(pools));
-  proxy = await startProxy(`
+  for (const s of Object.values(pools)) kit.track(s);
+  proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -98,9 +96,8 @@ ${extra.replace(/^/gm, '        ')}
 
 /** Opens a raw client to the edge; errors (resets) are kept, not thrown. */
 async function rawClient(): Promise<Socket> {
-  const socket = await open(proxy!.address);
+  const { socket } = await kit.connect(proxy!);
   socket.on('error', () => {});
-  clients.push(socket);
   return socket;
 }
 
@@ -205,8 +202,8 @@ describe('sni-router: TLS passes through to the backends of the routed pool', ()
       api: await tlsBackend('api', apiCert),
       h2: await tlsBackend('api-h2', apiCert),
     };
-    servers.push(...Object.values(pools));
-    proxy = await startProxy(`
+    for (const s of Object.values(pools)) kit.track(s);
+    proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -239,22 +236,21 @@ services:
 
 describe('sni-router: the bytes and the refusals', () => {
   /** A pool backend that records every byte it gets and answers "ok". */
-  async function recorder(): Promise<{ server: TestServer; received: Buffer[] }> {
+  async function recorder(): Promise<{ server: TestBackend; received: Buffer[] }> {
     const received: Buffer[] = [];
-    const server = await startServer((socket) => {
+    const server = await kit.backend((socket) => {
       const i = received.push(Buffer.alloc(0)) - 1;
       socket.on('data', (c) => {
         received[i] = Buffer.concat([received[i]!, c]);
         if (received[i]!.toString('latin1').endsWith('END')) socket.end('ok');
       });
     });
-    servers.push(server);
     return { server, received };
   }
 
   async function startRaw(extra = ''): Promise<{ received: Buffer[] }> {
     const { server, received } = await recorder();
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -353,9 +349,9 @@ ${extra.replace(/^/gm, '        ')}
 describe('sni-router: the pool’s resilience applies to routed sessions', () => {
   it('the pool’s retries and connect failures: a dead backend among live ones costs clients nothing (edge retries: 0)', async () => {
     const live = await tlsBackend('live', apiCert);
-    servers.push(live);
+    kit.track(live);
     const dead = await freePort();
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -379,9 +375,10 @@ services:
   it('health checks of the pool take a down backend out of routed traffic; the circuit breaker opens on routed failures', async () => {
     const live = await tlsBackend('live', apiCert);
     const flaky = await tlsBackend('flaky', apiCert);
-    servers.push(live, flaky);
+    kit.track(live);
+    kit.track(flaky);
     const dead = await freePort();
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -427,11 +424,10 @@ services:
 describe('sni-router: admin API, metrics and access log', () => {
   it('a routed session is listed and counted in both services; metrics show routed and routed_in; force-disconnect closes it once', async () => {
     const held: Socket[] = [];
-    const backend = await startServer((s) => {
+    const backend = await kit.backend((s) => {
       held.push(s);
     });
-    servers.push(backend);
-    proxy = await startProxy(`
+    proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -498,9 +494,8 @@ plugins:
 describe('sni-router: config', () => {
   /** The issues loading `yaml` reports (line, col, path, message). */
   async function issues(yaml: string) {
-    const { loadConfigText } = await import('../../core/config/load.js');
     try {
-      await loadConfigText(yaml, 'test.yaml');
+      await loadConfig(yaml);
     } catch (err) {
       return (
         err as { issues: Array<{ line: number; col: number; path: string; message: string }> }
@@ -582,9 +577,8 @@ describe('sni-router: config', () => {
   });
 
   it('after tls-listener it refuses to start: TLS would be ended before the peek stage', async () => {
-    const { startProxy: start } = await import('../../test/helpers/proxy.js');
     await expect(
-      start(`services:
+      kit.proxy(`services:
   edge:
     listen: 127.0.0.1:0
     plugins:

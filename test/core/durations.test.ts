@@ -46,6 +46,14 @@ const EXPECTED = [
   'plugins.dashboard.refresh',
   'plugins.dashboard.history.interval',
   'plugins.dashboard.history.window',
+  'plugins.dns-discovery.hold_empty',
+  'plugins.dns-discovery.max_refresh',
+  'plugins.dns-discovery.min_refresh',
+  'plugins.dns-discovery.refresh',
+  'plugins.dns-discovery.timeout',
+  'plugins.etcd-registry.apply_timeout',
+  'plugins.etcd-registry.request_timeout',
+  'plugins.etcd-registry.resync_after',
   'plugins.health-check.interval',
   'plugins.health-check.timeout',
   'plugins.health-check.fast_interval',
@@ -69,9 +77,13 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
   metrics: { 'admin-api': {} },
 };
 
-/** Options a plugin cannot be enabled without (its `check` refuses it otherwise). */
+/**
+ * Options a plugin cannot be enabled without (its schema or `check` refuses it otherwise), and
+ * for dns-discovery a max_refresh the other refresh durations may reach.
+ */
 const REQUIRED: Record<string, Record<string, unknown>> = {
   'sni-router': { default: 'default' },
+  'dns-discovery': { name: 'web.test', port: 80, max_refresh: MAX_DURATION_MS },
 };
 
 /** A config that sets `path` to `value`, as JSON (which is YAML). */

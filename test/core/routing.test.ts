@@ -1,57 +1,42 @@
-import type { Socket } from 'node:net';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfigText } from '../../core/config/load.js';
-import { Runtime } from '../../core/runtime.js';
 import type { Service } from '../../core/service.js';
 import type { Session } from '../../core/types.js';
-import { type Blackhole, startBlackhole } from '../helpers/blackhole.js';
-import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { open, readBytes, startNamed, startServer, type TestServer, waitFor } from '../helpers/servers.js';
+import {
+  createTestKit,
+  type TestBackend,
+  type TestClient,
+  type TestProxy,
+  waitFor,
+} from '../../testing/index.js';
 
 /**
  * The routing contract: a `route` tap in the listening service hands a session to another
  * service's pool, whose hooks, balancer and settings then apply; both services count it.
  */
 
+const kit = createTestKit();
+afterEach(kit.close);
 let proxy: TestProxy | undefined;
-let runtime: Runtime | undefined;
-let servers: Array<{ close(): Promise<void> }> = [];
-const clients: Socket[] = [];
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await proxy?.stop();
-  await runtime?.stop(0);
-  proxy = undefined;
-  runtime = undefined;
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
+const svc = (name: string) => proxy!.runtime.services.get(name) as unknown as Service;
 
-const svc = (name: string) => proxy!.runtime.services.get(name)!;
-
-async function client(): Promise<Socket> {
-  const socket = await open(proxy!.address);
-  socket.on('error', () => {});
-  clients.push(socket);
-  return socket;
+function client(): Promise<TestClient> {
+  return kit.connect(proxy!);
 }
 
-async function closed(socket: Socket): Promise<void> {
-  if (!socket.closed) await new Promise((r) => socket.once('close', r));
+async function closed(c: TestClient): Promise<void> {
+  await c.closed();
 }
 
 /** edge (own backend "edge-own") and pool "api" (two backends), edge routing by the first byte the client sends. */
 async function startPair(
   edgeExtra = '',
   apiExtra = '',
-): Promise<{ own: TestServer; a: TestServer; b: TestServer }> {
-  const own = await startNamed('edge-own');
-  const a = await startNamed('api-a');
-  const b = await startNamed('api-b');
-  servers.push(own, a, b);
-  proxy = await startProxy(`
+): Promise<{ own: TestBackend; a: TestBackend; b: TestBackend }> {
+  const own = await kit.named('edge-own');
+  const a = await kit.named('api-a');
+  const b = await kit.named('api-b');
+  proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -89,7 +74,7 @@ describe('routing to a pool', () => {
     const names: string[] = [];
     for (let i = 0; i < 2; i++) {
       const c = await client();
-      names.push((await readBytes(c, 6)).toString());
+      names.push((await c.read(6)).toString());
       c.end();
       await closed(c);
     }
@@ -130,7 +115,7 @@ describe('routing to a pool', () => {
     const { a } = await startPair();
     routeBy(() => 'api');
     const c = await client();
-    await readBytes(c, 6);
+    await c.read(6);
     const [edgeSession] = [...svc('edge').sessions.values()];
     expect(svc('api').sessions.get(edgeSession!.id)).toBe(edgeSession);
     expect(edgeSession!.toJSON()).toMatchObject({
@@ -166,7 +151,7 @@ describe('routing to a pool', () => {
     ];
     routeBy(() => answers.shift());
     for (const expected of ['edge-o', 'edge-o'])
-      expect((await readBytes(await client(), 6)).toString()).toBe(expected);
+      expect((await (await client()).read(6)).toString()).toBe(expected);
     const refused = await client();
     await closed(refused);
     await waitFor(() => svc('edge').counters.rejected === 1, 3000, 'the refusal');
@@ -188,7 +173,7 @@ describe('routing to a pool', () => {
     routeBy(() => answers.shift()!());
     await closed(await client());
     await closed(await client());
-    expect((await readBytes(await client(), 4)).toString()).toBe('api-');
+    expect((await (await client()).read(4)).toString()).toBe('api-');
     await waitFor(() => reasons.length === 2, 3000, 'two failed sessions');
     expect(reasons).toEqual([
       ['internal-error', 'route'],
@@ -197,11 +182,9 @@ describe('routing to a pool', () => {
   });
 
   it('the pool’s connect timeout and retries apply, not the listening service’s', async () => {
-    const hole: Blackhole = await startBlackhole();
-    servers.push(hole);
-    const live = await startNamed('live');
-    servers.push(live);
-    proxy = await startProxy(`
+    const hole = await kit.blackhole();
+    const live = await kit.named('live');
+    proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -214,7 +197,7 @@ services:
 `);
     routeBy(() => 'api');
     const t0 = Date.now();
-    for (let i = 0; i < 2; i++) expect((await readBytes(await client(), 5)).toString()).toBe('live\n');
+    for (let i = 0; i < 2; i++) expect((await (await client()).read(5)).toString()).toBe('live\n');
     // One attempt hit the blackhole and timed out after the pool's 150 ms, then retried.
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(svc('api').counters).toMatchObject({ connectFailures: 1, retries: 1, established: 2 });
@@ -226,8 +209,8 @@ services:
       ['200ms', '1h'],
       ['1h', '200ms'],
     ]) {
-      const backend = await startServer(() => {});
-      proxy = await startProxy(`
+      const backend = await kit.backend(() => {});
+      proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -252,9 +235,8 @@ services:
   });
 
   it('the pool’s drain on stop closes routed sessions; every table empties', async () => {
-    const backend = await startServer(() => {});
-    servers.push(backend);
-    proxy = await startProxy(`
+    const backend = await kit.backend(() => {});
+    proxy = await kit.proxy(`
 services:
   edge:
     listen: 127.0.0.1:0
@@ -275,9 +257,8 @@ services:
 
 describe('pool services', () => {
   it('start: every service’s plugins and backends are ready before any listener binds', async () => {
-    const live = await startNamed('live');
-    servers.push(live);
-    const config = await loadConfigText(
+    const live = await kit.named('live');
+    proxy = await kit.proxy(
       `
 services:
   edge:
@@ -285,17 +266,16 @@ services:
   api:
     backends: [{ address: ${live.address} }]
 `,
-      'test.yaml',
+      { start: false },
     );
-    runtime = await Runtime.create(config, pino({ level: 'silent' }));
-    const edge = runtime.services.get('edge')!;
-    const api = runtime.services.get('api')!;
+    const edge = svc('edge');
+    const api = svc('api');
     let edgeBoundBeforePoolReady: boolean | undefined;
     api.hooks.start.tapPromise('slow', async () => {
       await new Promise((r) => setTimeout(r, 100));
       edgeBoundBeforePoolReady = edge.addresses().length > 0;
     });
-    await runtime.start();
+    await proxy.start();
     expect(edgeBoundBeforePoolReady).toBe(false);
     expect(api.addresses()).toEqual([]);
     expect(api.backends.size).toBe(1);
@@ -306,8 +286,7 @@ services:
     const { a } = await startPair('', 'plugins: { slow-start: { window: 10s } }');
     const api = svc('api');
     expect(api.backends.get(a.address)!.status['slow-start']).toBeUndefined();
-    const late = await startNamed('late');
-    servers.push(late);
+    const late = await kit.named('late');
     // A pool counts as started from the turn after its configured backends were added.
     await new Promise((r) => setImmediate(r));
     const added = api.backends.add({ address: late.address });

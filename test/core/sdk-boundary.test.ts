@@ -15,20 +15,6 @@ const root = join(import.meta.dirname, '../..');
 /** The package's doors for plugins: the SDK, and the test kit for their tests. */
 const ALLOWED = new Set(['switchyard/plugin-sdk', 'switchyard/testing']);
 
-/**
- * Plugin tests written against the old in-repo fixtures (test/helpers) before switchyard/testing
- * existed; they still build runtimes from core/. To be moved onto the kit, then removed here and
- * from biome.json's exclusions. Nothing may be added to this list.
- */
-const PENDING_MIGRATION = new Set([
-  'plugins/consistent-hash/consistent-hash.test.ts',
-  'plugins/consistent-hash/select.test.ts',
-  'plugins/p2c/p2c.test.ts',
-  'plugins/slow-start/slow-start.test.ts',
-  'plugins/sni-router/cluster.test.ts',
-  'plugins/sni-router/sni-router.test.ts',
-]);
-
 /** Imports of `file` that reach into core/ or the programmatic API instead of the SDK. */
 function forbidden(file: string, base = root): string[] {
   return specifiersOf(file).filter((spec) => {
@@ -46,9 +32,7 @@ describe('plugins/ and examples/ import only the plugin SDK', () => {
       ...sourceFiles(join(root, 'examples'), true, true),
     ];
     expect(files.length).toBeGreaterThan(60);
-    const found = files
-      .filter((f) => !PENDING_MIGRATION.has(relative(root, f)))
-      .flatMap((f) => forbidden(f).map((spec) => `${relative(root, f)}: ${spec}`));
+    const found = files.flatMap((f) => forbidden(f).map((spec) => `${relative(root, f)}: ${spec}`));
     expect(found).toEqual([]);
   });
 

@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { BackendRegistry } from '../../core/backend-registry.js';
 import { createServiceHooks } from '../../core/hooks.js';
 import type { Backend } from '../../core/types.js';
-import { startProxy } from '../helpers/proxy.js';
+import { createTestKit } from '../../testing/index.js';
 
 function registry() {
   const hooks = createServiceHooks();
@@ -64,22 +64,20 @@ describe('effective weight (registry weight factors)', () => {
 });
 
 describe('clearBackendStatus', () => {
+  const kit = createTestKit();
+  afterEach(kit.close);
+
   it("withdraws a source's status and fires backendStatus with ''", async () => {
-    const proxy = await startProxy('listen: 127.0.0.1:0\nbackends:\n  - address: 127.0.0.1:9\n');
-    try {
-      const { service } = proxy;
-      const seen: string[] = [];
-      service.hooks.backendStatus.tap('test', (_b: Backend, source, status) =>
-        seen.push(`${source}=${status}`),
-      );
-      const b = service.backends.list()[0]!;
-      expect(service.clearBackendStatus(b, 'x')).toBe(false);
-      service.setBackendStatus(b, 'x', 'slow-start');
-      expect(service.clearBackendStatus(b, 'x')).toBe(true);
-      expect(b.status).toEqual({});
-      expect(seen).toEqual(['x=slow-start', 'x=']);
-    } finally {
-      await proxy.stop();
-    }
+    const { service } = await kit.proxy({ backends: ['127.0.0.1:9'] });
+    const seen: string[] = [];
+    service.hooks.backendStatus.tap('test', (_b: Backend, source, status) =>
+      seen.push(`${source}=${status}`),
+    );
+    const b = service.backends.list()[0]!;
+    expect(service.clearBackendStatus(b, 'x')).toBe(false);
+    service.setBackendStatus(b, 'x', 'slow-start');
+    expect(service.clearBackendStatus(b, 'x')).toBe(true);
+    expect(b.status).toEqual({});
+    expect(seen).toEqual(['x=slow-start', 'x=']);
   });
 });

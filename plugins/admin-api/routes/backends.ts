@@ -4,6 +4,8 @@ import {
   type Backend,
   type BackendSpec,
   formatAddress,
+  ORIGIN_API,
+  ORIGIN_CONFIG,
   parseAddress,
   RegistryError,
   type Service,
@@ -54,9 +56,40 @@ export async function addBackend(ctx: AdminContext, request: FastifyRequest, ser
   if (body.weight !== undefined) spec.weight = body.weight;
   if (body.tls !== undefined) spec.tls = body.tls;
   if (body.insecure_skip_verify !== undefined) spec.insecure_skip_verify = body.insecure_skip_verify;
-  const backend = service.backends.add(spec);
+  const writer = ctx.writerFor(service);
+  let backend: Backend;
+  if (writer !== undefined) backend = await writer.add(service, spec);
+  else {
+    refuseIfExclusive(service);
+    backend = service.backends.add(spec, { origin: ORIGIN_API });
+  }
   await ctx.changed(request, service, 'add', backend);
   return backend;
+}
+
+/**
+ * Without a writer for it, a service whose whole list an exclusive source holds cannot be
+ * changed here: the next update of the source would undo it.
+ */
+function refuseIfExclusive(service: Service): void {
+  const source = service.exclusiveSource;
+  if (source !== undefined)
+    throw new RegistryError(
+      'SWITCHYARD_E_BACKEND_MANAGED',
+      `the backends of service ${service.name} come from ${source}; change them there`,
+    );
+}
+
+/**
+ * A discovery source's backend cannot be removed here (its next update would bring it back);
+ * drain and weight stay allowed, as operational overrides until the source changes them.
+ */
+function refuseIfDiscovered(backend: Backend): void {
+  if (backend.origin !== ORIGIN_CONFIG && backend.origin !== ORIGIN_API)
+    throw new RegistryError(
+      'SWITCHYARD_E_BACKEND_MANAGED',
+      `backend ${backend.address} comes from ${backend.origin}; remove it there (or drain it here)`,
+    );
 }
 
 /** Removes (drains) a backend; shared by `DELETE /backends/{address}` and the legacy `GET /remove`. */
@@ -68,7 +101,14 @@ export async function removeBackend(
   query: DrainQuery,
 ) {
   const drainTimeout = drainTimeoutOf(query);
-  const backend = service.backends.remove(address, drainTimeout === undefined ? {} : { drainTimeout });
+  const options = drainTimeout === undefined ? {} : { drainTimeout };
+  const writer = ctx.writerFor(service);
+  let backend: Backend;
+  if (writer !== undefined) backend = await writer.remove(service, address, options);
+  else {
+    refuseIfDiscovered(requireBackend(service, address));
+    backend = service.backends.remove(address, options);
+  }
   await ctx.changed(request, service, 'remove', backend);
   return backend;
 }
@@ -116,14 +156,24 @@ export function backendRoutes(ctx: AdminContext): AdminRoute[] {
         const drainTimeout = drainTimeoutOf(query);
         if (drainTimeout !== undefined && body.drain !== true)
           throw new BadRequest('query.drain_timeout applies only with "drain": true');
-        const backend = requireBackend(service, params.address);
-        if (body.weight !== undefined) service.backends.setWeight(backend.address, body.weight);
-        if (body.drain !== undefined)
-          service.backends.setDraining(
-            backend.address,
-            body.drain,
-            drainTimeout === undefined ? {} : { drainTimeout },
-          );
+        const writer = ctx.writerFor(service);
+        let backend: Backend;
+        if (writer !== undefined) {
+          backend = await writer.update(service, params.address, {
+            ...(body.weight === undefined ? {} : { weight: body.weight }),
+            ...(body.drain === undefined ? {} : { draining: body.drain }),
+            ...(drainTimeout === undefined ? {} : { drainTimeout }),
+          });
+        } else {
+          backend = requireBackend(service, params.address);
+          if (body.weight !== undefined) service.backends.setWeight(backend.address, body.weight);
+          if (body.drain !== undefined)
+            service.backends.setDraining(
+              backend.address,
+              body.drain,
+              drainTimeout === undefined ? {} : { drainTimeout },
+            );
+        }
         await ctx.changed(request, service, 'update', backend);
         return backendJson(backend);
       },

@@ -10,6 +10,8 @@ export interface ServiceReadiness {
   listening: boolean;
   /** Backends taking sessions: state `up` and no plugin status `down`, `open` or `ejected`. */
   backendsUp: number;
+  /** Discovery sources (dns-discovery, etcd-registry) and whether each reads its store. */
+  sources?: Array<{ name: string; ok: boolean; detail: string | null; since: string; listed: number }>;
 }
 
 /**
@@ -40,9 +42,21 @@ export function healthRoutes(ctx: AdminContext): AdminRoute[] {
           if (s.backendsUp === 0) return [`service ${s.name} has no backend up`];
           return [];
         });
-        if (problems.length === 0) return { ready: true, services: states };
+        // A source that cannot read its store (etcd down, DNS failing) leaves the service on its
+        // last known backends: still serving, so still ready — a front load balancer must not
+        // take every instance out because the registry is down. Reported as `degraded`.
+        const degraded = states.flatMap((s) =>
+          (s.sources ?? [])
+            .filter((src) => !src.ok)
+            .map(
+              (src) =>
+                `service ${s.name}: ${src.name} ${src.detail ?? 'is failing'} (since ${src.since}); serving its last known backends`,
+            ),
+        );
+        const extra = degraded.length > 0 ? { degraded } : {};
+        if (problems.length === 0) return { ready: true, ...extra, services: states };
         reply.code(503);
-        return { ready: false, error: problems.join('; '), services: states };
+        return { ready: false, error: problems.join('; '), ...extra, services: states };
       },
     },
   ];
@@ -59,5 +73,15 @@ function readiness(service: Service): ServiceReadiness {
   }
   let backendsUp = 0;
   for (const b of service.backends.list()) if (isUsable(b)) backendsUp++;
-  return { name: service.name, listening, backendsUp };
+  const state: ServiceReadiness = { name: service.name, listening, backendsUp };
+  const sources = service.discoverySources;
+  if (sources.length > 0)
+    state.sources = sources.map((s) => ({
+      name: s.name,
+      ok: s.ok,
+      detail: s.detail,
+      since: new Date(s.since).toISOString(),
+      listed: s.listed,
+    }));
+  return state;
 }
