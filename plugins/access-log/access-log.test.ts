@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,5 +171,25 @@ plugins:
   access-log: { file: ${JSON.stringify(join(blocker, 'access.log'))} }
 `),
     ).rejects.toThrow(/access-log cannot open .*not-a-dir\/access.log: (ENOTDIR|EEXIST)/);
+  });
+
+  it('the process that could not open the file exits with that one error, and nothing at exit', async () => {
+    const blocker = join(dir, 'not-a-dir');
+    await writeFile(blocker, '');
+    await writeFile(
+      join(dir, 'bad.yaml'),
+      `listen: 127.0.0.1:0\nplugins:\n  access-log: { file: ${JSON.stringify(join(blocker, 'a.log'))} }\n`,
+    );
+    const bin = join(import.meta.dirname, '../../bin/switchyard.js');
+    const run = spawnSync(process.execPath, [bin, '--config', 'bad.yaml', '--no-pretty'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    const output = run.stdout + run.stderr;
+    expect(run.status).toBe(1);
+    expect(output).toContain('access-log cannot open');
+    // pino flushes asynchronous destinations at exit; one whose file never opened used to throw there.
+    expect(output).not.toMatch(/sonic boom|Uncaught|at .*node_modules/);
   });
 });

@@ -5,10 +5,15 @@ import { type AdminCall, adminClient } from './test-client.js';
 
 const TOKEN = 'hostile-test-token-0123456789';
 
-/** Every answer to bad input: a 4xx with a JSON `{ error }` that says what is wrong. */
+/**
+ * Every answer to bad input: a 4xx with a JSON `{ error }` that says what is wrong, and nothing
+ * else but, for registry errors, their stable `code`.
+ */
 function expectError(res: { status: number; body: any }, status: number, message: RegExp) {
   expect(res.status).toBe(status);
-  expect(res.body).toEqual({ error: expect.stringMatching(message) });
+  const { code, ...rest } = res.body;
+  expect(rest).toEqual({ error: expect.stringMatching(message) });
+  if (code !== undefined) expect(code).toMatch(/^SWITCHYARD_E_[A-Z_]+$/);
 }
 
 describe('admin-api under hostile input (token set)', () => {

@@ -87,7 +87,8 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
       return;
     }
     if (err instanceof RegistryError) {
-      reply.code(err.status).send({ error: err.message });
+      // The stable code (docs/errors.md) lets scripts tell "exists" from "managed by a source".
+      reply.code(err.status).send({ error: err.message, code: err.code });
       return;
     }
     const status = err.statusCode ?? 500;

@@ -140,7 +140,10 @@ plugins:
     expect(list.map((b: { origin: string }) => b.origin)).toEqual(['config', 'list-source']);
     const del = await api('DELETE', `/backends/${addr(1)}`);
     expect(del.status).toBe(409);
-    expect(del.body.error).toMatch(/comes from list-source; remove it there/);
+    expect(del.body).toEqual({
+      error: expect.stringMatching(/comes from list-source; remove it there/),
+      code: 'SWITCHYARD_E_BACKEND_MANAGED',
+    });
     expect((await api('GET', `/remove?address=${addr(1)}`)).status).toBe(409);
     expect((await api('DELETE', `/backends/${addr(0)}`)).status).toBe(200); // config's: allowed
     expect((await api('PATCH', `/backends/${addr(1)}`, { json: { weight: 7 } })).body.weight).toBe(7);
