@@ -22,5 +22,16 @@ export function checkPluginShape(value: unknown): string | undefined {
     return `plugin "${p.name}" has a provides that is not a list of strings`;
   if (p.schema !== undefined && (typeof p.schema !== 'object' || p.schema === null))
     return `plugin "${p.name}" has a schema that is not an object`;
+  if (p.backendOptions !== undefined) {
+    const options = p.backendOptions as Record<string, unknown> | null;
+    if (typeof options !== 'object' || options === null || Array.isArray(options))
+      return `plugin "${p.name}" has backendOptions that is not an object of key → JSON Schema`;
+    for (const [key, schema] of Object.entries(options)) {
+      if (!/^[a-z][a-z0-9_]*$/.test(key))
+        return `plugin "${p.name}" declares a backend option "${key}" (use lower_snake_case)`;
+      if (typeof schema !== 'object' || schema === null)
+        return `plugin "${p.name}" has a backend option "${key}" whose schema is not an object`;
+    }
+  }
   return undefined;
 }

@@ -31,6 +31,15 @@ interface PluginBase {
    */
   provides?: string[];
   /**
+   * Keys this plugin reads from each backend spec (`backends: [{ address, <key>: ... }]`), with
+   * the JSON Schema of each value. The core adds them to the backend schema, so they are
+   * validated at their line and column and editors complete them; a backend that uses one in
+   * a service that does not enable the plugin is a config error. A key may not be one of the
+   * core's (`address`, `weight`, `tls`, ...) or another plugin's. Read it as
+   * `backend.spec[key]` (the admin API's `POST /backends` does not take plugin keys).
+   */
+  backendOptions?: Record<string, JsonSchema>;
+  /**
    * Checks of the options a JSON Schema cannot express (a table size that must be a prime, two
    * options that exclude each other, a route to a service that does not exist). Called at
    * config load with the options validated and defaults applied, and what the plugin may need

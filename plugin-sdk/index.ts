@@ -23,6 +23,7 @@ export {
   type StatusEffect,
 } from '../core/backend-status.js';
 export { UPSTREAM_TLS } from '../core/capabilities.js';
+export { type Cidr, CidrList, cidrListSchema, parseCidr } from '../core/cidr.js';
 export { CLOSE_REASONS } from '../core/close-reasons.js';
 export type { ClusterBridge, RuntimeRole, WorkerInfo } from '../core/cluster/bridge.js';
 export { CLUSTER } from '../core/cluster/bridge.js';
@@ -61,6 +62,8 @@ export {
   type SwitchyardErrorCode,
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
+export { formatIp, formatIpv6, isIpv4, parseIp } from '../core/ip.js';
+export { LogThrottle } from '../core/log-throttle.js';
 export {
   MAX_PEEK_BYTES,
   type PeekFn,

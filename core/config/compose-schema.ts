@@ -1,4 +1,5 @@
 import type { JsonSchema, Plugin } from '../plugin.js';
+import { backendItemSchema } from './backend-options.js';
 import { processProperties, serviceProperties } from './core-schema.js';
 
 /** The balancer used when a service lists none. */
@@ -33,11 +34,13 @@ function pluginsSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema {
  */
 export function composeSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema {
   const plugin = pluginsSchema(plugins);
+  // Plugin-owned backend keys (Plugin.backendOptions) join the core's.
+  const backends = { ...serviceProperties.backends, items: backendItemSchema(plugins) };
   const service = {
     type: 'object',
     additionalProperties: false,
     // Without `listen` a service is a pool that routers send sessions to (at least one listens).
-    properties: { ...serviceProperties, plugins: plugin },
+    properties: { ...serviceProperties, backends, plugins: plugin },
   };
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -48,6 +51,7 @@ export function composeSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema 
     properties: {
       ...processProperties,
       ...serviceProperties,
+      backends,
       plugins: plugin,
       services: {
         type: 'object',

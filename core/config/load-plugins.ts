@@ -1,5 +1,6 @@
 import type { Plugin } from '../plugin.js';
 import { loadPlugin } from '../plugin-loader.js';
+import { checkBackendOptionClashes } from './backend-options.js';
 import { DEFAULT_BALANCER } from './compose-schema.js';
 import type { YamlSource } from './yaml-source.js';
 
@@ -41,5 +42,9 @@ export async function loadConfigPlugins(
   }
   if (!loaded.has(DEFAULT_BALANCER))
     loaded.set(DEFAULT_BALANCER, await loadPlugin(DEFAULT_BALANCER, baseDir));
+  checkBackendOptionClashes(src, loaded, (name) => [
+    ...(pluginMaps.find((m) => name in m.map)?.path ?? ['plugins']),
+    name,
+  ]);
   return { loaded, failed };
 }

@@ -1,4 +1,5 @@
 import AjvModule, { type Ajv as AjvInstance, type ValidateFunction } from 'ajv';
+import { parseCidr } from '../cidr.js';
 import { durationTooLong, MAX_DURATION_MS, parseDuration } from '../duration.js';
 
 // ajv is CommonJS; under NodeNext its default export arrives one level deep.
@@ -9,7 +10,8 @@ let ajv: AjvInstance | undefined;
 
 /**
  * The one ajv instance: all errors, defaults applied, `x-duration` turns "5s" into 5000 and
- * refuses durations a Node.js timer cannot hold (above MAX_DURATION_MS).
+ * refuses durations a Node.js timer cannot hold (above MAX_DURATION_MS); `x-cidr` checks an IP
+ * network (`cidrListSchema`).
  */
 function instance(): AjvInstance {
   if (ajv) return ajv;
@@ -35,6 +37,18 @@ function instance(): AjvInstance {
       }
       if (typeof data === 'string' && ctx) ctx.parentData[ctx.parentDataProperty] = ms;
       return true;
+    },
+  });
+  ajv.addKeyword({
+    keyword: 'x-cidr',
+    schemaType: 'boolean',
+    errors: true,
+    validate: function validateCidr(_schema: boolean, data: unknown) {
+      if (typeof data !== 'string') return true; // `type` reports it
+      const cidr = parseCidr(data);
+      if (typeof cidr !== 'string') return true;
+      (validateCidr as { errors?: unknown[] }).errors = [{ keyword: 'x-cidr', message: cidr, params: {} }];
+      return false;
     },
   });
   return ajv;

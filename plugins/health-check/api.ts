@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Backend } from '../../plugin-sdk/index.js';
 
 /**
@@ -50,8 +51,23 @@ export interface HealthCheckCounters {
   panicRouted: number;
 }
 
+/**
+ * Bytes a check writes first on its connection to `backend`, right after the TCP connect and
+ * before a TLS handshake or the `send` payload; null for none. `socket` is the connected TCP
+ * socket (its local and remote address). proxy-protocol registers one so backends that expect
+ * a PROXY header get a LOCAL one on checks.
+ */
+export type ProbePrefix = (backend: Backend, socket: Socket) => Buffer | null;
+
 /** What `service.use<HealthCheckApi>('health-check')` returns. */
 export interface HealthCheckApi {
+  /**
+   * Registers (or, with null, removes) the probe prefix of `owner` (a plugin name). Call it in
+   * `apply` or a `start` hook; it applies to every check started afterwards. With several
+   * owners their bytes are written in registration order. A prefix that throws fails that
+   * check (the error is its reason).
+   */
+  setProbePrefix(owner: string, prefix: ProbePrefix | null): void;
   /** False only while the backend is marked down; unknown backends count as healthy. */
   isHealthy(backend: Backend): boolean;
   /** Health of one backend, by object or address (`host:port`). */

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Backend, Service, Session } from '../../plugin-sdk/index.js';
 import {
@@ -6,6 +7,7 @@ import {
   type HealthCheckApi,
   type HealthCheckCounters,
   type HealthStatus,
+  type ProbePrefix,
 } from './api.js';
 import { HealthState } from './health-state.js';
 import type { CheckSettings } from './options.js';
@@ -249,11 +251,34 @@ export class HealthChecker implements HealthCheckApi {
     if (!this.#running || this.#entries.get(entry.backend) !== entry) return;
     const startedAt = Date.now();
     const t0 = performance.now();
-    entry.abort = probe(entry.target, this.#plan, (error) => {
-      entry.abort = null;
-      this.#completed(entry, error, startedAt, performance.now() - t0);
-    });
+    const start = this.#prefixes.size === 0 ? null : (socket: Socket) => this.#prefix(entry.backend, socket);
+    entry.abort = probe(
+      entry.target,
+      this.#plan,
+      (error) => {
+        entry.abort = null;
+        this.#completed(entry, error, startedAt, performance.now() - t0);
+      },
+      start,
+    );
   };
+
+  /** Probe prefixes by owner (`setProbePrefix`), in registration order. */
+  readonly #prefixes = new Map<string, ProbePrefix>();
+
+  setProbePrefix(owner: string, prefix: ProbePrefix | null): void {
+    if (prefix === null) this.#prefixes.delete(owner);
+    else this.#prefixes.set(owner, prefix);
+  }
+
+  #prefix(backend: Backend, socket: Socket): Buffer | null {
+    const parts: Buffer[] = [];
+    for (const prefix of this.#prefixes.values()) {
+      const bytes = prefix(backend, socket);
+      if (bytes !== null) parts.push(bytes);
+    }
+    return parts.length === 0 ? null : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
 
   #completed(entry: Entry, error: string | null, startedAt: number, duration: number): void {
     entry.checks++;

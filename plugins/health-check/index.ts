@@ -4,7 +4,14 @@ import { HEALTH_CHECK, type HealthCheckApi } from './api.js';
 import { HealthChecker } from './checker.js';
 import { type HealthCheckOptions, resolveSettings, schema } from './options.js';
 
-export type { BackendHealth, HealthCheckApi, HealthCheckCounters, HealthPhase, HealthStatus } from './api.js';
+export type {
+  BackendHealth,
+  HealthCheckApi,
+  HealthCheckCounters,
+  HealthPhase,
+  HealthStatus,
+  ProbePrefix,
+} from './api.js';
 export { HEALTH_CHECK } from './api.js';
 
 /**

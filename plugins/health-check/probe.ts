@@ -16,6 +16,13 @@ export interface ProbePlan {
 /** Receives null when the check passed, or why it failed. */
 export type ProbeDone = (error: string | null) => void;
 
+/**
+ * Bytes to write first once the TCP connection is up — before a TLS handshake and the check's
+ * own `send` (a PROXY protocol header); null for none. Gets the connected TCP socket (its
+ * local and remote addresses).
+ */
+export type ProbeStart = (socket: Socket) => Buffer | null;
+
 /** Bytes of reply kept while looking for a match (HAProxy's check buffer is 16 KiB too). */
 export const MAX_REPLY = 16 * 1024;
 
@@ -26,7 +33,12 @@ type Phase = 'connect' | 'tls handshake' | 'send' | 'reply';
  * exactly once unless aborted; the socket is destroyed on every outcome. Never throws.
  * Returns an abort function (service stop, backend removed) that ends it without calling back.
  */
-export function probe(target: ProbeTarget, plan: ProbePlan, done: ProbeDone): () => void {
+export function probe(
+  target: ProbeTarget,
+  plan: ProbePlan,
+  done: ProbeDone,
+  start: ProbeStart | null = null,
+): () => void {
   let finished = false;
   let socket: Socket | null = null;
   let phase: Phase = 'connect';
@@ -75,8 +87,43 @@ export function probe(target: ProbeTarget, plan: ProbePlan, done: ProbeDone): ()
     queueMicrotask(() => fail(target.error!));
     return () => end(null, false);
   }
+  const onError = (err: Error) => fail(`${phase}: ${err.message}`);
+  const onClose = () => {
+    if (phase !== 'reply') fail(`connection closed during ${phase}`);
+    else if (reply === null) fail(`closed without a reply (expected ${plan.expect!.description})`);
+    else fail(`closed before ${plan.expect!.description} arrived; got ${preview(reply)}`);
+  };
+  /** TCP is up: write the start bytes on the raw connection, then TLS over it, or the check. */
+  const onConnect = () => {
+    const raw = socket!;
+    let first: Buffer | null;
+    try {
+      first = start!(raw);
+    } catch (err) {
+      fail(`${phase}: ${(err as Error).message}`);
+      return;
+    }
+    if (first !== null) raw.write(first);
+    if (target.tls === null) {
+      onReady();
+      return;
+    }
+    phase = 'tls handshake';
+    try {
+      socket = tlsConnect({ ...target.tls, socket: raw });
+    } catch (err) {
+      fail(`${phase}: ${(err as Error).message}`);
+      return;
+    }
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.once('secureConnect', onReady);
+  };
   try {
-    if (target.tls !== null) {
+    if (start !== null) {
+      socket = netConnect({ host: target.host, port: target.port, noDelay: true });
+      socket.once('connect', onConnect);
+    } else if (target.tls !== null) {
       socket = tlsConnect({ ...target.tls, host: target.host, port: target.port });
       socket.once('connect', () => {
         phase = 'tls handshake';
@@ -91,11 +138,7 @@ export function probe(target: ProbeTarget, plan: ProbePlan, done: ProbeDone): ()
     queueMicrotask(() => fail(`${phase}: ${(err as Error).message}`));
     return () => end(null, false);
   }
-  socket.on('error', (err) => fail(`${phase}: ${err.message}`));
-  socket.on('close', () => {
-    if (phase !== 'reply') fail(`connection closed during ${phase}`);
-    else if (reply === null) fail(`closed without a reply (expected ${plan.expect!.description})`);
-    else fail(`closed before ${plan.expect!.description} arrived; got ${preview(reply)}`);
-  });
+  socket.on('error', onError);
+  socket.on('close', onClose);
   return () => end(null, false);
 }

@@ -51,6 +51,11 @@ export interface TlsListenerApi {
   certificates(): LoadedCertificates['info'];
   /** Reloads now, as SIGHUP does. Returns whether new certificates were installed. */
   reload(): boolean;
+  /**
+   * Whether TLS ends here on the listener at `index` (its position in `listen`): a plugin that
+   * must read bytes sent before the handshake (a PROXY header) reads them on the raw socket.
+   */
+  terminates(index: number): boolean;
 }
 
 const VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
@@ -173,7 +178,12 @@ export default definePlugin<TlsListenerOptions>({
       return true;
     };
 
-    const api: TlsListenerApi = { stats, certificates: () => current.info, reload: () => reload('api') };
+    const api: TlsListenerApi = {
+      stats,
+      certificates: () => current.info,
+      reload: () => reload('api'),
+      terminates: (index) => selected === null || selected.has(index),
+    };
     service.provide('tls-listener', api);
 
     const trigger = new ReloadTrigger(

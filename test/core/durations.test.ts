@@ -65,13 +65,15 @@ const EXPECTED = [
   'plugins.keep-alive.client_fin_timeout',
   'plugins.keep-alive.upstream_fin_timeout',
   'plugins.metrics.worker_timeout',
+  'plugins.proxy-protocol.timeout',
   'plugins.slow-start.window',
   'plugins.sni-router.timeout',
+  'plugins.source-limits.log_interval',
   'plugins.tls-listener.handshake_timeout',
   'plugins.tls-listener.watch_delay',
 ];
 
-/** Plugins another plugin needs to be enabled with it. */
+/** Plugins another plugin needs to be enabled with it, and options a plugin cannot do without. */
 const COMPANIONS: Record<string, Record<string, unknown>> = {
   dashboard: { 'admin-api': {} },
   metrics: { 'admin-api': {} },
@@ -83,6 +85,7 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
  */
 const REQUIRED: Record<string, Record<string, unknown>> = {
   'sni-router': { default: 'default' },
+  'source-limits': { max_connections: 1 },
   'dns-discovery': { name: 'web.test', port: 80, max_refresh: MAX_DURATION_MS },
 };
 
