@@ -187,6 +187,7 @@ services:
   edge:
     listen: 127.0.0.1:0
     plugins:
+      proxy-protocol: { accept: true, trusted: [127.0.0.1/32] }
       sni-router:
         routes:
           api.example.com: api
@@ -194,6 +195,8 @@ services:
         default: hashed
   api:
     backends: [{ address: ${servers[0]!.address} }]
+    plugins:
+      proxy-protocol: { send: v2 }
   hashed:
     backends: [{ address: ${servers[1]!.address} }]
     plugins:
@@ -205,7 +208,12 @@ plugins:
     const base = `http://${proxy.runtime.use<AdminApi>('admin-api')!.address()}`;
     const s = await get<DashboardState>(`${base}/dashboard/state`);
     const [edge, api, hashed] = s.services.map((x) => x.topology);
-    expect(edge).toMatchObject({ name: 'edge', balancer: 'round-robin', proxyProtocol: [], tls: false });
+    expect(edge).toMatchObject({
+      name: 'edge',
+      balancer: 'round-robin',
+      proxyProtocol: ['accept'],
+      tls: false,
+    });
     expect(edge!.listen).toHaveLength(1);
     expect(edge!.routes).toEqual([
       { match: 'sni api.example.com', service: 'api' },
@@ -213,7 +221,7 @@ plugins:
       { match: 'sni grpc.example.com + alpn h2', service: 'hashed' },
       { match: 'default', service: 'hashed' },
     ]);
-    expect(api).toMatchObject({ listen: [], routes: [] });
+    expect(api).toMatchObject({ listen: [], routes: [], proxyProtocol: ['send v2'] });
     expect(hashed!.balancer).toBe('consistent-hash (sni)');
   });
 
