@@ -9,6 +9,7 @@ import { ConfigError, formatIssue } from './config/errors.js';
 import { loadConfigFile } from './config/load.js';
 import type { SwitchyardConfig } from './config/types.js';
 import { runCtl } from './ctl/commands.js';
+import { ENDPOINTS, type Endpoint, endpointFields } from './endpoints.js';
 import { createLogger, rawLineWriter, wantsPretty } from './logger.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
@@ -99,6 +100,7 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
       })),
       plugins: config.plugins.map((p) => p.name),
       sessionLimit: Number.isFinite(runtime.capacity.limit) ? runtime.capacity.limit : null,
+      ...endpointFields(runtime.contributions<Endpoint>(ENDPOINTS)),
     },
     'switchyard started',
   );
@@ -195,6 +197,7 @@ async function runPrimary(
         backends: s.backends.list().map((b) => (b.weight === 1 ? b.address : `${b.address}*${b.weight}`)),
       })),
       plugins: config.plugins.map((p) => p.name),
+      ...endpointFields(primary.runtime.contributions<Endpoint>(ENDPOINTS)),
     },
     'switchyard started (cluster primary)',
   );

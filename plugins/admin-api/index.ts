@@ -5,6 +5,8 @@ import {
   ADMIN_ROUTES,
   type AdminRoute,
   definePlugin,
+  ENDPOINTS,
+  type Endpoint,
   formatAddress,
   parseListenAddress,
   REGISTRY_WRITER,
@@ -26,6 +28,12 @@ import { workerRoutes } from './routes/workers.js';
 export interface AdminApi {
   /** The bound `host:port` (IPv6 in brackets), or null while not listening. */
   address(): string | null;
+  /**
+   * What callers must send: `token` whether a token is configured (none: every call is
+   * accepted, loopback only); `readsOpen` whether GET/HEAD calls pass without it. Read live
+   * (a reload may rotate the token). The dashboard enables its buttons from this.
+   */
+  auth(): { token: boolean; readsOpen: boolean };
 }
 
 /**
@@ -102,9 +110,15 @@ export default definePlugin<AdminApiOptions>({
       },
     };
 
-    runtime.provide<AdminApi>('admin-api', { address: () => bound });
-
     const auth: AuthSettings = { token: undefined, readOnlyOpen: options.read_only_open };
+    runtime.contribute<Endpoint>(ENDPOINTS, {
+      name: 'admin',
+      url: () => (bound === null ? null : `http://${bound}/`),
+    });
+    runtime.provide<AdminApi>('admin-api', {
+      address: () => bound,
+      auth: () => ({ token: auth.token !== undefined, readsOpen: auth.readOnlyOpen }),
+    });
     states.set(runtime, { options, auth, log });
 
     runtime.hooks.start.tapPromise('admin-api', async () => {

@@ -1,14 +1,12 @@
-import { existsSync } from 'node:fs';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
+import { launchChromium, SKIP_BROWSER as SKIP } from './browser.test-support.js';
 
 /**
  * The page in headless Chromium (Debian package `chromium`) against a running proxy.
  * Without Chromium these tests fail with a message, unless SWITCHYARD_SKIP_BROWSER=1.
  */
-const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium';
-const SKIP = process.env.SWITCHYARD_SKIP_BROWSER === '1';
 if (SKIP) console.warn('dashboard browser tests skipped: SWITCHYARD_SKIP_BROWSER=1');
 
 const TOKEN = 'dashboard-test-token-0123456789';
@@ -30,23 +28,7 @@ describe.skipIf(SKIP)('dashboard in a browser', () => {
   let pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install the Debian package (apt-get install -y chromium), ` +
-          'point SWITCHYARD_CHROMIUM at a binary, or set SWITCHYARD_SKIP_BROWSER=1 to skip these tests',
-      );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,4 +1,11 @@
-import { CLUSTER, type ClusterBridge, definePlugin, durationSchema } from '../../plugin-sdk/index.js';
+import {
+  type Backend,
+  CLUSTER,
+  type ClusterBridge,
+  definePlugin,
+  durationSchema,
+  type Service,
+} from '../../plugin-sdk/index.js';
 import { serveWorkerReports } from './worker-report.js';
 
 export interface MetricsOptions {
@@ -10,6 +17,24 @@ export interface MetricsOptions {
   connect_time_buckets: number[];
   /** Cluster primary: how long a scrape waits for each worker's per-session numbers (ms). */
   worker_timeout: number;
+}
+
+/**
+ * What the plugin shares with other plugins (`runtime.use<MetricsApi>('metrics')`, primary or
+ * one process): the per-backend numbers it counts itself, so a plugin that wants them (the
+ * dashboard's history) needs no tap of its own on the session path.
+ */
+export interface MetricsApi {
+  /**
+   * Connect times counted so far in one service: a lookup giving a backend's sum (seconds) and
+   * count, undefined before its first. Take one lookup per read: it is a snapshot.
+   */
+  connectTimes(service: Service): (backend: Backend) => { sum: number; count: number } | undefined;
+  /**
+   * Cluster primary: asks the workers for their numbers (shared with a scrape in flight,
+   * bounded by `worker_timeout`); never rejects. Absent with one process, where they are live.
+   */
+  refresh?: () => Promise<void>;
 }
 
 export const DEFAULT_CONNECT_BUCKETS = [

@@ -3,12 +3,14 @@ import {
   ADMIN_ROUTES,
   type AdminRoute,
   type ClusterBridge,
+  ENDPOINTS,
+  type Endpoint,
   type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
 import { registerConnectHistogram } from './connect-histogram.js';
 import { registerDiscoveryMetrics } from './discovery-metrics.js';
-import type { MetricsOptions } from './index.js';
+import type { MetricsApi, MetricsOptions } from './index.js';
 import { processRegistry } from './process-metrics.js';
 import { scrape } from './scrape.js';
 import { registerServiceMetrics } from './service-metrics.js';
@@ -61,6 +63,17 @@ export function serveMetrics(
   const registries = options.process_metrics ? [registry, processRegistry()] : [registry];
 
   const refresh = sessions.refresh;
+  const api: MetricsApi = {
+    connectTimes(service) {
+      const backends = sessions.statsOf(service).backends;
+      return (backend) => {
+        const h = backends.get(backend)?.connectTimes;
+        return h === undefined ? undefined : { sum: h.sum, count: h.count };
+      };
+    },
+  };
+  if (refresh !== undefined) api.refresh = refresh;
+  runtime.provide<MetricsApi>('metrics', api);
   const route: AdminRoute = {
     method: 'GET',
     url: options.path,
@@ -71,6 +84,13 @@ export function serveMetrics(
     },
   };
   runtime.contribute(ADMIN_ROUTES, route);
+  runtime.contribute<Endpoint>(ENDPOINTS, {
+    name: 'metrics',
+    url() {
+      const address = runtime.use<{ address?: () => string | null }>('admin-api')?.address?.();
+      return address ? `http://${address}${options.path}` : null;
+    },
+  });
 
   if (!runtime.config.plugins.some((p) => p.name === 'admin-api'))
     runtime.log.warn('metrics: the admin-api plugin is not enabled, so nothing serves %s', options.path);
