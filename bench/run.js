@@ -53,8 +53,8 @@ const program = new Command()
   )
   .addOption(
     new Option('--scheduling <policy>', 'Switchyard `scheduling` when --workers > 1')
-      .choices(['rr', 'none'])
-      .default('rr'),
+      .choices(['auto', 'reuseport', 'rr', 'none'])
+      .default('auto'),
   )
   .option('--node <path>', NODE_OPTION_HELP)
   .addHelpText(

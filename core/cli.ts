@@ -10,8 +10,9 @@ import { loadConfigFile } from './config/load.js';
 import type { SwitchyardConfig } from './config/types.js';
 import { runCtl } from './ctl/commands.js';
 import { dryRun } from './dry-run.js';
+import { ENDPOINTS, type Endpoint, endpointFields } from './endpoints.js';
 import { armHardStop, DEFAULT_STOP_GRACE } from './hard-stop.js';
-import { createLogger } from './logger.js';
+import { createLogger, rawLineWriter, wantsPretty } from './logger.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
 
@@ -76,6 +77,7 @@ async function loadOrExit(file: string) {
 async function run(opts: { config: string; logLevel?: string; pretty?: boolean }): Promise<void> {
   const config = await loadOrExit(opts.config);
   const log = createLogger({ level: opts.logLevel ?? config.log_level ?? 'info', pretty: opts.pretty });
+  const pretty = wantsPretty({ pretty: opts.pretty });
   if (cluster.isWorker) {
     keepRunningOnBugs(log);
     await runWorker(
@@ -87,7 +89,7 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
   const workers = resolveWorkers(config.workers);
   if (workers > 1) {
     keepRunningOnBugs(log);
-    await runPrimary(config, workers, log);
+    await runPrimary(config, workers, log, pretty);
     return;
   }
   let runtime: Runtime;
@@ -109,6 +111,7 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
       })),
       plugins: config.plugins.map((p) => p.name),
       sessionLimit: Number.isFinite(runtime.capacity.limit) ? runtime.capacity.limit : null,
+      ...endpointFields(runtime.contributions<Endpoint>(ENDPOINTS)),
     },
     'switchyard started',
   );
@@ -207,8 +210,14 @@ function keepRunningOnBugs(log: Logger): void {
 }
 
 /** `workers` > 1: this process is the cluster primary (docs/multi-process.md). */
-async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger): Promise<void> {
-  const primary = new ClusterPrimary(config, workers, log);
+async function runPrimary(
+  config: SwitchyardConfig,
+  workers: number,
+  log: Logger,
+  pretty: boolean,
+): Promise<void> {
+  // Pretty logs: workers write JSON to the primary, which prints every line (core/cluster/worker-logs.ts).
+  const primary = new ClusterPrimary(config, workers, log, pretty ? rawLineWriter(log) : undefined);
   let listening: Record<string, string[]>;
   try {
     listening = await primary.start();
@@ -220,7 +229,7 @@ async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger
     {
       version: pkg.version,
       workers,
-      scheduling: config.scheduling,
+      scheduling: primary.scheduling,
       pids: primary.pids(),
       services: [...primary.runtime.services.values()].map((s) => ({
         name: s.name,
@@ -228,6 +237,7 @@ async function runPrimary(config: SwitchyardConfig, workers: number, log: Logger
         backends: s.backends.list().map((b) => (b.weight === 1 ? b.address : `${b.address}*${b.weight}`)),
       })),
       plugins: config.plugins.map((p) => p.name),
+      ...endpointFields(primary.runtime.contributions<Endpoint>(ENDPOINTS)),
     },
     'switchyard started (cluster primary)',
   );

@@ -3,6 +3,7 @@ import { AsyncParallelHook, AsyncSeriesHook } from 'tapable';
 import { Capacity } from './capacity.js';
 import { CLUSTER, type ClusterBridge, type RuntimeRole } from './cluster/bridge.js';
 import { placementFor } from './cluster/placement.js';
+import type { Scheduling } from './cluster/scheduling.js';
 import type { PluginUse, SwitchyardConfig } from './config/types.js';
 import type { Runtime as RuntimeContract, RuntimeHooks } from './contract.js';
 import { SwitchyardError } from './errors.js';
@@ -10,6 +11,7 @@ import { checkLimits, distinctDestinations, LISTEN_BACKLOG, readOsLimits, worker
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
 import { DEFAULT_PLUGIN_TIMEOUT, limitStartTaps } from './plugin-timeout.js';
 import { Service } from './service.js';
+import type { ListenSource } from './service-placement.js';
 
 export type { RuntimeHooks };
 
@@ -57,13 +59,24 @@ export class Runtime implements RuntimeContract {
   static async create(
     config: SwitchyardConfig,
     log: Logger,
-    options: { capacity?: Capacity; role?: RuntimeRole; cluster?: ClusterBridge } = {},
+    options: {
+      capacity?: Capacity;
+      role?: RuntimeRole;
+      cluster?: ClusterBridge;
+      /** A cluster worker: how connections reach it (core/cluster/scheduling.ts). */
+      scheduling?: Scheduling;
+      /** A cluster worker with `scheduling: reuseport`: where its listening sockets come from. */
+      listenSource?: ListenSource;
+    } = {},
   ): Promise<Runtime> {
     const role = options.role ?? 'single';
     const runtime = new Runtime(config, log, options.capacity, role);
     if (options.cluster) runtime.provide<ClusterBridge>(CLUSTER, options.cluster);
     if (role !== 'primary') runtime.#warnAboutLimits();
-    const placement = placementFor(role, () => runtime.use<ClusterBridge>(CLUSTER));
+    const placement = placementFor(role, () => runtime.use<ClusterBridge>(CLUSTER), {
+      ...(options.scheduling && { scheduling: options.scheduling }),
+      ...(options.listenSource && { listenSource: options.listenSource }),
+    });
     for (const sc of config.services)
       runtime.services.set(sc.name, new Service(sc, runtime, log, runtime.capacity, placement));
     for (const service of runtime.services.values()) {

@@ -1,4 +1,4 @@
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from './address.js';
 import { ORIGIN_API, ORIGIN_CONFIG, type ReconcileResult } from './backend-origin.js';
@@ -11,9 +11,10 @@ import type { ServiceCounters } from './counters.js';
 import type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from './discovery.js';
 import { SwitchyardError } from './errors.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
+import { NODELAY_INHERITED, noDelayOnListener } from './listener-nodelay.js';
 import { LISTEN_BACKLOG } from './os-limits.js';
 import { Pipeline } from './pipeline.js';
-import type { ServicePlacement } from './service-placement.js';
+import type { ListeningHandle, ServicePlacement } from './service-placement.js';
 import type { Backend, BackendSpec, CloseReason, ListenerInfo, Session } from './types.js';
 
 /** One backend the service adds at start, with who it belongs to. */
@@ -30,9 +31,9 @@ const NOTHING_YET: ReconcileResult = Object.freeze({
   invalid: [],
 }) as unknown as ReconcileResult;
 
-/** The default listener: plain TCP, paused until a backend is connected, half-close kept. */
+/** The default listener: plain TCP, paused until a backend is connected, half-close kept, TCP_NODELAY. */
 export const tcpServerFactory: ServerFactory = (_listener, onConnection) =>
-  createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+  createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: !NODELAY_INHERITED }, onConnection);
 
 /** The same without TCP_NODELAY (`tcp_nodelay: false`). */
 const tcpServerFactoryNagle: ServerFactory = (_listener, onConnection) =>
@@ -41,6 +42,16 @@ const tcpServerFactoryNagle: ServerFactory = (_listener, onConnection) =>
 interface BoundListener {
   info: ListenerInfo;
   server: Server;
+  /** A socket handed over by the cluster primary (scheduling: reuseport): its slot id. */
+  slot?: number;
+}
+
+/** What node:net keeps on a server and reads in its `onconnection` (mirrored by `acceptHanded`). */
+interface NetServerInternals {
+  _connections: number;
+  allowHalfOpen: boolean;
+  pauseOnConnect: boolean;
+  noDelay: boolean;
 }
 
 /**
@@ -56,13 +67,10 @@ export class Service implements ServiceContract {
   readonly #pipeline: Pipeline;
   readonly #listeners: BoundListener[] = [];
   #dropped = 0;
-  /** The listeners' session budget is lifted (see `liftListenerBudget`). */
-  #budgetLifted = false;
   /** Totals of this service's sessions held in other processes (see `setRemoteTotals`). */
   #remoteTotals: { counters: Readonly<ServiceCounters>; sessions: number } | undefined;
   readonly #provided = new Map<string, unknown>();
   readonly #placement: ServicePlacement;
-  readonly #capacity: Capacity;
   #state: ServiceState = 'new';
   readonly #sources = new Map<string, { status: DiscoveryStatus; pending: readonly BackendSpec[] | null }>();
   #startList: readonly StartEntry[] | undefined;
@@ -82,7 +90,6 @@ export class Service implements ServiceContract {
       log.error({ err, hook, plugin }, 'a plugin hook threw; the other taps still ran');
     });
     this.#placement = placement;
-    this.#capacity = capacity;
     const closeDrained = placement.closeDrained;
     this.backends = new BackendRegistry(
       this.hooks,
@@ -146,10 +153,13 @@ export class Service implements ServiceContract {
 
   /** The bound address of each listener (useful with port 0). */
   addresses(): string[] {
-    return this.#listeners.map(({ server }) => {
-      const a = server.address() as AddressInfo;
-      return formatAddress(a.address, a.port);
-    });
+    const out: string[] = [];
+    for (const { info, server } of this.#listeners) {
+      if (out[info.index] !== undefined) continue; // several sockets of one listener (reuseport)
+      const a = server.address() as AddressInfo | null; // null: rr, the primary listens
+      if (a !== null) out[info.index] = formatAddress(a.address, a.port);
+    }
+    return out.filter((a) => a !== undefined);
   }
 
   get state(): ServiceState {
@@ -365,74 +375,145 @@ export class Service implements ServiceContract {
     this.#state = 'stopped';
   }
 
-  /**
-   * `server.maxConnections` of each listener: `max_connections`, and where the placement says so
-   * (a cluster worker) also the session budget — a full worker then declines in node:cluster's
-   * child.js and the round-robin primary offers the connection to another worker instead of one
-   * that would accept-and-close it. While the budget is lifted (`liftListenerBudget`: every worker
-   * is full), the primary would otherwise bounce the connection between full workers; the
-   * core's budget check refuses it at accept instead (counted as `overloaded`).
-   */
-  #listenerLimit(): number {
-    const budget =
-      this.#placement.budgetOnListeners && !this.#budgetLifted && Number.isFinite(this.#capacity.limit)
-        ? this.#capacity.limit
-        : 0;
-    return this.config.max_connections > 0 && budget > 0
-      ? Math.min(this.config.max_connections, budget)
-      : this.config.max_connections || budget;
-  }
-
-  /**
-   * Lifts the session budget from the listeners (`true`) or puts it back: a cluster worker does
-   * when the primary says every worker is at its budget, or no longer.
-   */
-  liftListenerBudget(lifted: boolean): void {
-    if (this.#budgetLifted === lifted) return;
-    this.#budgetLifted = lifted;
-    const max = this.#listenerLimit();
-    for (const { server } of this.#listeners)
-      server.maxConnections = max > 0 ? max : (undefined as unknown as number);
-  }
-
   async #bind(address: string, index: number): Promise<void> {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string')
       throw new SwitchyardError('SWITCHYARD_E_LISTEN', `listener ${address}: ${parsed}`);
     const info: ListenerInfo = { address, host: parsed.host, port: parsed.port, index };
+    if (this.#placement.handedConnections === true) {
+      // The primary accepts and hands connections over (core/cluster/dispatcher.ts): the
+      // listener's server never listens here; `acceptHanded` feeds it.
+      this.#listeners.push({ info, server: this.#createServer(info) });
+      return;
+    }
+    const source = this.#placement.listenSource;
+    const handed = source?.take(this.name, index) ?? [];
+    for (const { slot, handle } of handed) await this.#listen(info, handle, slot);
+    if (handed.length > 0) return;
+    if (source === undefined) {
+      await this.#listen(info, { host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG });
+      return;
+    }
+    const port = source.port(this.name, index);
+    const server = await this.#listen(info, {
+      host: parsed.host,
+      port,
+      backlog: LISTEN_BACKLOG,
+      reusePort: true,
+    });
+    source.bound(this.name, index, server);
+  }
+
+  /**
+   * reuseport: takes on a listening socket the cluster primary handed over while running (a
+   * dead worker's, until its replacement listens). Closed at once if the service is stopping.
+   */
+  adoptListener(index: number, slot: number, handle: ListeningHandle): void {
+    const address = this.config.listen[index];
+    const parsed = address === undefined ? undefined : parseListenAddress(address);
+    if (this.#state !== 'running' || parsed === undefined || typeof parsed === 'string') {
+      (handle as { close(): void }).close();
+      return;
+    }
+    const info: ListenerInfo = { address: address!, host: parsed.host, port: parsed.port, index };
+    this.#listen(info, handle, slot).catch((err: unknown) =>
+      this.log.error({ err, listener: address }, 'cannot accept on a handed-over socket'),
+    );
+  }
+
+  /** reuseport: stops accepting on handed-over sockets (closes this process's copy only). */
+  releaseListeners(slots: readonly number[]): void {
+    for (let i = this.#listeners.length - 1; i >= 0; i--) {
+      const listener = this.#listeners[i]!;
+      if (listener.slot === undefined || !slots.includes(listener.slot)) continue;
+      this.#listeners.splice(i, 1);
+      listener.server.close();
+    }
+  }
+
+  /**
+   * rr: a connection the cluster primary accepted (its native handle, received over IPC), fed
+   * to the listener's server as node:net's own `onconnection` would: the socket takes the
+   * server's options (half-close, pause on connect, TCP_NODELAY) and counts in its
+   * connections, so `max_connections` and a closing listener's wait work as for an accepted one.
+   */
+  acceptHanded(index: number, handle: ListeningHandle): void {
+    const listener = this.#listeners.find((l) => l.info.index === index);
+    if (listener === undefined) {
+      (handle as { close(): void }).close();
+      return;
+    }
+    const server = listener.server as Server & NetServerInternals;
+    if (server.maxConnections > 0 && server._connections >= server.maxConnections) {
+      (handle as { close(): void }).close();
+      server.emit('drop');
+      return;
+    }
+    const socket = new Socket({
+      handle,
+      allowHalfOpen: server.allowHalfOpen,
+      pauseOnCreate: server.pauseOnConnect,
+      readable: true,
+      writable: true,
+    } as ConstructorParameters<typeof Socket>[0]) as Socket & {
+      _server: Server | null;
+      server: Server | null;
+    };
+    if (server.noDelay) socket.setNoDelay(true);
+    server._connections++;
+    socket.server = server;
+    socket._server = server; // node:net's Socket counts itself out of the server when destroyed
+    server.emit('connection', socket);
+  }
+
+  /** The listener's server, built by the `listen` hook (plugins may wrap it, e.g. TLS). */
+  #createServer(info: ListenerInfo): Server {
     const factory = this.hooks.listen.call(
       this.config.tcp_nodelay ? tcpServerFactory : tcpServerFactoryNagle,
       info,
     );
     const pipeline = this.#pipeline;
     const server = factory(info, (socket: Socket) => pipeline.accept(socket, info));
-    const max = this.#listenerLimit();
+    const max = this.config.max_connections;
     if (max > 0) {
       server.maxConnections = max;
       server.on('drop', () => {
         this.#dropped++;
       });
     }
+    return server;
+  }
+
+  /** Creates the listener's server and listens on `target`. */
+  async #listen(
+    info: ListenerInfo,
+    target: ListeningHandle | { host: string; port: number; backlog: number; reusePort?: boolean },
+    slot?: number,
+  ): Promise<Server> {
+    const server = this.#createServer(info);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
           new SwitchyardError(
             'SWITCHYARD_E_LISTEN',
-            `cannot listen on ${address}: ${err.code ?? err.message}`,
-            {
-              cause: err,
-            },
+            `cannot listen on ${info.address}: ${err.code ?? err.message}`,
+            { cause: err },
           ),
         );
       };
       server.once('error', onError);
-      server.listen({ host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG }, () => {
+      const listening = () => {
         server.removeListener('error', onError);
         resolve();
-      });
+      };
+      // A handle received over IPC: Node listens on it as it is (no cluster round trip).
+      if ('port' in target) server.listen(target, listening);
+      else server.listen(target, LISTEN_BACKLOG, listening);
     });
-    server.on('error', (err) => this.log.error({ err, listener: address }, 'listener error'));
-    this.#listeners.push({ info, server });
+    if (this.config.tcp_nodelay) noDelayOnListener(server);
+    server.on('error', (err) => this.log.error({ err, listener: info.address }, 'listener error'));
+    this.#listeners.push(slot === undefined ? { info, server } : { info, server, slot });
+    return server;
   }
 }
 

@@ -53,6 +53,7 @@ export {
   MAX_DURATION_MS,
   parseDuration,
 } from '../core/duration.js';
+export { ENDPOINTS, type Endpoint } from '../core/endpoints.js';
 export {
   ERROR_CODES,
   isSwitchyardError,

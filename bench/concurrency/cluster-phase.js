@@ -33,7 +33,7 @@ const MAX_PENDING_PER_CLIENT = 200;
  * @property {string} name
  * @property {string} node  the Node binary the proxy runs on
  * @property {number} workers
- * @property {'rr' | 'none'} scheduling
+ * @property {'auto' | 'reuseport' | 'rr' | 'none'} scheduling
  * @property {number | undefined} semiSpace  worker_semi_space (MiB); undefined: Node's default
  * @property {number} target
  * @property {number} clients

@@ -29,7 +29,7 @@ const USAGE = `usage: node bench/concurrency/run.js [options]
   --workers <n>        multi-process mode: Switchyard with \`workers: n\` (primary + n workers) instead
                        of one process; no naive proxy, no --over-limit. Defaults then: one client
                        and one backend per 8,000 connections (at least 2)
-  --scheduling <list>  with --workers: rr, none, or rr,none (one phase each; default rr)
+  --scheduling <list>  with --workers: auto, reuseport, rr, none, or a list (one phase each; default auto)
   --semi-space <n>     with --workers: the config's worker_semi_space in MiB (default 2; "node"
                        leaves Node's default, up to 16 MiB per worker)
   --node <path>        the Node binary to run the proxies with (default: the one running this
@@ -52,7 +52,7 @@ function options() {
       budget: { type: 'string', default: '280' },
       json: { type: 'string' },
       workers: { type: 'string' },
-      scheduling: { type: 'string', default: 'rr' },
+      scheduling: { type: 'string', default: 'auto' },
       'semi-space': { type: 'string', default: '2' },
       node: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -80,8 +80,8 @@ function options() {
   const most = values['over-limit'] ? Math.max(target, overTarget) : target;
   const workers = values.workers === undefined ? undefined : int('workers', 2, 64);
   const scheduling = values.scheduling.split(',');
-  if (scheduling.some((s) => s !== 'rr' && s !== 'none')) {
-    console.error(`--scheduling must be rr, none or a list of them\n${USAGE}`);
+  if (scheduling.some((s) => !['auto', 'reuseport', 'rr', 'none'].includes(s))) {
+    console.error(`--scheduling must be auto, reuseport, rr, none or a list of them\n${USAGE}`);
     process.exit(2);
   }
   let node;

@@ -24,7 +24,8 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
  * @property {string} [cpuProf]   directory for `node --cpu-prof` (Node targets)
  * @property {number} [workers]   Switchyard's `workers` and HAProxy's `nbthread` (default 1);
  *                                the Node naive proxy stays one process
- * @property {'rr' | 'none'} [scheduling]  Switchyard's `scheduling` when workers > 1 (default rr)
+ * @property {'auto' | 'reuseport' | 'rr' | 'none'} [scheduling]  Switchyard's `scheduling` when
+ *                                workers > 1 (default auto: reuseport where the Node supports it)
  */
 
 /** @type {Target} */
@@ -45,7 +46,7 @@ export const switchyard = {
       writeFileSync(
         file,
         [
-          ...(workers > 1 ? [`workers: ${workers}`, `scheduling: ${options.scheduling ?? 'rr'}`] : []),
+          ...(workers > 1 ? [`workers: ${workers}`, `scheduling: ${options.scheduling ?? 'auto'}`] : []),
           `listen: 127.0.0.1:${port}`,
           'backends:',
           `  - address: 127.0.0.1:${backendPort}`,

@@ -21,7 +21,11 @@ export class StatsAggregator {
   readonly #retiredBackends = new Map<string, Map<string, Totals>>();
   readonly #retiredCounters = new Map<string, ServiceCounters>();
 
-  constructor(private readonly runtime: Runtime) {}
+  constructor(
+    private readonly runtime: Runtime,
+    /** Connections the primary itself refused per service (rr dispatcher), added to `overloaded`. */
+    private readonly refusedInPrimary: (service: string) => number = () => 0,
+  ) {}
 
   report(workerId: number, stats: WorkerStats): void {
     this.#live.set(workerId, stats);
@@ -64,6 +68,7 @@ export class StatsAggregator {
     const owned = this.runtime.primaryStatusSources;
     for (const service of this.runtime.services.values()) {
       const counters = { ...(this.#retiredCounters.get(service.name) ?? zeroServiceCounters()) };
+      counters.overloaded += this.refusedInPrimary(service.name);
       let sessions = 0;
       const reports: Array<Record<string, BackendStats>> = [];
       for (const stats of this.#live.values()) {

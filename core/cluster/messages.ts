@@ -40,8 +40,11 @@ export interface ServiceStats {
 /** What a worker reports every `STATS_INTERVAL` ms: its own numbers, never deltas. */
 export interface WorkerStats {
   services: Record<string, ServiceStats>;
-  /** The process session budget (core/capacity.ts): sessions held and the limit (null: none). */
-  capacity: { active: number; limit: number | null };
+  /**
+   * The process session budget (core/capacity.ts): sessions held and the limit (null: none);
+   * `handed`: connections received from the primary so far (rr).
+   */
+  capacity: { active: number; limit: number | null; handed: number };
   /** The worker process itself: memory in bytes, CPU in seconds since it started. */
   process: { rss: number; heapUsed: number; cpuUser: number; cpuSystem: number };
 }
@@ -58,23 +61,46 @@ export interface PeerBackend {
 /** Per service, per backend address. */
 export type PeerView = Record<string, Record<string, PeerBackend>>;
 
+/**
+ * A listening socket passed over IPC (scheduling: reuseport): Node's native TCP handle, sent as
+ * such so the receiving side does not start accepting on it (a `net.Server` would). The
+ * primary only holds and forwards it; a worker listens on it with `server.listen(handle)`.
+ */
+export interface ListenHandle {
+  close(): void;
+}
+
 /** Primary → worker. */
 export type ToWorker =
   /** The other workers' sessions and statuses per backend, after every stats round. */
   | { t: 'peers'; services: PeerView }
   | { t: 'snapshot'; snapshot: RegistrySnapshot }
   | { t: 'request'; id: number; topic: string; payload: unknown }
-  /** Every worker is at its session budget (or no longer): see Service.liftListenerBudget. */
-  | { t: 'saturated'; saturated: boolean }
+  /** rr: a connection (the IPC handle: its native TCP handle) for listener `index` of `service`. */
+  | { t: 'conn'; service: string; index: number }
   /** Stop accepting, drain (drain_timeout), exit 0. */
-  | { t: 'stop' };
+  | { t: 'stop' }
+  /**
+   * reuseport: comes with a listening socket (the IPC handle) to accept on, for listener
+   * `index` of `service`: before start, instead of binding; after it, taken on beside its own.
+   */
+  | { t: 'socket'; service: string; index: number; slot: number }
+  /**
+   * reuseport, after any `socket`s: the port each listener binds (per service, in `listen`
+   * order) where no socket was handed over. Starting workers wait for it.
+   */
+  | { t: 'listen'; services: Record<string, number[]> }
+  /** reuseport: stop accepting on these handed-over sockets (their own worker is back). */
+  | { t: 'release'; service: string; slots: number[] };
 
 /** Worker → primary. */
 export type ToPrimary =
   /** Plugins applied, handlers registered: send the snapshot and the sticky requests. */
   | { t: 'hello' }
-  /** Every listener is bound. */
-  | { t: 'listening'; addresses: Record<string, string[]> }
+  /** Every listener is bound (rr: ready for connections); its session budget (null: none). */
+  | { t: 'listening'; addresses: Record<string, string[]>; sessionLimit: number | null }
+  /** reuseport: a socket this worker bound (the IPC handle): the primary keeps a copy. */
+  | { t: 'socket'; service: string; index: number; port: number }
   | { t: 'stats'; stats: WorkerStats }
   | { t: 'reply'; id: number; value: unknown }
   /** Could not start (bad plugin apply, cannot bind); the worker exits 1 after this. */

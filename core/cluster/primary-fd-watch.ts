@@ -17,12 +17,10 @@ export function openDescriptors(): number | undefined {
 }
 
 /**
- * With `scheduling: rr`, node:cluster's primary accepts every connection and holds its
- * descriptor until a worker takes it (one hand-off in flight per worker); a connection burst
- * faster than the hand-off queues descriptors in the primary without bound, and at the
- * open-files limit libuv accepts and closes connections that nobody counts. Node gives no
- * public way to pause or bound that queue (docs/multi-process.md "Overload"), so the primary
- * watches its own descriptors: above 80 % of its limit it logs once per 10 s, naming the
+ * With `scheduling: rr`, the primary accepts every connection and holds its descriptor until
+ * the IPC write to a worker is done; a burst faster than the hand-off queues descriptors in
+ * the primary. Its dispatcher refuses (counted) at 90 % of the open-files limit (fd-guard.ts);
+ * this watch says so in the log before that: above 80 % it logs once per 10 s, naming the
  * remedies; `process_open_fds` / `process_max_fds` in the metrics show the same.
  */
 export class PrimaryFdWatch {
@@ -56,7 +54,7 @@ export class PrimaryFdWatch {
       this.#warnedAt = this.now();
       this.log.warn(
         { fds, limit },
-        'cluster primary near its open files limit: connections queued for workers can be dropped uncounted at the limit; raise its `ulimit -n` (LimitNOFILE) or use scheduling: none',
+        'cluster primary near its open files limit: past 90 % it refuses new connections (counted as overloaded); raise its `ulimit -n` (LimitNOFILE) or use scheduling: reuseport or none',
       );
     }
     return { fds, limit };

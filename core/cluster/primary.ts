@@ -5,16 +5,21 @@ import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { SwitchyardConfig } from '../config/types.js';
 import { DEFAULT_STOP_GRACE } from '../hard-stop.js';
+import { LOG_TO_PRIMARY_ENV } from '../logger.js';
 import { reconcileConfigBackends } from '../reload-backends.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
 import { Runtime } from '../runtime.js';
 import { StatsAggregator } from './aggregate.js';
 import type { WorkerInfo } from './bridge.js';
-import { isMessage, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
+import { Dispatcher } from './dispatcher.js';
+import { ListenerSlots } from './listener-slots.js';
+import { isMessage, type ListenHandle, STATS_INTERVAL, type ToPrimary, type ToWorker } from './messages.js';
 import { PrimaryFdWatch } from './primary-fd-watch.js';
 import { PrimaryRequests } from './requests.js';
 import { RespawnBackoff } from './respawn-backoff.js';
+import { resolveScheduling, SCHEDULING_ENV, type Scheduling } from './scheduling.js';
 import { takeSnapshot } from './snapshot.js';
+import { forwardLines } from './worker-logs.js';
 
 /** How long a new generation of workers may take to bind every listener. */
 const LISTEN_TIMEOUT = 30_000;
@@ -23,6 +28,8 @@ const LISTEN_TIMEOUT = 30_000;
 interface Member {
   worker: Worker;
   generation: number;
+  /** The config its generation was started with. */
+  config: SwitchyardConfig;
   /** Plugins applied: it takes snapshots and requests. */
   ready: boolean;
   listening: boolean;
@@ -58,13 +65,19 @@ export class ClusterPrimary {
   #reloading = false;
   #statsTimer: NodeJS.Timeout | undefined;
   readonly #fdWatch: PrimaryFdWatch;
-  /** Every serving worker at its session budget: they stop declining (see Service.liftListenerBudget). */
-  #saturated = false;
+  /** Resolved from the config's `scheduling` at start (a reload cannot change it). */
+  #scheduling: Scheduling = 'rr';
+  /** reuseport: the listening sockets and which worker accepts on each. */
+  #slots: ListenerSlots | undefined;
+  /** rr: the primary's listeners and the hand-off to workers. */
+  #dispatcher: Dispatcher | undefined;
 
   constructor(
     private config: SwitchyardConfig,
     private workers: number,
     private readonly log: Logger,
+    /** Pretty logs: workers' JSON lines go through here (their stdout is piped to the primary). */
+    private readonly workerLines?: (line: string) => void,
   ) {
     this.#fdWatch = new PrimaryFdWatch(log);
   }
@@ -73,11 +86,42 @@ export class ClusterPrimary {
     return this.#runtime;
   }
 
+  /** How connections reach the workers: the config's `scheduling`, `auto` resolved. */
+  get scheduling(): Scheduling {
+    return this.#scheduling;
+  }
+
   /** Starts the control plane and the first generation; resolves once every worker listens. */
   async start(): Promise<Record<string, string[]>> {
-    cluster.schedulingPolicy = this.config.scheduling === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
+    const resolved = resolveScheduling(this.config.scheduling);
+    if ('error' in resolved) throw new Error(resolved.error);
+    this.#scheduling = resolved.scheduling;
+    if (resolved.note !== undefined) this.log.info(resolved.note);
+    // Service listeners never go through node:cluster's rr: reuseport listens are exclusive and
+    // rr is Switchyard's dispatcher. Any other listen in a worker (a plugin's own server) is
+    // shared without the primary accepting.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    let listening: Record<string, string[]> | undefined;
+    if (this.#scheduling === 'rr') {
+      this.#dispatcher = new Dispatcher(this.log);
+      listening = await this.#dispatcher.listen(this.config).catch((err: unknown) => {
+        this.#dispatcher?.close();
+        throw err;
+      });
+    }
+    if (this.#scheduling === 'reuseport') {
+      this.#slots = new ListenerSlots(
+        (member, message, handle) => this.#send(member as Member, message, handle),
+        () => this.#members.values(),
+        () => this.#generation,
+        this.log,
+      );
+      this.#slots.useConfig(this.config);
+      await this.#slots.checkFree(this.config);
+    }
     this.#runtime = await Runtime.create(this.config, this.log, { role: 'primary', cluster: this.#requests });
-    this.#aggregator = new StatsAggregator(this.#runtime);
+    const dispatcher = this.#dispatcher;
+    this.#aggregator = new StatsAggregator(this.#runtime, (service) => dispatcher?.refused(service) ?? 0);
     for (const service of this.#runtime.services.values()) {
       const changed = () => this.#queueSnapshot();
       service.hooks.backendAdded.tap('cluster', changed);
@@ -93,7 +137,7 @@ export class ClusterPrimary {
     this.#statsTimer = setInterval(() => this.#statsRound(), STATS_INTERVAL);
     this.#statsTimer.unref();
     // Only rr queues client descriptors in the primary.
-    if (this.config.scheduling === 'rr') this.#fdWatch.start();
+    if (this.#scheduling === 'rr') this.#fdWatch.start();
     const generation = this.#forkGeneration(this.workers);
     try {
       await this.#whenListening(generation);
@@ -101,7 +145,7 @@ export class ClusterPrimary {
       await this.stop(0);
       throw err;
     }
-    return generation[0]?.addresses ?? {};
+    return listening ?? generation[0]?.addresses ?? {};
   }
 
   /** Pids of live workers, current generation first. */
@@ -119,6 +163,10 @@ export class ClusterPrimary {
     this.#stopping = true;
     clearInterval(this.#statsTimer);
     this.#fdWatch.stop();
+    // First, so each socket closes when its worker stops accepting: new connections are refused
+    // rather than queued on a socket no one accepts on.
+    this.#slots?.closeAll();
+    this.#dispatcher?.close();
     const members = [...this.#members.values()];
     for (const m of members) this.#retire(m);
     const longest = drainTimeout ?? Math.max(0, ...this.config.services.map((s) => s.drain_timeout));
@@ -165,9 +213,20 @@ export class ClusterPrimary {
       const workers = resolveWorkers(next.workers);
       const old = [...this.#members.values()].filter((m) => !m.retiring);
       const previous = this.config;
+      try {
+        await this.#slots?.checkFree(next);
+        await this.#dispatcher?.listen(next);
+      } catch (err) {
+        this.log.error(
+          { err },
+          'reload rejected: a new listen address is in use; keeping the running workers and config',
+        );
+        return false;
+      }
       reconcileConfigBackends(this.#runtime, previous, next, this.log);
       this.config = next;
       this.workers = workers;
+      this.#slots?.useConfig(next);
       const generation = this.#forkGeneration(workers);
       try {
         await this.#whenListening(generation);
@@ -176,15 +235,24 @@ export class ClusterPrimary {
           { err: (err as Error).message },
           'reload failed: the new workers did not start; keeping the old ones',
         );
-        for (const m of generation) this.#retire(m, true);
         this.#generation--;
         // The old workers keep serving the old file's backends, not the new one's.
         reconcileConfigBackends(this.#runtime, next, previous, this.log);
         this.config = previous;
         this.workers = old.length;
+        this.#slots?.useConfig(previous);
+        this.#dispatcher?.closeUnlisted(previous);
+        for (const m of generation) this.#retire(m, true);
         return false;
       }
       for (const m of old) this.#retire(m);
+      this.#dispatcher?.closeUnlisted(next);
+      const closed = this.#slots?.retireUnclaimed() ?? 0;
+      if (closed > 0)
+        this.log.warn(
+          { sockets: closed },
+          'listening sockets no new worker took are closed as the old workers stop (fewer workers or listeners)',
+        );
       // Only once the new generation serves: a failed reload leaves the primary's plugins as they were.
       reconfigurePlugins(this.#runtime, previous, next, this.log);
       this.log.info(
@@ -204,15 +272,25 @@ export class ClusterPrimary {
     const inherited = process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size'));
     cluster.setupPrimary({
       execArgv: semi === undefined ? process.execArgv : [...inherited, `--max-semi-space-size=${semi}`],
+      silent: this.workerLines !== undefined,
     });
     return Array.from({ length: n }, () => this.#fork(this.#generation, false));
   }
 
   #fork(generation: number, replacement: boolean): Member {
-    const worker = cluster.fork({ SWITCHYARD_GENERATION: String(generation) });
+    const worker = cluster.fork({
+      SWITCHYARD_GENERATION: String(generation),
+      [SCHEDULING_ENV]: this.#scheduling,
+      ...(this.workerLines !== undefined && { [LOG_TO_PRIMARY_ENV]: '1' }),
+    });
+    if (this.workerLines !== undefined) {
+      forwardLines(worker.process.stdout, this.workerLines);
+      forwardLines(worker.process.stderr, this.workerLines);
+    }
     const member: Member = {
       worker,
       generation,
+      config: this.config,
       ready: false,
       listening: false,
       addresses: {},
@@ -220,31 +298,51 @@ export class ClusterPrimary {
       replacement,
     };
     this.#members.set(worker.id, member);
-    worker.on('message', (raw: unknown) => this.#onMessage(member, raw));
+    worker.on('message', (raw: unknown, handle: unknown) => this.#onMessage(member, raw, handle));
     worker.on('exit', (code, signal) => this.#onExit(member, code, signal));
     // An IPC write to a worker that just died; 'exit' handles it.
     worker.on('error', (err) => this.log.debug({ err, worker: worker.id }, 'worker channel error'));
     return member;
   }
 
-  #onMessage(member: Member, raw: unknown): void {
+  #onMessage(member: Member, raw: unknown, handle: unknown): void {
     if (!isMessage<ToPrimary>(raw)) return;
     switch (raw.t) {
       case 'hello':
         member.ready = true;
         this.#send(member, { t: 'snapshot', snapshot: takeSnapshot(this.#runtime, this.#version) });
         this.#requests.replay(member.worker);
-        if (this.#saturated) this.#send(member, { t: 'saturated', saturated: true });
+        this.#slots?.plan(member, member.config);
+        break;
+      case 'socket':
+        if (this.#slots === undefined || handle === undefined || handle === null) break;
+        this.#slots.bound(member, member.config, raw.service, raw.index, raw.port, handle as ListenHandle);
         break;
       case 'listening':
         member.listening = true;
+        this.#slots?.listening(member);
+        if (this.#dispatcher !== undefined && !member.retiring) {
+          const worker = member.worker;
+          const dispatcher = this.#dispatcher;
+          dispatcher.add(worker.id, raw.sessionLimit, (message, handle, callback) => {
+            if (!worker.isConnected()) callback(new Error('worker gone'));
+            else worker.send(message, handle as never, {}, callback);
+          });
+          // The channel closes before 'exit' is reported: stop sending at once.
+          worker.once('disconnect', () => dispatcher.gone(worker.id));
+        }
         member.addresses = raw.addresses;
         member.worker.emit('switchyard:listening');
         if (member.replacement) this.log.info({ worker: member.worker.id }, 'replacement worker listening');
         break;
       case 'stats':
         this.#aggregator.report(member.worker.id, raw.stats);
-        this.#checkSaturation();
+        this.#dispatcher?.report(
+          member.worker.id,
+          raw.stats.capacity.active,
+          raw.stats.capacity.limit,
+          raw.stats.capacity.handed ?? 0,
+        );
         break;
       case 'reply':
         this.#requests.reply(member.worker.id, raw.id, raw.value);
@@ -258,7 +356,8 @@ export class ClusterPrimary {
   #onExit(member: Member, code: number | null, signal: string | null): void {
     const id = member.worker.id;
     this.#members.delete(id);
-    this.#checkSaturation();
+    this.#slots?.left(member);
+    this.#dispatcher?.gone(id);
     this.#aggregator.retire(id);
     this.#aggregator.apply();
     this.#requests.workerGone(id);
@@ -276,31 +375,6 @@ export class ClusterPrimary {
     setTimeout(() => {
       if (!this.#stopping && member.generation === this.#generation) this.#fork(member.generation, true);
     }, delay).unref();
-  }
-
-  /**
-   * With round-robin, a full worker declines and the primary offers the connection to the
-   * next one; when all are full it would bounce between them until a slot frees. So when
-   * every serving worker reports its budget reached, workers are told to accept and refuse
-   * at once (the core's overload path) until one has room again.
-   */
-  #checkSaturation(): void {
-    const serving = [...this.#members.values()].filter((m) => m.listening && !m.retiring);
-    const saturated =
-      serving.length > 0 &&
-      serving.every((m) => {
-        const c = this.#aggregator.reportOf(m.worker.id)?.capacity;
-        return c !== undefined && c.limit !== null && c.active >= c.limit;
-      });
-    if (saturated === this.#saturated) return;
-    this.#saturated = saturated;
-    this.log.warn(
-      { saturated },
-      saturated
-        ? 'every worker is at its session limit: refusing new connections'
-        : 'workers have room again',
-    );
-    for (const m of this.#members.values()) if (m.ready) this.#send(m, { t: 'saturated', saturated });
   }
 
   #workerInfos(): WorkerInfo[] {
@@ -340,10 +414,10 @@ export class ClusterPrimary {
     });
   }
 
-  #send(member: Member, message: ToWorker): void {
+  #send(member: Member, message: ToWorker, handle?: ListenHandle): void {
     if (!member.worker.isConnected()) return;
     try {
-      member.worker.send(message);
+      member.worker.send(message, handle as never);
     } catch (err) {
       this.log.debug({ err, worker: member.worker.id }, 'cannot message a worker');
     }
@@ -353,6 +427,7 @@ export class ClusterPrimary {
   #retire(member: Member, now = false): void {
     if (member.retiring && !now) return;
     member.retiring = true;
+    this.#dispatcher?.remove(member.worker.id);
     if (now || !member.worker.isConnected()) member.worker.process.kill('SIGKILL');
     else this.#send(member, { t: 'stop' });
   }

@@ -2,7 +2,7 @@ import type { Runtime } from '../runtime.js';
 import type { ServiceStats, WorkerStats } from './messages.js';
 
 /** A worker's numbers for the primary: absolute values, cheap to take every interval. */
-export function collectStats(runtime: Runtime): WorkerStats {
+export function collectStats(runtime: Runtime, handed = 0): WorkerStats {
   const services: Record<string, ServiceStats> = {};
   for (const service of runtime.services.values()) {
     const backends: ServiceStats['backends'] = {};
@@ -23,7 +23,7 @@ export function collectStats(runtime: Runtime): WorkerStats {
   const cpu = process.cpuUsage();
   return {
     services,
-    capacity: { active, limit: Number.isFinite(limit) ? limit : null },
+    capacity: { active, limit: Number.isFinite(limit) ? limit : null, handed },
     process: {
       rss: memory.rss,
       heapUsed: memory.heapUsed,

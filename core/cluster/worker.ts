@@ -12,9 +12,11 @@ import {
   type ToWorker,
 } from './messages.js';
 import { applyPeers } from './peers.js';
+import { workerScheduling } from './scheduling.js';
 import { LIST_SESSIONS, type ListSessionsRequest, listSessions } from './session-list.js';
 import { applySnapshot, seedFromSnapshot } from './snapshot.js';
 import { collectStats } from './stats.js';
+import { WorkerListeners } from './worker-listeners.js';
 
 /** How long a worker waits for the primary's first snapshot before starting from its config. */
 const SNAPSHOT_WAIT = 10_000;
@@ -55,13 +57,21 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   let runtime: Runtime | undefined;
   let version = -1;
   let started = false;
-  let saturated = false;
+  /** rr: connections received from the primary (reported, so it can tell what is in flight). */
+  let handed = 0;
+  const scheduling = workerScheduling();
+  const listeners =
+    scheduling === 'reuseport'
+      ? new WorkerListeners((message, handle) => {
+          if (process.connected) process.send?.(message, handle as never);
+        })
+      : undefined;
   let firstSnapshot: (s: RegistrySnapshot | undefined) => void = () => {};
   const gotSnapshot = new Promise<RegistrySnapshot | undefined>((resolve) => {
     firstSnapshot = resolve;
   });
 
-  process.on('message', (raw: unknown) => {
+  process.on('message', (raw: unknown, handle: unknown) => {
     if (!isMessage<ToWorker>(raw)) return;
     if (raw.t === 'snapshot') {
       if (raw.snapshot.version <= version) return;
@@ -72,11 +82,25 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
       void answer(raw.id, raw.topic, raw.payload);
     } else if (raw.t === 'peers') {
       if (started && runtime) applyPeers(runtime, raw.services);
-    } else if (raw.t === 'saturated') {
-      saturated = raw.saturated;
-      if (started && runtime) for (const s of runtime.services.values()) s.liftListenerBudget(saturated);
+    } else if (raw.t === 'conn') {
+      if (handle === undefined || handle === null) return;
+      handed++;
+      const service = runtime?.services.get(raw.service);
+      if (service !== undefined) service.acceptHanded(raw.index, handle);
+      else (handle as { close(): void }).close();
     } else if (raw.t === 'stop') {
       stop('primary');
+    } else if (raw.t === 'socket') {
+      if (handle === undefined || handle === null) return;
+      const service = started ? runtime?.services.get(raw.service) : undefined;
+      if (service !== undefined) service.adoptListener(raw.index, raw.slot, handle);
+      else if (!started && listeners !== undefined)
+        listeners.handed(raw.service, raw.index, raw.slot, handle);
+      else (handle as { close(): void }).close();
+    } else if (raw.t === 'listen') {
+      listeners?.plan(raw.services);
+    } else if (raw.t === 'release') {
+      if (started) runtime?.services.get(raw.service)?.releaseListeners(raw.slots);
     }
   });
 
@@ -120,20 +144,28 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   process.on('disconnect', () => stop('primary gone'));
 
   try {
-    runtime = await Runtime.create(config, log, { role: 'worker', cluster: bridge });
+    runtime = await Runtime.create(config, log, {
+      role: 'worker',
+      cluster: bridge,
+      scheduling,
+      ...(listeners && { listenSource: listeners }),
+    });
     send({ t: 'hello' });
     const timeout = setTimeout(() => firstSnapshot(undefined), SNAPSHOT_WAIT);
     const snapshot = await gotSnapshot;
     clearTimeout(timeout);
     const seeded = snapshot ? seedFromSnapshot(runtime, snapshot) : () => {};
     if (!snapshot) log.warn('no registry snapshot from the primary: starting with the config backends');
+    // reuseport: the sockets to take over and the ports to bind come before the start.
+    if (listeners !== undefined) await listeners.planned;
     if (stopping) return;
     await runtime.start();
+    listeners?.closeUnused();
     seeded();
     started = true;
     if (snapshot) applySnapshot(runtime, snapshot, log);
-    if (saturated) for (const s of runtime.services.values()) s.liftListenerBudget(true);
   } catch (err) {
+    listeners?.closeUnused();
     // The primary reports it once for the process (the fatal start line, or the failed reload);
     // the worker's own line, with the stack, is for debugging.
     const e = err as Error & { code?: unknown };
@@ -145,10 +177,10 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   }
   const addresses: Record<string, string[]> = {};
   for (const s of runtime.services.values()) addresses[s.name] = s.addresses();
-  send({ t: 'listening', addresses });
+  send({ t: 'listening', addresses, sessionLimit: finite(runtime.capacity.limit) });
   log.info({ sessionLimit: finite(runtime.capacity.limit) }, 'worker listening');
   const rt = runtime;
-  const timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt) }), STATS_INTERVAL);
+  const timer = setInterval(() => send({ t: 'stats', stats: collectStats(rt, handed) }), STATS_INTERVAL);
   timer.unref();
 }
 

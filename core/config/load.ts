@@ -12,7 +12,7 @@ import {
   checkListenConflicts,
   checkProcessDependencies,
 } from './semantic-checks.js';
-import { INHERITED } from './settings.js';
+import { INHERITED, type ProcessSettings } from './settings.js';
 import type { LoadOptions, SwitchyardConfig } from './types.js';
 import { compileValidator } from './validator.js';
 import { YamlSource } from './yaml-source.js';
@@ -71,8 +71,9 @@ export async function loadConfigText(
     file,
     log_level: data.log_level as string | undefined,
     workers: (data.workers as number | 'auto' | undefined) ?? 1,
-    scheduling: (data.scheduling as 'rr' | 'none' | undefined) ?? 'rr',
-    worker_semi_space: data.worker_semi_space as number | undefined,
+    scheduling: (data.scheduling as ProcessSettings['scheduling'] | undefined) ?? 'auto',
+    // 0: Node's own default (no flag).
+    worker_semi_space: (data.worker_semi_space as number | undefined) || undefined,
     plugin_timeout: data.plugin_timeout as number,
     stop_grace: data.stop_grace as number,
     services: [],

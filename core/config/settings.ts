@@ -44,9 +44,9 @@ export interface ProcessSettings {
   log_level?: string;
   /** Worker processes: 1 runs everything in one process; see docs/multi-process.md. */
   workers: number | 'auto';
-  /** cluster.schedulingPolicy when workers > 1. */
-  scheduling: 'rr' | 'none';
-  /** Workers' `--max-semi-space-size` in MiB; undefined: Node's default. */
+  /** How connections reach workers when workers > 1 (core/cluster/scheduling.ts). */
+  scheduling: 'auto' | 'reuseport' | 'rr' | 'none';
+  /** Workers' `--max-semi-space-size` in MiB (default 2); undefined: Node's default (0 in the file). */
   worker_semi_space?: number;
   /** How long a plugin may take to load its module, and to start (ms). */
   plugin_timeout: number;

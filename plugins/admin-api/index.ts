@@ -5,6 +5,8 @@ import {
   ADMIN_ROUTES,
   type AdminRoute,
   definePlugin,
+  ENDPOINTS,
+  type Endpoint,
   formatAddress,
   parseListenAddress,
   REGISTRY_WRITER,
@@ -23,14 +25,17 @@ import { healthRoutes } from './routes/health.js';
 import { legacyRoutes } from './routes/legacy.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { workerRoutes } from './routes/workers.js';
-import { createServer } from './server.js';
 
 /** What admin-api provides to other plugins and tests: `runtime.use<AdminApi>('admin-api')`. */
 export interface AdminApi {
   /** The bound `host:port` (IPv6 in brackets), or null while not listening. */
   address(): string | null;
-  /** Whether calls that change state need the bearer token (false: no token is configured). */
-  tokenRequired(): boolean;
+  /**
+   * What callers must send: `token` whether a token is configured (none: every call is
+   * accepted, loopback only); `readsOpen` whether GET/HEAD calls pass without it. Read live
+   * (a reload may rotate the token). The dashboard enables its buttons from this.
+   */
+  auth(): { token: boolean; readsOpen: boolean };
   /** Requests refused since start, by reason; a copy. */
   refused(): AdminRefusals;
 }
@@ -122,9 +127,13 @@ export default definePlugin<AdminApiOptions>({
 
     const auth: AuthSettings = { token: undefined, readOnlyOpen: options.read_only_open };
     const refused: GuardCounts = { host: 0, crossSite: 0 };
+    runtime.contribute<Endpoint>(ENDPOINTS, {
+      name: 'admin',
+      url: () => (bound === null ? null : `http://${bound}/`),
+    });
     runtime.provide<AdminApi>('admin-api', {
       address: () => bound,
-      tokenRequired: () => auth.token !== undefined,
+      auth: () => ({ token: auth.token !== undefined, readsOpen: auth.readOnlyOpen }),
       refused: () => ({ ...refused, connections: share.refused }),
     });
 
@@ -144,6 +153,9 @@ export default definePlugin<AdminApiOptions>({
         ...workerRoutes(ctx),
         ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
       ];
+      // Imported here, not at the top: every process imports this module for its schema, and
+      // cluster workers (which never run the admin API) need not load fastify.
+      const { createServer } = await import('./server.js');
       const server = createServer(
         {
           runtime,

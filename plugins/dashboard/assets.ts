@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_STATUSES } from '../../plugin-sdk/index.js';
 
@@ -7,7 +8,13 @@ export interface Assets {
   html: string;
   css: string;
   js: string;
+  /** uPlot (the chart library), served from its npm package: no CDN, works offline. */
+  uplotJs: string;
+  uplotCss: string;
 }
+
+/** uPlot's browser build and style sheet, as the npm package `uplot` ships them. */
+export const UPLOT_FILES = { js: 'uplot/dist/uPlot.iife.min.js', css: 'uplot/dist/uPlot.min.css' } as const;
 
 export const ASSET_FILES = { html: 'dashboard.html', css: 'dashboard.css', js: 'dashboard.js' } as const;
 
@@ -29,10 +36,24 @@ export function loadAssets(): Assets {
       `dashboard files not found; looked for ${ASSET_FILES.html} in ${dirs.map((d) => fileURLToPath(d)).join(', ')}`,
     );
   const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
+  const require = createRequire(import.meta.url);
+  const vendor = (file: string) => {
+    let path: string;
+    try {
+      path = require.resolve(file);
+    } catch (err) {
+      throw new Error(
+        `dashboard: ${file} not found (is the npm package "uplot" installed?): ${(err as Error).message}`,
+      );
+    }
+    return readFileSync(path, 'utf8');
+  };
   return {
     html: read(ASSET_FILES.html),
     css: read(ASSET_FILES.css),
     js: withStatusEffects(read(ASSET_FILES.js)),
+    uplotJs: vendor(UPLOT_FILES.js),
+    uplotCss: vendor(UPLOT_FILES.css),
   };
 }
 

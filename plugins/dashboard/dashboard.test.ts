@@ -1,14 +1,12 @@
-import { existsSync } from 'node:fs';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
+import { launchChromium, SKIP_BROWSER as SKIP } from './browser.test-support.js';
 
 /**
  * The page in headless Chromium (Debian package `chromium`) against a running proxy.
  * Without Chromium these tests fail with a message, unless SWITCHYARD_SKIP_BROWSER=1.
  */
-const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium';
-const SKIP = process.env.SWITCHYARD_SKIP_BROWSER === '1';
 if (SKIP) console.warn('dashboard browser tests skipped: SWITCHYARD_SKIP_BROWSER=1');
 
 const TOKEN = 'dashboard-test-token-0123456789';
@@ -30,23 +28,7 @@ describe.skipIf(SKIP)('dashboard in a browser', () => {
   let pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install the Debian package (apt-get install -y chromium), ` +
-          'point SWITCHYARD_CHROMIUM at a binary, or set SWITCHYARD_SKIP_BROWSER=1 to skip these tests',
-      );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -62,11 +44,7 @@ describe.skipIf(SKIP)('dashboard in a browser', () => {
   });
 
   /** A proxy with two echo backends, admin-api with a token, the dashboard polling every 250 ms. */
-  async function start(
-    extraPlugins = 'force-disconnect: {}',
-    adminOptions = '',
-    token = `token: "${TOKEN}", `,
-  ): Promise<[string, string]> {
+  async function start(extraPlugins = 'force-disconnect: {}', adminOptions = ''): Promise<[string, string]> {
     const servers = await Promise.all([kit.echo(), kit.echo()]);
     proxy = await kit.proxy(`
 listen: 127.0.0.1:0
@@ -74,7 +52,7 @@ backends:
   - address: ${servers[0]!.address}
   - address: ${servers[1]!.address}
 plugins:
-  admin-api: { ${token}listen: "127.0.0.1:0"${adminOptions} }
+  admin-api: { listen: "127.0.0.1:0", token: "${TOKEN}"${adminOptions} }
   dashboard: { refresh: 250ms }
   ${extraPlugins}
 `);
@@ -190,25 +168,6 @@ plugins:
       (globalThis as any).document.querySelector('#freshness')?.textContent?.startsWith('live'),
     );
     expect(await page.isVisible(`${row(a)} button[data-action="drain"]`)).toBe(false);
-  });
-
-  it('acts without a token when the admin API has none (loopback): same-origin changes pass', async () => {
-    const [a, b] = await start('force-disconnect: {}', '', '');
-    await page.waitForSelector(row(a));
-    await textIs('#token-state', 'The admin API has no token (loopback only): changes are enabled.');
-    await page.click(`${row(a)} button[data-action="drain"]`);
-    await waitFor(
-      () => proxy.service.backends.get(a)?.state === 'draining',
-      TIMEOUT,
-      'drained in the registry',
-    );
-    page.once('dialog', (dialog) => void dialog.accept());
-    await page.click(`${row(b)} button[data-action="remove"]`);
-    await waitFor(() => proxy.service.backends.get(b) === undefined, TIMEOUT, 'removed from the registry');
-    await page.click('#force-on');
-    const fd = proxy.runtime.use<ForceDisconnect>('force-disconnect')!;
-    await waitFor(() => fd.state().enabled, TIMEOUT, 'force-disconnect on');
-    expect(await page.textContent('#errors')).toBe('');
   });
 
   it('loads without a token when the admin API is closed to readers, and asks for one', async () => {

@@ -3,18 +3,26 @@ import {
   ADMIN_ROUTES,
   type AdminRoute,
   type Backend,
+  CLUSTER,
+  type ClusterBridge,
   definePlugin,
   durationSchema,
+  ENDPOINTS,
+  type Endpoint,
   type Service,
 } from '../../plugin-sdk/index.js';
 import { loadAssets } from './assets.js';
+import { type ConnectTimeSource, History } from './history.js';
+import { checkOptions, type DashboardOptions, historySchema, TIMELINE_SCHEMA } from './options.js';
 import { dashboardState, trackChanges } from './state.js';
+import { Timeline } from './timeline.js';
 
-export interface DashboardOptions {
-  /** Admin API path of the page. */
-  path: string;
-  /** Poll interval of the page, ms (from a duration). */
-  refresh: number;
+export type { DashboardOptions } from './options.js';
+
+/** What admin-api shares: read for the auth the page must use. */
+interface AdminAuth {
+  address?: () => string | null;
+  auth?: () => { token: boolean; readsOpen: boolean };
 }
 
 /** Where the page finds its script, style sheet and state; fixed so the page can be static. */
@@ -64,17 +72,56 @@ export default definePlugin<DashboardOptions>({
         description: `Admin API path of the page (its files and state are under ${ASSET_PREFIX}/).`,
       },
       refresh: durationSchema('How often the page polls the state (250ms to 1m).', { default: '2s' }),
+      history: historySchema,
+      timeline: TIMELINE_SCHEMA,
     },
   },
   apply(runtime, options) {
-    if (options.refresh < 250 || options.refresh > 60_000)
-      throw new Error('refresh must be between 250ms and 1m');
-    if (options.path.startsWith(`${ASSET_PREFIX}/`))
-      throw new Error(`path must not be under ${ASSET_PREFIX}/ (the page's own files live there)`);
+    const samples = checkOptions(options, ASSET_PREFIX);
     // Read once: a missing file fails the start, not the first visitor.
     const assets = loadAssets();
     const changes = new Map<Service, WeakMap<Backend, number>>();
-    for (const service of runtime.services.values()) changes.set(service, trackChanges(service));
+    const timeline = new Timeline(options.timeline);
+    for (const service of runtime.services.values()) {
+      changes.set(service, trackChanges(service));
+      timeline.track(service);
+    }
+    const metrics = () => runtime.use<ConnectTimeSource>('metrics');
+    const history = new History(
+      runtime,
+      samples,
+      options.history.interval,
+      options.history.max_backends,
+      metrics,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    runtime.hooks.start.tap('dashboard', () => {
+      history.sample();
+      timer = setInterval(() => {
+        try {
+          history.sample();
+        } catch (err) {
+          runtime.log.error({ err }, 'dashboard: a history sample failed');
+        }
+        // Cluster primary: the workers' connect times arrive for the next sample.
+        metrics()
+          ?.refresh?.()
+          .catch(() => {});
+      }, options.history.interval);
+      timer.unref();
+    });
+    runtime.hooks.stop.tap('dashboard', () => clearInterval(timer));
+    const bridge = runtime.use<ClusterBridge>(CLUSTER);
+    const extras = () => ({
+      admin: runtime.use<AdminAuth>('admin-api')?.auth?.() ?? null,
+      workers: runtime.role === 'primary' ? (bridge?.workerCount() ?? 0) : null,
+      timeline: timeline.list(),
+      history: {
+        interval: options.history.interval,
+        capacity: samples,
+        connectTimes: metrics() !== undefined,
+      },
+    });
 
     const routes: AdminRoute[] = [
       {
@@ -97,12 +144,48 @@ export default definePlugin<DashboardOptions>({
       },
       {
         method: 'GET',
+        url: `${ASSET_PREFIX}/uplot.js`,
+        config: PUBLIC,
+        handler: (_req, reply) => send(reply, 'text/javascript; charset=utf-8', assets.uplotJs),
+      },
+      {
+        method: 'GET',
+        url: `${ASSET_PREFIX}/uplot.css`,
+        config: PUBLIC,
+        handler: (_req, reply) => send(reply, 'text/css; charset=utf-8', assets.uplotCss),
+      },
+      {
+        method: 'GET',
         url: `${ASSET_PREFIX}/state`,
         handler: (_req, reply) =>
-          reply.header('cache-control', 'no-store').send(dashboardState(runtime, options.refresh, changes)),
+          reply
+            .header('cache-control', 'no-store')
+            .send(dashboardState(runtime, options.refresh, changes, extras())),
+      },
+      {
+        method: 'GET',
+        url: `${ASSET_PREFIX}/history`,
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { since: { type: 'integer', minimum: 0 } },
+          },
+        },
+        handler: (req, reply) => {
+          const since = (req.query as { since?: number }).since ?? 0;
+          return reply.header('cache-control', 'no-store').send(history.view(since, metrics() !== undefined));
+        },
       },
     ];
     for (const route of routes) runtime.contribute(ADMIN_ROUTES, route);
+    runtime.contribute<Endpoint>(ENDPOINTS, {
+      name: 'dashboard',
+      url() {
+        const address = runtime.use<AdminAuth>('admin-api')?.address?.();
+        return address ? `http://${address}${options.path}` : null;
+      },
+    });
 
     if (!runtime.config.plugins.some((p) => p.name === 'admin-api'))
       runtime.log.warn('dashboard: the admin-api plugin is not enabled, so nothing serves the page');

@@ -94,6 +94,8 @@ plugins:
     for (const [file, type] of [
       ['dashboard.js', 'text/javascript; charset=utf-8'],
       ['dashboard.css', 'text/css; charset=utf-8'],
+      ['uplot.js', 'text/javascript; charset=utf-8'],
+      ['uplot.css', 'text/css; charset=utf-8'],
     ] as const) {
       const res = await fetch(`${base}/dashboard/${file}`);
       expect(res.status, file).toBe(200);
@@ -104,10 +106,15 @@ plugins:
 
   it('loads nothing from other origins and writes no markup from data', () => {
     const assets = loadAssets();
-    for (const text of Object.values(assets)) {
+    for (const text of [assets.html, assets.css, assets.js]) {
       expect(text).not.toMatch(/https?:\/\//);
       expect(text).not.toMatch(/<style|style=/);
     }
+    // uPlot: its only URL is the banner comment; it fetches nothing and writes no markup or style attribute.
+    expect(assets.uplotJs.match(/https?:\/\/[^\s"')]*/g)).toEqual(['https://github.com/leeoniya/uPlot']);
+    expect(assets.uplotJs).toMatch(/^\/\*! https:\/\/github.com\/leeoniya\/uPlot/);
+    expect(assets.uplotJs).not.toMatch(/fetch\(|XMLHttpRequest|innerHTML|setAttribute\(|import\(/);
+    expect(assets.uplotCss).not.toMatch(/url\(|@import/);
     expect(assets.html).not.toMatch(/<script>[^<]/); // no inline script
     // The script never parses strings as HTML.
     expect(assets.js).not.toMatch(
@@ -125,6 +132,15 @@ plugins:
   });
 
   it('rejects bad options', async () => {
+    await expect(start('{ history: { window: 2h } }')).rejects.toThrow(/7200 samples; at most 3600/);
+    await expect(start('{ history: { interval: 50ms } }')).rejects.toThrow(
+      /history.interval must be between/,
+    );
+    await expect(start('{ history: { interval: 10s, window: 1s } }')).rejects.toThrow(
+      /at least history.interval/,
+    );
+    await expect(start('{ history: { max_backends: 5000 } }')).rejects.toThrow(/over 1,000,000 slots/);
+    await expect(start('{ timeline: 0 }')).rejects.toThrow(/timeline/);
     await expect(start('{ refresh: 100ms }')).rejects.toThrow(/refresh must be between/);
     await expect(start('{ path: /dashboard/x }')).rejects.toThrow(/must not be under/);
     await expect(start('{ path: stats }')).rejects.toThrow(/path/);

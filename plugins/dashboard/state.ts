@@ -1,10 +1,19 @@
 import type { Backend, BackendState, Runtime, Service } from '../../plugin-sdk/index.js';
+import { type Condition, conditionOf, limitsOf } from './condition.js';
+import type { TimelineEntry } from './timeline.js';
+import { type ServiceNode, serviceNode } from './topology.js';
 
 /** One backend row of the page. Bytes include the open sessions, so long sessions show. */
 export interface BackendRow {
   address: string;
   weight: number;
+  /** The weight balancers use now (below `weight` while slow start ramps). */
+  effectiveWeight: number;
   state: BackendState;
+  /** Whether it takes new sessions and why: one word for the page (condition.ts). */
+  condition: Condition;
+  /** Who manages it (`config`, `api`, a discovery source), when the core reports it. */
+  origin?: string;
   /** Plugin statuses as set through `service.setBackendStatus`, e.g. `{ "health-check": "down" }`. */
   status: Record<string, string>;
   active: number;
@@ -25,6 +34,8 @@ export interface ServiceRow {
   /** Sessions waiting for a slot (backend-limits plugin), or null without it. */
   queue: number | null;
   backends: BackendRow[];
+  /** Balancer, PROXY protocol, TLS and sni-router routes, for the topology. */
+  topology: ServiceNode;
 }
 
 /** What `GET /dashboard/state` answers. */
@@ -36,12 +47,19 @@ export interface DashboardState {
   process: { pid: number; node: string; uptime: number };
   /** The force-disconnect switch, or null when that plugin is not enabled. */
   forceDisconnect: ForceDisconnectView | null;
-  /**
-   * Whether changes need the admin token. False when admin-api has none (loopback, no token):
-   * the page then shows its controls without asking for one.
-   */
-  tokenRequired: boolean;
   services: ServiceRow[];
+  /**
+   * What the admin API asks of callers: `token` whether a token is configured at all (none:
+   * every call is accepted, the page enables its buttons); `readsOpen` whether GET calls pass
+   * without it. Null when admin-api does not say.
+   */
+  admin: { token: boolean; readsOpen: boolean } | null;
+  /** Cluster: live workers; null with one process. */
+  workers: number | null;
+  /** Status and registry transitions, newest first (bounded: `timeline` option). */
+  timeline: TimelineEntry[];
+  /** The history the page can ask for (`GET /dashboard/history`). */
+  history: { interval: number; capacity: number; connectTimes: boolean };
 }
 
 /** What `runtime.use('force-disconnect').state()` answers (the same as `GET /force_disconnect`). */
@@ -51,11 +69,6 @@ export interface ForceDisconnectView {
   closed: number;
   /** ISO time of the last change. */
   since: string;
-}
-
-/** The part of `runtime.use('admin-api')` read here; unknown means a token is required. */
-interface AdminApiView {
-  tokenRequired?: () => boolean;
 }
 
 /** The part of `service.use('backend-limits')` read here; optional, every call is guarded. */
@@ -90,10 +103,14 @@ function queueLength(service: Service): number | null {
 
 function serviceRow(service: Service, changedAt: WeakMap<Backend, number> | undefined): ServiceRow {
   const rows = new Map<Backend, BackendRow>();
+  const limits = limitsOf(service);
   const row = (b: Backend): BackendRow => ({
     address: b.address,
     weight: b.weight,
+    effectiveWeight: Math.round(b.effectiveWeight * 100) / 100,
     state: b.state,
+    condition: conditionOf(b, limits.get(b.address)),
+    ...originOf(b),
     status: { ...b.status },
     active: b.active,
     total: b.total,
@@ -130,13 +147,29 @@ function serviceRow(service: Service, changedAt: WeakMap<Backend, number> | unde
     counters: service.counters,
     queue: queueLength(service),
     backends: [...rows.values()],
+    topology: serviceNode(service),
   };
+}
+
+/** `backend.origin` once the core keeps it (discovery); absent before. */
+function originOf(b: Backend): { origin?: string } {
+  const origin = (b as { origin?: unknown }).origin;
+  return typeof origin === 'string' ? { origin } : {};
+}
+
+/** What the page needs besides the registry: given by index.ts. */
+export interface StateExtras {
+  admin: DashboardState['admin'];
+  workers: number | null;
+  timeline: TimelineEntry[];
+  history: DashboardState['history'];
 }
 
 export function dashboardState(
   runtime: Runtime,
   refresh: number,
   changes: ReadonlyMap<Service, WeakMap<Backend, number>>,
+  extras: StateExtras,
 ): DashboardState {
   return {
     now: Date.now(),
@@ -144,7 +177,7 @@ export function dashboardState(
     process: { pid: process.pid, node: process.version, uptime: Math.round(process.uptime()) },
     forceDisconnect:
       runtime.use<{ state?: () => ForceDisconnectView }>('force-disconnect')?.state?.() ?? null,
-    tokenRequired: runtime.use<AdminApiView>('admin-api')?.tokenRequired?.() !== false,
     services: [...runtime.services.values()].map((s) => serviceRow(s, changes.get(s))),
+    ...extras,
   };
 }

@@ -160,9 +160,10 @@ describe('SideTimeouts (the sweep, with a fake clock)', () => {
 });
 
 /**
- * Pins what the README says Node 20 does in `socket.setKeepAlive(true, ms)`: SO_KEEPALIVE,
- * TCP_KEEPIDLE = whole seconds, and fixed TCP_KEEPINTVL 1 / TCP_KEEPCNT 10; with 0 s the
- * TCP_KEEPIDLE call fails (EINVAL, ignored) and the kernel defaults stay.
+ * Pins what the README says Node does in `socket.setKeepAlive(true, ms)`: SO_KEEPALIVE,
+ * TCP_KEEPIDLE = whole seconds, and fixed TCP_KEEPINTVL 1 / TCP_KEEPCNT 10; with 0 s no
+ * TCP_KEEPIDLE takes effect and the kernel defaults stay (Node 20 tries it and the kernel
+ * answers EINVAL; Node 24 does not try), so only the calls that succeeded are compared.
  */
 describe('what Node sets (strace)', async () => {
   const run = promisify(execFile);
@@ -191,7 +192,8 @@ describe('what Node sets (strace)', async () => {
     return stderr
       .split('\n')
       .filter((l) => /KEEP/.test(l))
-      .map((l) => /(SO_KEEPALIVE|TCP_KEEP\w+), \[(\d+)\].*= (-?\d+)/.exec(l)!.slice(1).join(' '));
+      .map((l) => /(SO_KEEPALIVE|TCP_KEEP\w+), \[(\d+)\].*= (-?\d+)/.exec(l)!.slice(1).join(' '))
+      .filter((call) => !call.endsWith(' -1'));
   };
 
   it.skipIf(!hasStrace)('setKeepAlive(true, 45000): idle 45 s, interval 1 s, 10 probes', async () => {
@@ -205,7 +207,7 @@ describe('what Node sets (strace)', async () => {
 
   it.skipIf(!hasStrace)('setKeepAlive(true, 0) and sub-second delays leave the kernel defaults', async () => {
     for (const delay of [0, 999]) {
-      expect(await trace(delay)).toEqual(['SO_KEEPALIVE 1 0', 'TCP_KEEPIDLE 0 -1']);
+      expect(await trace(delay)).toEqual(['SO_KEEPALIVE 1 0']);
     }
   });
 });

@@ -1,25 +1,12 @@
-import { Counter, Registry } from 'prom-client';
 import {
-  ADMIN_ROUTES,
-  type AdminRoute,
+  type Backend,
   CLUSTER,
   type ClusterBridge,
   definePlugin,
   durationSchema,
-  type Runtime,
   type Service,
 } from '../../plugin-sdk/index.js';
-import { registerConnectHistogram } from './connect-histogram.js';
-import { registerDiscoveryMetrics } from './discovery-metrics.js';
-import { registerListenerMetrics } from './listener-metrics.js';
-import { processRegistry } from './process-metrics.js';
-import { scrape } from './scrape.js';
-import { registerServiceMetrics } from './service-metrics.js';
-import { type ServiceStats, trackSessions } from './session-stats.js';
-import { snapshotter } from './snapshot.js';
-import { registerWorkerMetrics } from './worker-metrics.js';
 import { serveWorkerReports } from './worker-report.js';
-import { WorkerTotals } from './worker-totals.js';
 
 export interface MetricsOptions {
   /** Admin API path of the Prometheus text. */
@@ -32,11 +19,23 @@ export interface MetricsOptions {
   worker_timeout: number;
 }
 
-const COLLECT_ERRORS = 'switchyard_metrics_collect_errors_total';
-const WORKER_TIMEOUTS = 'switchyard_metrics_worker_timeouts_total';
-/** Between two warnings about workers that do not answer a scrape. */
-const TIMEOUT_WARN_INTERVAL = 60_000;
-const RENDER_LAST = new Set([COLLECT_ERRORS]);
+/**
+ * What the plugin shares with other plugins (`runtime.use<MetricsApi>('metrics')`, primary or
+ * one process): the per-backend numbers it counts itself, so a plugin that wants them (the
+ * dashboard's history) needs no tap of its own on the session path.
+ */
+export interface MetricsApi {
+  /**
+   * Connect times counted so far in one service: a lookup giving a backend's sum (seconds) and
+   * count, undefined before its first. Take one lookup per read: it is a snapshot.
+   */
+  connectTimes(service: Service): (backend: Backend) => { sum: number; count: number } | undefined;
+  /**
+   * Cluster primary: asks the workers for their numbers (shared with a scrape in flight,
+   * bounded by `worker_timeout`); never rejects. Absent with one process, where they are live.
+   */
+  refresh?: () => Promise<void>;
+}
 
 export const DEFAULT_CONNECT_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -85,7 +84,7 @@ export default definePlugin<MetricsOptions>({
       ),
     },
   },
-  apply(runtime, options) {
+  async apply(runtime, options) {
     const bounds = options.connect_time_buckets;
     for (let i = 1; i < bounds.length; i++)
       if (!(bounds[i]! > bounds[i - 1]!)) throw new Error('connect_time_buckets must be strictly increasing');
@@ -98,107 +97,8 @@ export default definePlugin<MetricsOptions>({
       if (bridge !== undefined) serveWorkerReports(runtime, bridge, bounds);
       return;
     }
-
-    const registry = new Registry();
-    const collectErrors = new Counter({
-      name: COLLECT_ERRORS,
-      help: 'Scrapes in which a metric could not be collected (it was left out of that answer).',
-      labelNames: ['metric'],
-      registers: [],
-    });
-    const warned = new Set<string>();
-    const onError = (metric: string, err: unknown) => {
-      collectErrors.inc({ metric });
-      if (warned.has(metric)) return;
-      warned.add(metric);
-      runtime.log.warn({ err, metric }, 'metrics: a collector failed; the metric is left out while it fails');
-    };
-
-    const sessions =
-      runtime.role === 'primary'
-        ? workerSessions(runtime, bridge, registry, options, onError)
-        : localSessions(runtime, bounds);
-    const snapshot = snapshotter(runtime, sessions.statsOf);
-    registerServiceMetrics(registry, snapshot);
-    registerConnectHistogram(registry, bounds, snapshot);
-    registerDiscoveryMetrics(registry, runtime);
-    if (runtime.role === 'primary' && bridge !== undefined) registerWorkerMetrics(registry, bridge);
-    registerListenerMetrics(registry, runtime);
-    registry.registerMetric(collectErrors);
-    const registries = options.process_metrics ? [registry, processRegistry()] : [registry];
-
-    const refresh = sessions.refresh;
-    const route: AdminRoute = {
-      method: 'GET',
-      url: options.path,
-      async handler(_request, reply) {
-        if (refresh !== undefined) await refresh();
-        const text = await scrape(registries, onError, RENDER_LAST);
-        return reply.header('content-type', registry.contentType).send(text);
-      },
-    };
-    runtime.contribute(ADMIN_ROUTES, route);
-
-    if (!runtime.config.plugins.some((p) => p.name === 'admin-api'))
-      runtime.log.warn('metrics: the admin-api plugin is not enabled, so nothing serves %s', options.path);
+    // The registry and prom-client load here only: workers import this module for its schema.
+    const { serveMetrics } = await import('./serve.js');
+    serveMetrics(runtime, bridge, options);
   },
 });
-
-/** Where the per-session numbers of a scrape come from. */
-interface SessionSource {
-  statsOf(service: Service): ServiceStats;
-  /** Brings the numbers up to date before a scrape renders (cluster primary only). */
-  refresh?: () => Promise<void>;
-}
-
-/** One process: the plugin taps its own services' sessions. */
-function localSessions(runtime: Runtime, bounds: readonly number[]): SessionSource {
-  const stats = new Map<Service, ServiceStats>();
-  for (const service of runtime.services.values()) stats.set(service, trackSessions(service, bounds));
-  return { statsOf: (service) => stats.get(service)! };
-}
-
-/**
- * Cluster primary: sessions live in the workers; each scrape asks them (bounded by
- * `worker_timeout`) and renders the sums. A worker that does not answer in time is counted
- * in `switchyard_metrics_worker_timeouts_total` and shows its previous numbers.
- */
-function workerSessions(
-  runtime: Runtime,
-  bridge: ClusterBridge | undefined,
-  registry: Registry,
-  options: MetricsOptions,
-  onError: (metric: string, err: unknown) => void,
-): SessionSource {
-  const timeouts = new Counter({
-    name: WORKER_TIMEOUTS,
-    help: 'Workers that did not answer a scrape within worker_timeout (their previous per-session numbers were used).',
-    registers: [registry],
-  });
-  let warnedAt = Number.NEGATIVE_INFINITY;
-  const totals = new WorkerTotals({
-    bounds: options.connect_time_buckets,
-    onMissing(missing) {
-      timeouts.inc(missing);
-      const now = Date.now();
-      if (now - warnedAt < TIMEOUT_WARN_INTERVAL) return;
-      warnedAt = now;
-      runtime.log.warn(
-        { missing, timeout: options.worker_timeout },
-        'metrics: workers did not answer a scrape in time; their previous per-session numbers are shown',
-      );
-    },
-  });
-  return {
-    statsOf: (service) => totals.statsOf(service),
-    async refresh() {
-      if (bridge === undefined) return;
-      try {
-        await totals.refresh(bridge, options.worker_timeout);
-      } catch (err) {
-        // Never fails the scrape: the previous sums are rendered.
-        onError('worker_session_stats', err);
-      }
-    },
-  };
-}

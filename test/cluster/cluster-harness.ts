@@ -52,10 +52,11 @@ export class ClusterProcess {
 
   /**
    * `fdLimit` sets the open-files limit of the primary and its workers (`ulimit -n`: soft and
-   * hard, since Node raises its soft limit to the hard one at start).
+   * hard, since Node raises its soft limit to the hard one at start). `pretty`: human-readable
+   * logs (each line is then kept as `{ msg: line }`).
    */
-  start(options: { fdLimit?: number } = {}): void {
-    const args = [BIN, '--config', this.configFile, '--no-pretty'];
+  start(options: { fdLimit?: number; pretty?: boolean } = {}): void {
+    const args = [BIN, '--config', this.configFile, options.pretty === true ? '--pretty' : '--no-pretty'];
     const child =
       options.fdLimit === undefined
         ? spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -219,6 +220,29 @@ export async function stampedSession(
   });
   const nl = text.indexOf('\n');
   return { pid: Number(text.slice(0, nl)), socket, rest: text.slice(nl + 1) };
+}
+
+/**
+ * Opens stamped sessions until at least `min` are open and every worker in `pids` serves one
+ * (at most `max`). Round-robin alternates, but with reuseport the kernel spreads connections
+ * by a hash of their addresses, so a few connections can all land on one worker.
+ */
+export async function stampedSessionsOnEvery(
+  kit: TestKit,
+  address: string,
+  pids: readonly number[],
+  options: { min: number; max?: number },
+): Promise<Array<{ pid: number; socket: Socket; rest: string }>> {
+  const max = options.max ?? 64;
+  const out: Array<{ pid: number; socket: Socket; rest: string }> = [];
+  while (out.length < options.min || !pids.every((p) => out.some((s) => s.pid === p))) {
+    if (out.length >= max)
+      throw new Error(
+        `${max} sessions did not reach every worker (${pids.join(', ')}): ${out.map((s) => s.pid)}`,
+      );
+    out.push(await stampedSession(kit, address));
+  }
+  return out;
 }
 
 /** A JSON call to the admin API. */

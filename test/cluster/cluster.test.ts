@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { exchange } from '../../testing/index.js';
-import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
+import { admin, ClusterProcess, clusterFixture, poll, stampedSessionsOnEvery } from './cluster-harness.js';
 
 /** workers: 2 from the real CLI: traffic, registry changes, aggregated stats, force-disconnect. */
 describe('cluster (workers: 2)', () => {
@@ -23,13 +23,10 @@ plugins:
     return t.cluster.started();
   };
 
-  const openStamped = async (address: string, n: number) => {
-    const out = [];
-    for (let i = 0; i < n; i++) {
-      const s = await stampedSession(t.kit, address);
-      s.socket.resume(); // read on, so a close by the proxy is seen
-      out.push(s);
-    }
+  /** At least `n` sessions, and as many more as it takes for every worker to serve one. */
+  const openStamped = async (address: string, n: number, pids: readonly number[]) => {
+    const out = await stampedSessionsOnEvery(t.kit, address, pids, { min: n });
+    for (const s of out) s.socket.resume(); // read on, so a close by the proxy is seen
     return out;
   };
 
@@ -39,30 +36,30 @@ plugins:
     expect(pids).toHaveLength(2);
     expect(proxy).toMatch(/^127\.0\.0\.1:\d+$/);
 
-    const sessions = await openStamped(proxy, 10);
-    // Round-robin hands connections to the workers in turn: both serve.
+    const sessions = await openStamped(proxy, 10, pids);
+    const n = sessions.length;
     expect(new Set(sessions.map((s) => s.pid))).toEqual(new Set(pids));
 
     // The workers' periodic reports add up in the primary's registry and counters.
-    await poll(async () => (await admin(api, 'GET', '/get')).body[0].active === 10, 10_000, 'active 10');
+    await poll(async () => (await admin(api, 'GET', '/get')).body[0].active === n, 10_000, `active ${n}`);
     const [backend] = (await admin(api, 'GET', '/get')).body;
-    expect(backend).toMatchObject({ address: echo.address, active: 10, total: 10 });
-    expect((await admin(api, 'GET', '/sessions')).body.count).toBe(10);
+    expect(backend).toMatchObject({ address: echo.address, active: n, total: n });
+    expect((await admin(api, 'GET', '/sessions')).body.count).toBe(n);
     const { body: workers } = await admin(api, 'GET', '/workers');
     expect(workers.mode).toBe('cluster');
     expect(workers.primaryPid).toBe(t.cluster!.pid);
     expect(workers.workers.map((w: { pid: number }) => w.pid).sort()).toEqual([...pids].sort());
-    expect(workers.workers.reduce((n: number, w: { sessions: number }) => n + w.sessions, 0)).toBe(10);
+    expect(workers.workers.reduce((sum: number, w: { sessions: number }) => sum + w.sessions, 0)).toBe(n);
     const metrics = (await admin(api, 'GET', '/metrics')).body as string;
-    expect(metrics).toMatch(/switchyard_service_sessions_active\{service="default"\} 10/);
-    expect(metrics).toMatch(/switchyard_service_accepted_total\{service="default"\} 10/);
+    expect(metrics).toContain(`switchyard_service_sessions_active{service="default"} ${n}\n`);
+    expect(metrics).toContain(`switchyard_service_accepted_total{service="default"} ${n}\n`);
 
     const closed = Promise.all(
       sessions.map((s) => (s.socket.destroyed ? undefined : once(s.socket, 'close'))),
     );
     const on = await admin(api, 'POST', '/force_disconnect', { enabled: true });
     expect(on.status).toBe(200);
-    expect(on.body).toMatchObject({ enabled: true, closed: 10 });
+    expect(on.body).toMatchObject({ enabled: true, closed: n });
     await closed;
     await poll(() => echo.sockets.size === 0, 10_000, 'upstreams to close');
     // Refused by every worker: several connections, so both get one.
@@ -71,16 +68,20 @@ plugins:
     expect(echo.accepted).toBe(acceptedBefore);
 
     const off = await admin(api, 'POST', '/force_disconnect', { enabled: false });
-    expect(off.body).toMatchObject({ enabled: false, closed: 10 });
-    const again = await openStamped(proxy, 4);
-    expect(new Set(again.map((s) => s.pid)).size).toBe(2);
-    await poll(async () => (await admin(api, 'GET', '/get')).body[0].total === 14, 10_000, 'total 14');
+    expect(off.body).toMatchObject({ enabled: false, closed: n });
+    const again = await openStamped(proxy, 4, pids);
+    const total = n + again.length;
+    await poll(
+      async () => (await admin(api, 'GET', '/get')).body[0].total === total,
+      10_000,
+      `total ${total}`,
+    );
   });
 
   it('applies admin changes made in the primary in every worker', async () => {
     const a = await t.kit.named('a');
     const b = await t.kit.named('b');
-    const { proxy, admin: api } = await start([a.address]);
+    const { proxy, admin: api, pids } = await start([a.address]);
 
     const added = await admin(api, 'POST', '/add', { address: b.address, weight: 3 });
     expect(added.status).toBeLessThan(300);
@@ -91,9 +92,8 @@ plugins:
     expect((await admin(api, 'GET', `/remove?address=${a.address}`)).status).toBeLessThan(300);
 
     const before = a.accepted;
-    const sessions = await openStamped(proxy, 8);
-    expect(new Set(sessions.map((s) => s.pid)).size).toBe(2);
-    await poll(() => b.accepted === 8, 10_000, 'b to take every new session');
+    const sessions = await openStamped(proxy, 8, pids);
+    await poll(() => b.accepted === sessions.length, 10_000, 'b to take every new session');
     expect(a.accepted).toBe(before);
     const list = (await admin(api, 'GET', '/get')).body as Array<{ address: string }>;
     expect(list.map((x) => x.address)).toEqual([b.address]);
@@ -102,10 +102,10 @@ plugins:
   it('a drain timed in the primary closes the backend sessions in every worker', async () => {
     const a = await t.kit.echo();
     const b = await t.kit.echo();
-    const { proxy, admin: api } = await start([a.address, b.address]);
-    const sessions = await openStamped(proxy, 8);
-    expect(new Set(sessions.map((s) => s.pid)).size).toBe(2);
-    await poll(() => a.sockets.size + b.sockets.size === 8, 5000, '8 upstreams');
+    const { proxy, admin: api, pids } = await start([a.address, b.address]);
+    const sessions = await openStamped(proxy, 8, pids);
+    const n = sessions.length;
+    await poll(() => a.sockets.size + b.sockets.size === n, 5000, `${n} upstreams`);
     const onA = a.sockets.size;
     expect(onA).toBeGreaterThan(0);
     // The primary must have seen them (its drain is skipped when it believes none are active).
@@ -115,7 +115,7 @@ plugins:
     expect(removed.status).toBeLessThan(300);
     // drain_timeout=0: closed at once in every worker, not after the workers' own 30 s.
     await poll(() => a.sockets.size === 0, 10_000, "a's sessions to be closed");
-    expect(b.sockets.size).toBe(8 - onA);
+    expect(b.sockets.size).toBe(n - onA);
     await poll(() => sessions.filter((s) => s.socket.destroyed).length === onA, 5000, 'clients to close');
   });
 });

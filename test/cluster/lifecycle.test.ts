@@ -122,15 +122,23 @@ ${extra}`;
     await poll(() => pids.every((p) => !isAlive(p)), 10_000, 'old workers to exit');
   });
 
-  it('worker_semi_space reaches the workers as --max-semi-space-size, not the primary', async () => {
+  it('worker_semi_space reaches the workers as --max-semi-space-size (default 2; 0: none), not the primary', async () => {
     const echo = await t.kit.echo();
-    t.cluster = new ClusterProcess();
-    t.cluster.writeConfig(`worker_semi_space: 2\n${configFor(t.cluster, echo.address)}`);
-    t.cluster.start();
-    const { pids } = await t.cluster.started();
     const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    for (const pid of pids) expect(cmdline(pid)).toContain('--max-semi-space-size=2');
-    expect(cmdline(t.cluster.pid).some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
+    const semiFlags = (pid: number) => cmdline(pid).filter((a) => a.startsWith('--max-semi-space-size'));
+    for (const [setting, expected] of [
+      ['', ['--max-semi-space-size=2']],
+      ['worker_semi_space: 8\n', ['--max-semi-space-size=8']],
+      ['worker_semi_space: 0\n', []],
+    ] as const) {
+      t.cluster = new ClusterProcess();
+      t.cluster.writeConfig(`${setting}${configFor(t.cluster, echo.address)}`);
+      t.cluster.start();
+      const { pids } = await t.cluster.started();
+      for (const pid of pids) expect(semiFlags(pid)).toEqual(expected);
+      expect(semiFlags(t.cluster.pid)).toEqual([]);
+      await t.cluster.kill();
+    }
   });
 
   it('SIGHUP rotates the admin token in the primary; a listen change waits for a restart', async () => {

@@ -49,14 +49,25 @@ plugins:
   };
 
   /** N sessions, one after the other: each gets the worker's pid (pid-stamp), then its echo. */
-  const sessions = async (proxy: string, n: number): Promise<Set<number>> => {
+  /**
+   * At least `n` short sessions, and more until every worker in `every` served one (the kernel
+   * spreads reuseport connections by a hash: a few can all land on one worker).
+   */
+  const sessions = async (
+    proxy: string,
+    n: number,
+    every: readonly number[] = [],
+  ): Promise<{ pids: Set<number>; count: number }> => {
     const pids = new Set<number>();
-    for (let i = 0; i < n; i++) {
+    let count = 0;
+    while (count < n || !every.every((p) => pids.has(p))) {
+      if (count >= 64) throw new Error(`64 sessions did not reach every worker (${every.join(', ')})`);
       const text = (await exchange(proxy, 'ping')).toString();
       expect(text).toMatch(/^\d+\nping$/);
       pids.add(Number(text.split('\n')[0]));
+      count++;
     }
-    return pids;
+    return { pids, count };
   };
 
   const scrape = async (api: string): Promise<Map<string, Family>> => {
@@ -101,11 +112,15 @@ plugins:
     const { proxy, admin: api, pids } = await start(echo.address);
     const t = tracker(api, echo.address);
 
-    const served = await sessions(proxy, 10);
-    // Round-robin: both workers served some, so 10 below can only be their sum.
-    expect(served).toEqual(new Set(pids));
-    let now = await t.until('10 sessions in the histogram', (n) => n.count === 10 && n.clientClosed === 10);
-    expect(now.inf).toBe(10);
+    const served = await sessions(proxy, 10, pids);
+    const first = served.count;
+    // Both workers served some, so the count below can only be their sum.
+    expect(served.pids).toEqual(new Set(pids));
+    let now = await t.until(
+      `${first} sessions in the histogram`,
+      (n) => n.count === first && n.clientClosed === first,
+    );
+    expect(now.inf).toBe(first);
     expect(now.rejected).toBe(0);
 
     // Rejections, counted by the workers that refused (both, in turn).
@@ -113,27 +128,28 @@ plugins:
     for (let i = 0; i < 4; i++) expect((await exchange(proxy)).length).toBe(0);
     expect((await admin(api, 'POST', '/force_disconnect', { enabled: false })).status).toBe(200);
     now = await t.until('4 rejections', (n) => n.rejected === 4 && n.forceDisconnect === 4);
-    expect(now.count).toBe(10);
+    expect(now.count).toBe(first);
 
     const victim = pids[0]!;
     process.kill(victim, 'SIGKILL');
     await cluster!.waitForLog('worker died');
     // Between the death and the replacement: its last answer still counts.
     now = await t.read();
-    expect(now).toMatchObject({ count: 10, clientClosed: 10, rejected: 4, forceDisconnect: 4 });
+    expect(now).toMatchObject({ count: first, clientClosed: first, rejected: 4, forceDisconnect: 4 });
     await cluster!.waitForLog('replacement worker listening');
     const live = await cluster!.workerPids();
     expect(live).toHaveLength(2);
     expect(live).not.toContain(victim);
     now = await t.read();
-    expect(now).toMatchObject({ count: 10, clientClosed: 10, rejected: 4, forceDisconnect: 4 });
+    expect(now).toMatchObject({ count: first, clientClosed: first, rejected: 4, forceDisconnect: 4 });
 
     // New sessions (the replacement takes its share) add on top of what the dead worker had.
-    const again = await sessions(proxy, 6);
-    expect(again.has(victim)).toBe(false);
-    expect([...again].some((pid) => !pids.includes(pid))).toBe(true);
-    now = await t.until('16 sessions', (n) => n.count === 16 && n.clientClosed === 16);
-    expect(now).toMatchObject({ inf: 16, rejected: 4, forceDisconnect: 4, timeouts: 0 });
+    const again = await sessions(proxy, 6, live);
+    expect(again.pids.has(victim)).toBe(false);
+    expect([...again.pids].some((pid) => !pids.includes(pid))).toBe(true);
+    const total = first + again.count;
+    now = await t.until(`${total} sessions`, (n) => n.count === total && n.clientClosed === total);
+    expect(now).toMatchObject({ inf: total, rejected: 4, forceDisconnect: 4, timeouts: 0 });
   });
 
   it('one series per live worker for memory, CPU and sessions; a replaced worker is replaced in them', async () => {
@@ -182,26 +198,30 @@ plugins:
     const echo = await kit.echo();
     const { proxy, admin: api, pids } = await start(echo.address);
     const t = tracker(api, echo.address);
-    expect(await sessions(proxy, 6)).toEqual(new Set(pids));
-    await t.until('6 sessions', (n) => n.count === 6 && n.clientClosed === 6);
+    const before = await sessions(proxy, 6, pids);
+    const n0 = before.count;
+    expect(before.pids).toEqual(new Set(pids));
+    await t.until(`${n0} sessions`, (n) => n.count === n0 && n.clientClosed === n0);
 
     cluster!.signal('SIGHUP');
     await cluster!.waitForLog('reloaded: new workers listening, old workers draining');
     await cluster!.waitForLog('worker exited', 15_000, 2);
     const now = await t.read();
-    expect(now).toMatchObject({ count: 6, clientClosed: 6, inf: 6 });
+    expect(now).toMatchObject({ count: n0, clientClosed: n0, inf: n0 });
 
     const fresh = await sessions(proxy, 4);
-    expect([...fresh].some((pid) => pids.includes(pid))).toBe(false);
-    await t.until('10 sessions', (n) => n.count === 10 && n.clientClosed === 10);
+    expect([...fresh.pids].some((pid) => pids.includes(pid))).toBe(false);
+    await t.until(`${n0 + 4} sessions`, (n) => n.count === n0 + 4 && n.clientClosed === n0 + 4);
   });
 
   it('a worker that does not answer neither hangs nor fails the scrape; its previous numbers stay', async () => {
     const echo = await kit.echo();
     const { proxy, admin: api, pids } = await start(echo.address);
     const t = tracker(api, echo.address);
-    expect(await sessions(proxy, 4)).toEqual(new Set(pids));
-    await t.until('4 sessions', (n) => n.count === 4 && n.clientClosed === 4);
+    const before = await sessions(proxy, 4, pids);
+    const n0 = before.count;
+    expect(before.pids).toEqual(new Set(pids));
+    await t.until(`${n0} sessions`, (n) => n.count === n0 && n.clientClosed === n0);
 
     // A stalled worker (stopped: it cannot read its IPC channel).
     const stalled = pids[0]!;
@@ -211,7 +231,7 @@ plugins:
     const now = await t.read();
     // Bounded by worker_timeout (500ms), not by the bridge's default of 5 s.
     expect(Date.now() - began).toBeLessThan(4500);
-    expect(now).toMatchObject({ count: 4, clientClosed: 4, inf: 4 });
+    expect(now).toMatchObject({ count: n0, clientClosed: n0, inf: n0 });
     expect(now.timeouts).toBeGreaterThanOrEqual(1);
     // The primary's log line travels through its stdout: it may arrive after the HTTP answer.
     await cluster!.waitForLog(/^metrics: workers did not answer a scrape in time/, 10_000);
@@ -230,7 +250,9 @@ plugins:
       15_000,
       'scrapes without timeouts',
     );
-    expect(await sessions(proxy, 4)).toEqual(new Set(pids));
-    await t.until('8 sessions', (n) => n.count === 8 && n.clientClosed === 8);
+    const after = await sessions(proxy, 4, pids);
+    expect(after.pids).toEqual(new Set(pids));
+    const total = n0 + after.count;
+    await t.until(`${total} sessions`, (n) => n.count === total && n.clientClosed === total);
   });
 });

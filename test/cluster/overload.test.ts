@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { TestClient } from '../../testing/index.js';
+import { freePort, type TestClient } from '../../testing/index.js';
 import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /**
- * Session budget per worker from a low `ulimit -n` (230 → (230 - 200) / 2 = 15): a full worker
- * declines and round-robin hands the connection to the other; when both are full, connections
- * are refused at once instead of bouncing between workers.
+ * Session budget per worker from a low `ulimit -n` (230 → (230 - 200) / 2 = 15): with rr, the
+ * primary hands connections to the workers in turn and skips a full one; when both are full it
+ * refuses at once (a reset, counted) instead of queueing. (With reuseport or none there is no
+ * hand-off: a full worker refuses itself; see flood.test.ts.)
  */
-describe('cluster overload', () => {
+describe('cluster overload (scheduling: rr)', () => {
   const t = clusterFixture();
 
   it('fills both workers to their budget, refuses the rest, and accepts again when room frees', async () => {
@@ -15,6 +16,7 @@ describe('cluster overload', () => {
     t.cluster = new ClusterProcess();
     t.cluster.writeConfig(`
 workers: 2
+scheduling: rr
 listen: 127.0.0.1:0
 backends: [{ address: "${echo.address}" }]
 plugins:
@@ -59,5 +61,34 @@ plugins:
     const again = await t.kit.connect(proxy);
     const line = (await again.readUntil('\n', 10_000)).toString();
     expect(pids.has(Number(line.split('\n')[0]))).toBe(true);
+  });
+
+  it('a connection that arrives before any worker listens waits for one instead of being reset', async () => {
+    const echo = await t.kit.echo();
+    const address = `127.0.0.1:${await freePort()}`;
+    t.cluster = new ClusterProcess();
+    t.cluster.writeConfig(`
+workers: 2
+scheduling: rr
+listen: ${address}
+backends: [{ address: "${echo.address}" }]
+plugins:
+  ${t.cluster.pidStamp}: {}
+`);
+    t.cluster.start();
+    // The primary listens before it forks the workers: connect as soon as it accepts.
+    const end = Date.now() + 15_000;
+    let client: TestClient | undefined;
+    while (client === undefined) {
+      client = await t.kit.connect(address).catch(() => undefined);
+      if (client === undefined && Date.now() > end) throw new Error(`${address} never accepted`);
+      if (client === undefined) await new Promise((r) => setTimeout(r, 10));
+    }
+    // A worker takes ~1 s to start; the connection got in well before.
+    const early = !t.cluster.logs.some((l) => l.msg === 'worker listening');
+    const { pids } = await t.cluster.started();
+    const line = (await client.readUntil('\n', 15_000)).toString();
+    expect(pids).toContain(Number(line.trim()));
+    expect(early).toBe(true);
   });
 });

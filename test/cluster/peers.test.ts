@@ -11,7 +11,7 @@ import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './c
 const log = pino({ level: 'silent' });
 
 const stats = (backends: Record<string, Partial<BackendStats>>): WorkerStats => ({
-  capacity: { active: 0, limit: null },
+  capacity: { active: 0, limit: null, handed: 0 },
   process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
   services: {
     default: {

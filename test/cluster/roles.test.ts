@@ -148,7 +148,7 @@ describe('runtime roles', () => {
       ...over,
     });
     const report = (sessions: number, b1: Partial<BackendStats>): WorkerStats => ({
-      capacity: { active: sessions, limit: 100 },
+      capacity: { active: sessions, limit: 100, handed: 0 },
       process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
       services: {
         default: {

@@ -50,6 +50,8 @@ const EXPECTED = [
   'plugins.connection-pool.backoff_base',
   'plugins.connection-pool.backoff_max',
   'plugins.dashboard.refresh',
+  'plugins.dashboard.history.interval',
+  'plugins.dashboard.history.window',
   'plugins.dns-discovery.hold_empty',
   'plugins.dns-discovery.max_refresh',
   'plugins.dns-discovery.min_refresh',

@@ -5,6 +5,9 @@
 (() => {
   const TOKEN_KEY = 'switchyard.adminToken';
   const STATE_URL = '/dashboard/state';
+  const HISTORY_URL = '/dashboard/history';
+  const SERIES = ['sessions', 'newSessions', 'bytesIn', 'bytesOut', 'connectMs'];
+  const PALETTE = ['#2563eb', '#d97706', '#059669', '#dc2626', '#7c3aed', '#0891b2', '#be185d', '#65a30d'];
   const FORCE_URL = '/force_disconnect';
   const MAX_ERRORS = 5;
   // Status value -> effect on new sessions ('none' | 'limited' | 'all'), written in by the server
@@ -19,6 +22,14 @@
   let pollAgain = false;
   /** Counters of the previous poll, for rates: { now, values: Map<key, {total, bytesIn, bytesOut, accepted}> } */
   let previous = null;
+  /** What the admin API asks of callers, from the state: { token, readsOpen }; null until known. */
+  let auth = null;
+  /** The state route answered 401: a token is needed even to read. */
+  let readNeedsToken = false;
+  /** The history so far: sample times (ms) and, per entity key, one array per series. */
+  const hist = { t: [], capacity: 600, interval: 1000, connectTimes: false, entities: new Map() };
+  /** Per service: its section, the holders re-filled on each poll, and its charts. */
+  const sections = new Map();
 
   const $ = (id) => document.getElementById(id);
 
@@ -60,21 +71,27 @@
     showTokenState();
   }
 
-  /** False once the state says the admin API has no token (loopback only): changes need none. */
-  let tokenRequired = true;
-
+  /**
+   * Buttons show when the admin API would take the call: a token is entered, or the API has no
+   * token at all (loopback only). The read-only message only when a token is really required.
+   */
   function showTokenState() {
     const has = token() !== '';
-    const canChange = has || !tokenRequired;
-    document.body.classList.toggle('admin', canChange);
+    const open = auth !== null && auth.token === false && !readNeedsToken;
+    const canAct = has || open;
+    document.body.classList.toggle('admin', canAct);
     $('token-forget').hidden = !has;
-    $('token-state').textContent = has
-      ? 'Token set for this tab: changes are enabled.'
-      : canChange
-        ? 'The admin API has no token (loopback only): changes are enabled.'
-        : 'Read-only: enter the admin token to drain, remove or force-disconnect.';
+    $('token-fields').hidden = open && !has;
+    let text;
+    if (has) text = 'Token set for this tab: changes are enabled.';
+    else if (open) text = 'No admin token is configured (loopback only): changes are enabled.';
+    else if (auth !== null || readNeedsToken)
+      text = 'Read-only: enter the admin token to drain, remove or force-disconnect.';
+    else text = 'Connecting to the admin API…';
+    $('token-state').textContent = text;
+    $('token-state').dataset.mode = has ? 'token' : open ? 'open' : 'read-only';
     for (const b of document.querySelectorAll('[data-admin]'))
-      b.hidden = !canChange || b.dataset.inactive === 'yes';
+      b.hidden = !canAct || b.dataset.inactive === 'yes';
   }
 
   // ---- API ---------------------------------------------------------------------------------
@@ -252,9 +269,31 @@
     return wrap;
   }
 
+  /** The row's colour from the backend's one condition (server side: condition.ts). */
+  const CONDITION_TONES = {
+    up: 'up',
+    draining: 'draining',
+    removed: 'removed',
+    down: 'bad',
+    ejected: 'bad',
+    'at-limit': 'bad',
+    'half-open': 'warn',
+    ramping: 'warn',
+  };
+
   function rowTone(b) {
+    const c = b.condition;
+    if (c && Object.hasOwn(CONDITION_TONES, c.state)) return CONDITION_TONES[c.state];
     if (b.state !== 'up') return b.state;
     return Object.values(b.status || {}).some((v) => tone(v) === 'bad') ? 'bad' : 'up';
+  }
+
+  function conditionText(b) {
+    const c = b.condition;
+    if (!c) return b.state;
+    if (c.state === 'ramping') return typeof c.ramp === 'number' ? `ramping ${c.ramp}%` : 'ramping';
+    if (c.state === 'at-limit') return 'at limit';
+    return c.state;
   }
 
   function actions(svc, b) {
@@ -294,9 +333,23 @@
     return el(
       'tr',
       { 'data-backend': b.address, 'data-state': b.state, 'data-tone': rowTone(b) },
-      el('th', { scope: 'row', class: 'addr' }, b.address),
+      el(
+        'th',
+        { scope: 'row', class: 'addr' },
+        b.address,
+        b.origin ? el('span', { class: 'origin', 'data-origin': b.origin }, b.origin) : null,
+      ),
       cell('weight', int(b.weight), 'num'),
-      cell('state', b.state),
+      el(
+        'td',
+        {
+          'data-col': 'state',
+          'data-condition': b.condition ? b.condition.state : b.state,
+          'data-takes': b.condition ? b.condition.takes : null,
+          title: b.condition ? b.condition.reason : null,
+        },
+        conditionText(b),
+      ),
       el('td', { 'data-col': 'status' }, statusBadges(b.status)),
       cell('since', b.changedAt ? age(now - b.changedAt) : '–', 'num'),
       cell('active', int(b.active), 'num'),
@@ -315,7 +368,10 @@
   const BACKEND_HEADERS = [
     ['Backend', 'host:port'],
     ['Weight', 'Relative share of new sessions (1-256)'],
-    ['State', 'up: takes sessions; draining: no new sessions; removed: gone, sessions finishing'],
+    [
+      'State',
+      'Whether it takes new sessions: up; draining; removed; down (health check); ejected (breaker open); half-open (breaker trials); ramping (slow start); at limit (backend-limits). Hover a state for the reason.',
+    ],
     ['Status', 'Set by plugins: health check, circuit breaker, outlier detection'],
     ['Since', 'Time since the last change of state, weight or status'],
     ['Active', 'Sessions on this backend now (connecting or piping)'],
@@ -357,7 +413,7 @@
     );
   }
 
-  function serviceSection(svc, now) {
+  function backendsTable(svc, now) {
     const rows = svc.backends.map((b) => backendRow(svc, b, now));
     const body =
       rows.length > 0
@@ -368,17 +424,8 @@
             el('tr', null, el('td', { colspan: BACKEND_HEADERS.length, class: 'muted' }, 'No backends.')),
           );
     return el(
-      'section',
-      { class: 'service', 'data-service': svc.name },
-      el(
-        'h2',
-        null,
-        svc.name,
-        ' ',
-        el('span', { class: 'muted listen' }, svc.listen.join(', ')),
-        svc.state !== 'running' ? el('span', { class: 'badge', 'data-tone': 'warn' }, svc.state) : null,
-      ),
-      summaryTable(svc, now),
+      'div',
+      { class: 'table-wrap' },
       el(
         'table',
         { class: 'backends' },
@@ -395,6 +442,37 @@
         rows.length > 0 ? el('tfoot', null, totalsRow(svc, now)) : null,
       ),
     );
+  }
+
+  /** A service's section; built once, its parts re-filled on each poll so the charts persist. */
+  function serviceSection(svc, now) {
+    let s = sections.get(svc.name);
+    if (!s) {
+      s = {
+        node: el('section', { class: 'service', 'data-service': svc.name }),
+        head: el('h2'),
+        summary: el('div', { class: 'table-wrap' }),
+        charts: el('div', { class: 'charts' }),
+        table: el('div'),
+        plots: new Map(),
+      };
+      s.node.append(s.head, s.summary, s.charts, s.table);
+      sections.set(svc.name, s);
+    }
+    s.head.replaceChildren(
+      svc.name,
+      ' ',
+      el(
+        'span',
+        { class: 'muted listen' },
+        svc.listen.length > 0 ? svc.listen.join(', ') : 'pool (reached through routes)',
+      ),
+    );
+    if (svc.state !== 'running')
+      s.head.append(' ', el('span', { class: 'badge', 'data-tone': 'warn' }, svc.state));
+    s.summary.replaceChildren(summaryTable(svc, now));
+    s.table.replaceChildren(backendsTable(svc, now));
+    return s;
   }
 
   function remember(state) {
@@ -418,11 +496,304 @@
   }
 
   function render(state) {
-    tokenRequired = state.tokenRequired !== false;
     renderProcess(state);
-    $('services').replaceChildren(...state.services.map((svc) => serviceSection(svc, state.now)));
+    auth = state.admin ?? null;
+    readNeedsToken = false;
+    const shown = state.services.map((svc) => serviceSection(svc, state.now));
+    for (const name of [...sections.keys()])
+      if (!state.services.some((svc) => svc.name === name)) sections.delete(name);
+    const main = $('services');
+    if (shown.length !== main.children.length || shown.some((s, i) => main.children[i] !== s.node))
+      main.replaceChildren(...shown.map((s) => s.node));
+    renderTopology(state);
+    renderTimeline(state.timeline || [], state.now);
     remember(state);
     showTokenState();
+  }
+
+  // ---- history and charts ------------------------------------------------------------------
+
+  /** Appends the samples of a history answer; trims to the ring's capacity. */
+  function mergeHistory(view) {
+    hist.capacity = view.capacity;
+    hist.interval = view.interval;
+    hist.connectTimes = view.connectTimes === true;
+    const k = view.t.length;
+    if (k === 0) return;
+    const n0 = hist.t.length;
+    hist.t.push(...view.t);
+    const touched = new Set();
+    const add = (key, series) => {
+      let e = hist.entities.get(key);
+      if (!e) {
+        e = {};
+        for (const name of SERIES) e[name] = new Array(n0).fill(null);
+        hist.entities.set(key, e);
+      }
+      for (const name of SERIES) e[name].push(...(series[name] || new Array(k).fill(null)));
+      touched.add(key);
+    };
+    for (const svc of view.services) {
+      add(`s\n${svc.name}`, svc.series);
+      for (const b of svc.backends) add(`b\n${svc.name}\n${b.address}`, b.series);
+    }
+    for (const [key, e] of hist.entities)
+      if (!touched.has(key)) for (const name of SERIES) e[name].push(...new Array(k).fill(null));
+    const extra = hist.t.length - hist.capacity;
+    if (extra > 0) {
+      hist.t.splice(0, extra);
+      for (const [key, e] of hist.entities) {
+        for (const name of SERIES) e[name].splice(0, extra);
+        if (SERIES.every((name) => e[name].every((v) => v === null))) hist.entities.delete(key);
+      }
+    }
+  }
+
+  async function pollHistory() {
+    const since = hist.t.length > 0 ? hist.t[hist.t.length - 1] : 0;
+    const view = await api('GET', `${HISTORY_URL}?since=${since}`);
+    // The proxy restarted (its clock went back, or its samples start over): take it whole.
+    if (since > 0 && view.t.length > 0 && view.t[0] <= since) {
+      hist.t = [];
+      hist.entities.clear();
+    }
+    mergeHistory(view);
+    const span = hist.t.length > 1 ? (hist.t[hist.t.length - 1] - hist.t[0]) / 1000 : 0;
+    $('history-span').textContent =
+      `${hist.t.length} of ${hist.capacity} samples every ${hist.interval / 1000}s, ${age(span * 1000)} shown`;
+  }
+
+  function series(key, name) {
+    return hist.entities.get(key)?.[name] ?? hist.t.map(() => null);
+  }
+
+  /** What each chart draws for one service: [label, key, series name][]. */
+  function chartLines(svc, chart) {
+    const backends = svc.backends.map((b) => [b.address, `b\n${svc.name}\n${b.address}`]);
+    const all = `s\n${svc.name}`;
+    if (chart === 'bytes')
+      return [
+        ['in (client → backend)', all, 'bytesIn'],
+        ['out (backend → client)', all, 'bytesOut'],
+      ];
+    if (chart === 'connect') return backends.map(([label, key]) => [label, key, 'connectMs']);
+    const name = chart === 'sessions' ? 'sessions' : 'newSessions';
+    return [['all backends', all, name], ...backends.map(([label, key]) => [label, key, name])];
+  }
+
+  const CHARTS = [
+    ['sessions', 'Sessions', (v) => (Number.isInteger(v) ? intFmt.format(v) : v.toFixed(1))],
+    ['new', 'New sessions/s', (v) => rate(v)],
+    ['bytes', 'Bytes/s', (v) => rate(v, 'B')],
+    ['connect', 'Connect time (ms)', (v) => (v < 10 ? v.toFixed(2) : v.toFixed(0))],
+  ];
+
+  function chartWidth(node) {
+    return Math.max(240, Math.floor(node.clientWidth || 300));
+  }
+
+  function renderCharts(services) {
+    if (typeof uPlot !== 'function') return;
+    const t = hist.t.map((ms) => ms / 1000);
+    for (const svc of services) {
+      const s = sections.get(svc.name);
+      if (!s) continue;
+      for (const [id, title, fmt] of CHARTS) {
+        const lines = chartLines(svc, id);
+        const signature = lines.map((l) => l[0]).join('\n');
+        let p = s.plots.get(id);
+        if (!p) {
+          const box = el('div', { class: 'chart', 'data-chart': id, 'data-service': svc.name });
+          const note = el('div', { class: 'chart-note muted' });
+          box.append(note);
+          s.charts.append(box);
+          p = { box, note, plot: null, signature: null };
+          s.plots.set(id, p);
+        }
+        const data = [t, ...lines.map(([, key, name]) => series(key, name))];
+        if (p.plot && p.signature !== signature) {
+          p.plot.destroy();
+          p.plot = null;
+        }
+        if (!p.plot) {
+          p.signature = signature;
+          p.plot = new uPlot(
+            {
+              title,
+              width: chartWidth(p.box),
+              height: 150,
+              scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+              legend: { live: false },
+              cursor: { drag: { x: false, y: false } },
+              axes: [
+                { size: 30, font: '11px system-ui' },
+                {
+                  size: 64,
+                  font: '11px system-ui',
+                  // Sessions are whole: no 0.5 ticks.
+                  values: (_u, ticks) =>
+                    ticks.map((v) => (id === 'sessions' && !Number.isInteger(v) ? '' : fmt(v))),
+                },
+              ],
+              series: [
+                {},
+                ...lines.map(([label], i) => ({
+                  label,
+                  stroke: PALETTE[i % PALETTE.length],
+                  width: i === 0 && id !== 'connect' && id !== 'bytes' ? 2 : 1.25,
+                  points: { size: 4 },
+                  value: (_u, v) => (v === null || v === undefined ? '–' : fmt(v)),
+                })),
+              ],
+            },
+            data,
+            p.box,
+          );
+        } else {
+          p.plot.setData(data);
+        }
+        const points = data.slice(1).reduce((n, d) => n + d.filter((v) => v !== null).length, 0);
+        p.box.dataset.points = String(points);
+        p.box.dataset.samples = String(t.length);
+        p.note.textContent =
+          id === 'connect' && !hist.connectTimes ? 'Enable the metrics plugin to chart connect times.' : '';
+      }
+    }
+  }
+
+  window.addEventListener('resize', () => {
+    for (const s of sections.values())
+      for (const p of s.plots.values()) if (p.plot) p.plot.setSize({ width: chartWidth(p.box), height: 150 });
+  });
+
+  // ---- timeline ----------------------------------------------------------------------------
+
+  function renderTimeline(entries, now) {
+    const list = $('timeline');
+    if (entries.length === 0) {
+      list.replaceChildren(el('li', { class: 'muted empty' }, 'No transitions since start.'));
+      return;
+    }
+    list.replaceChildren(
+      ...entries.map((e) => {
+        const t =
+          e.source === 'registry' ? registryTone(e.status) : e.status === '' ? 'other' : tone(e.status);
+        const what = e.status === '' ? 'withdrawn' : e.status;
+        return el(
+          'li',
+          { 'data-source': e.source, 'data-status': e.status, 'data-backend': e.backend, 'data-tone': t },
+          el(
+            'time',
+            { datetime: new Date(e.at).toISOString(), title: new Date(e.at).toISOString() },
+            clock(e.at),
+          ),
+          ' ',
+          el('span', { class: 'ago muted' }, `${age(now - e.at)} ago`),
+          ' ',
+          el('strong', null, e.backend),
+          ' ',
+          el('span', { class: 'muted' }, e.service),
+          ' ',
+          el(
+            'span',
+            { class: 'badge', 'data-tone': t },
+            `${e.source}: ${e.previous !== null && e.previous !== '' ? `${e.previous} → ` : ''}${what}`,
+          ),
+          e.detail ? el('span', { class: 'detail muted' }, ` ${e.detail}`) : null,
+        );
+      }),
+    );
+  }
+
+  function registryTone(status) {
+    if (status === 'up' || status === 'added') return 'good';
+    if (status === 'removed') return 'bad';
+    return 'warn';
+  }
+
+  // ---- topology ----------------------------------------------------------------------------
+
+  function node(kind, attrs, ...children) {
+    return el('div', { class: `node ${kind}`, 'data-kind': kind, ...attrs }, ...children);
+  }
+
+  function chip(text, attrs) {
+    return el('span', { class: 'chip', ...attrs }, text);
+  }
+
+  function topologyRow(svc, routedFrom) {
+    const topo = svc.topology || { listen: svc.listen, routes: [], proxyProtocol: [], plugins: [] };
+    const entry = el('div', { class: 'topo-col' });
+    if (svc.listen.length > 0) {
+      for (const address of svc.listen)
+        entry.append(
+          node(
+            'listener',
+            { 'data-address': address },
+            address,
+            topo.tls ? chip('TLS', { 'data-chip': 'tls' }) : null,
+            topo.proxyProtocol.includes('accept')
+              ? chip('PROXY accept', { 'data-chip': 'proxy-accept' })
+              : null,
+          ),
+        );
+    } else {
+      for (const r of routedFrom)
+        entry.append(node('route', { 'data-from': r.from, 'data-match': r.match }, `${r.from}: ${r.match}`));
+      if (routedFrom.length === 0) entry.append(node('route', { 'data-from': '' }, 'no route leads here'));
+    }
+    const service = node(
+      'service',
+      { 'data-service': svc.name },
+      el('strong', null, svc.name),
+      topo.balancer ? chip(topo.balancer, { 'data-chip': 'balancer' }) : null,
+      ...topo.proxyProtocol
+        .filter((p) => p !== 'accept')
+        .map((p) => chip(`PROXY ${p}`, { 'data-chip': 'proxy-send' })),
+      ...topo.routes.map((r) =>
+        el('div', { class: 'route-out', 'data-route': r.service }, `${r.match} → ${r.service}`),
+      ),
+    );
+    const backends = el('div', { class: 'topo-col' });
+    for (const b of svc.backends)
+      backends.append(
+        node(
+          'backend',
+          {
+            'data-address': b.address,
+            'data-tone': rowTone(b),
+            'data-condition': b.condition ? b.condition.state : b.state,
+          },
+          b.address,
+          ' ',
+          chip(conditionText(b), { 'data-chip': 'condition' }),
+          b.origin ? chip(b.origin, { 'data-chip': 'origin' }) : null,
+        ),
+      );
+    if (svc.backends.length === 0 && topo.routes.length === 0)
+      backends.append(el('div', { class: 'muted' }, 'no backends'));
+    return el(
+      'div',
+      { class: 'topo-row', 'data-service': svc.name },
+      entry,
+      el('div', { class: 'arrow', 'aria-hidden': 'true' }, '→'),
+      el('div', { class: 'topo-col' }, service),
+      el('div', { class: 'arrow', 'aria-hidden': 'true' }, svc.backends.length > 0 ? '→' : ''),
+      backends,
+    );
+  }
+
+  function renderTopology(state) {
+    const routedFrom = new Map();
+    for (const svc of state.services)
+      for (const r of svc.topology?.routes ?? []) {
+        const list = routedFrom.get(r.service) ?? [];
+        list.push({ from: svc.name, match: r.match });
+        routedFrom.set(r.service, list);
+      }
+    $('topology').replaceChildren(
+      ...state.services.map((svc) => topologyRow(svc, routedFrom.get(svc.name) ?? [])),
+    );
   }
 
   function renderForce(force) {
@@ -465,8 +836,14 @@
       if (typeof state.refresh === 'number' && state.refresh >= 250) refresh = state.refresh;
       renderForce(state.forceDisconnect ?? null);
       render(state);
+      await pollHistory();
+      renderCharts(state.services);
       freshness(true);
     } catch (err) {
+      if (err.status === 401) {
+        readNeedsToken = true;
+        showTokenState();
+      }
       freshness(false, err.message);
     } finally {
       polling = false;
