@@ -1,4 +1,4 @@
-import { formatAddress, parseAddress } from './address.js';
+import { backendIdentity, formatAddress, parseAddress } from './address.js';
 import {
   dialSpec,
   drainTimeoutOf,
@@ -18,6 +18,9 @@ export type DrainCloser = (backend: Backend) => void;
  * The live set of backends of one service. Mutations fire the registry hooks, so balancers,
  * pools and health checks follow changes made from config, the admin API or plugins. Plugins
  * see it as the `BackendRegistry` interface (core/contract.ts); `released` and `dispose` are the core's.
+ * Backends are keyed by their identity (`backendIdentity`, core/address.ts): every way in —
+ * config, API, state file, discovery — gets one backend per normalised address, and lookups
+ * accept any spelling of it.
  */
 export class BackendRegistry implements RegistryContract {
   readonly #byAddress = new Map<string, Backend>();
@@ -64,8 +67,15 @@ export class BackendRegistry implements RegistryContract {
   /** Adds a backend; throws `RegistryError` (400 bad spec, 409 exists). */
   add(spec: BackendSpec, options: AddOptions = {}): Backend {
     const { address, parsed, weight } = this.#check(spec);
-    if (this.#byAddress.has(address))
-      throw new RegistryError('SWITCHYARD_E_BACKEND_EXISTS', `backend ${address} already exists`);
+    const existing = this.#byAddress.get(address);
+    if (existing !== undefined) {
+      const spelt = spec.address === address ? '' : ` (${JSON.stringify(spec.address)} is the same address)`;
+      throw new RegistryError(
+        'SWITCHYARD_E_BACKEND_EXISTS',
+        `backend ${address} already exists${spelt}`,
+        existing,
+      );
+    }
     spec = dialSpec(spec);
     const origin = options.origin ?? ORIGIN_API;
 
@@ -398,6 +408,6 @@ function setEffective(backend: Backend, value: number): void {
 }
 
 function canonicalAddress(address: string): string {
-  const parsed = parseAddress(address);
-  return typeof parsed === 'string' ? `invalid:${parsed}` : formatAddress(parsed.host, parsed.port);
+  const identity = backendIdentity(address);
+  return 'error' in identity ? `invalid:${identity.error}` : identity.address;
 }

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { ListenerBudget } from './listener-budget.js';
 
-/** File descriptors kept free for listeners, the admin API, health checks, logs and pools. */
+/**
+ * File descriptors kept free for listeners, the admin API, health checks, logs and pools:
+ * LISTENER_RESERVE of them for plugins' own listeners (listener-budget.ts), the rest for the
+ * process itself.
+ */
 export const FD_RESERVE = 200;
 
 /** The soft open-files limit of this process (Linux /proc), or undefined where unknown. */
@@ -27,12 +32,16 @@ export class Capacity {
   active = 0;
   refused = 0;
   #lastLog = 0;
+  /** Plugin listeners' connection caps, out of the reserve. */
+  readonly listeners: ListenerBudget;
 
   constructor(
     /** Concurrent sessions allowed in this process (Infinity when the fd limit is unknown). */
     readonly limit: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.listeners = new ListenerBudget(log);
+  }
 
   static fromFdLimit(log: Logger, fdLimit = openFilesLimit()): Capacity {
     const limit =

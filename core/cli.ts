@@ -9,7 +9,9 @@ import { ConfigError, formatIssue } from './config/errors.js';
 import { loadConfigFile } from './config/load.js';
 import type { SwitchyardConfig } from './config/types.js';
 import { runCtl } from './ctl/commands.js';
+import { dryRun } from './dry-run.js';
 import { ENDPOINTS, type Endpoint, endpointFields } from './endpoints.js';
+import { armHardStop, DEFAULT_STOP_GRACE } from './hard-stop.js';
 import { createLogger, rawLineWriter, wantsPretty } from './logger.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
@@ -37,15 +39,24 @@ export async function main(argv: string[]): Promise<void> {
     });
   program
     .command('validate')
-    .description('check a config file and exit: 0 valid, 2 invalid')
+    .description(
+      'check a config file as a start would, without listening or connecting, and exit: 0 valid, 2 invalid',
+    )
     .option('-c, --config <file>', 'config file', 'config.yaml')
     .action(async (opts: { config: string }) => {
       const config = await loadOrExit(opts.config);
+      const problem = await dryRun(config);
+      if (problem !== undefined) {
+        process.stderr.write(`${opts.config}: ${problem}\n`);
+        process.exit(2);
+      }
       const services = config.services.map(
         (s) =>
           `${s.name} (${s.listen.length > 0 ? s.listen.join(', ') : 'pool'} → ${s.backends.length} backends)`,
       );
       process.stdout.write(`${opts.config}: valid; services: ${services.join('; ')}\n`);
+      // Plugins applied for the check may hold timers or handles; nothing else is left to do.
+      process.exit(0);
     });
   await program.parseAsync(argv);
 }
@@ -122,22 +133,48 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
         reloading = false;
       });
   });
-  stopOnSignals(log, 'stopping: no new connections, draining sessions', () => runtime.stop());
+  stopOnSignals(log, 'stopping: no new connections, draining sessions', () => runtime.stop(), {
+    deadlineMs: longestDrain(config) + stopGrace(config),
+    graceMs: stopGrace(config),
+  });
   keepRunningOnBugs(log);
 }
 
-/** A start that failed (bad plugin, cannot bind): one fatal line, flushed, then exit 1. */
+/**
+ * A start that failed (cannot bind, a plugin's start threw or timed out): one fatal line that
+ * says what and where — the stack only at debug level, where it helps a plugin's author —
+ * flushed, then exit 1.
+ */
 function exitOnStartFailure(log: Logger, err: unknown): void {
-  log.fatal({ err }, (err as Error).message);
+  const e = err as Error & { code?: unknown };
+  const fields: Record<string, unknown> = typeof e.code === 'string' ? { code: e.code } : {};
+  if (log.isLevelEnabled('debug')) fields.err = err;
+  log.fatal(fields, `start failed: ${e.message}`);
   log.flush?.();
   setTimeout(() => process.exit(1), 50);
 }
 
+/** The longest drain_timeout of any service: how long a graceful stop may wait for sessions. */
+function longestDrain(config: SwitchyardConfig): number {
+  return Math.max(0, ...config.services.map((s) => s.drain_timeout));
+}
+
+function stopGrace(config: SwitchyardConfig): number {
+  return config.stop_grace ?? DEFAULT_STOP_GRACE;
+}
+
 /**
  * SIGTERM/SIGINT: graceful stop, exit 0 when done (1 on error); a second signal exits at once
- * after `onForce` (e.g. killing workers).
+ * after `onForce` (e.g. killing workers). The stop is bounded: past `bound.deadlineMs` the
+ * process exits 1 whatever it waits for (core/hard-stop.ts).
  */
-function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>, onForce?: () => void): void {
+function stopOnSignals(
+  log: Logger,
+  message: string,
+  stop: () => Promise<void>,
+  bound: { deadlineMs: number; graceMs: number },
+  onForce?: () => void,
+): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
@@ -147,7 +184,10 @@ function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>, 
     }
     stopping = true;
     log.info({ signal }, message);
-    stop().then(
+    const stopped = stop();
+    // After the stop began: listeners close and the drain starts without waiting for the thread.
+    armHardStop(bound.deadlineMs, bound.graceMs, log, onForce);
+    stopped.then(
       () => {
         log.info('stopped');
         log.flush?.();
@@ -209,6 +249,9 @@ async function runPrimary(
     log,
     'stopping: workers stop accepting and drain',
     () => primary.stop(),
+    // The primary kills workers still draining at drain_timeout + stop_grace; then its own
+    // plugins get a second to stop.
+    { deadlineMs: longestDrain(config) + stopGrace(config) + 1000, graceMs: stopGrace(config) },
     () => {
       for (const pid of primary.pids()) safeKill(pid);
     },

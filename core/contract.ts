@@ -6,6 +6,7 @@ import type { ProcessSettings, ServiceSettings } from './config/settings.js';
 import type { ServiceCounters } from './counters.js';
 import type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from './discovery.js';
 import type { ServiceHooks } from './hooks.js';
+import type { ListenerBudget } from './listener-budget.js';
 import type { Backend, BackendSpec, CloseReason, ServiceRef, Session } from './types.js';
 
 /**
@@ -146,6 +147,12 @@ export interface SessionBudget {
   readonly limit: number;
   /** Sessions refused at accept since start because the budget was reached. */
   readonly refused: number;
+  /**
+   * Connection caps of plugins' own listeners (admin API, demo backends), out of the
+   * descriptors the session budget leaves aside: reserve a share in `apply`, guard the server
+   * with it when listening (core/listener-budget.ts).
+   */
+  readonly listeners: ListenerBudget;
 }
 
 /**

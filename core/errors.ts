@@ -1,3 +1,5 @@
+import type { Backend } from './types.js';
+
 /**
  * Every error code the core and the built-in plugins throw, with a one-line summary.
  * docs/errors.md explains each; a test fails when a code is thrown but not documented, or
@@ -8,6 +10,10 @@ export const ERROR_CODES = Object.freeze({
   SWITCHYARD_E_PLUGIN_NOT_FOUND: 'a plugin named in the config cannot be found',
   SWITCHYARD_E_PLUGIN_INVALID: 'a plugin module does not load or does not export a valid plugin',
   SWITCHYARD_E_PLUGIN_APPLY: "a plugin's apply() threw",
+  SWITCHYARD_E_PLUGIN_TIMEOUT:
+    "a plugin's module did not load, or its start did not finish, within plugin_timeout",
+  SWITCHYARD_E_LISTENER_BUDGET:
+    "plugins' own listeners may hold more connections together than the descriptors kept for them",
   SWITCHYARD_E_BACKEND_INVALID: 'a backend spec or registry call has bad input',
   SWITCHYARD_E_BACKEND_NOT_FOUND: 'no backend of that address in the registry',
   SWITCHYARD_E_BACKEND_EXISTS: 'a backend of that address is in the registry already',
@@ -65,7 +71,12 @@ export class RegistryError extends SwitchyardError {
   readonly status: 400 | 404 | 409 | 503;
   declare readonly code: RegistryErrorCode;
 
-  constructor(code: RegistryErrorCode, message: string) {
+  constructor(
+    code: RegistryErrorCode,
+    message: string,
+    /** SWITCHYARD_E_BACKEND_EXISTS: the backend that has this identity already, however it was spelt. */
+    readonly existing?: Backend,
+  ) {
     super(code, message);
     this.name = 'RegistryError';
     this.status = REGISTRY_STATUS[code];

@@ -1,5 +1,5 @@
 /** Programmatic API: load a config, build a runtime, start and stop it. */
-export { formatAddress, parseAddress } from './address.js';
+export { backendIdentity, formatAddress, parseAddress } from './address.js';
 export { BackendRegistry } from './backend-registry.js';
 export { ConfigError, type ConfigIssue, formatIssue } from './config/errors.js';
 export { loadConfigFile, loadConfigText } from './config/load.js';

@@ -435,7 +435,11 @@ function release(session: SessionImpl): void {
   front.capacity.active--;
   if (pool !== front) pool.leave(session);
   front.leave(session);
-  if (front.debug) front.log.debug(session.toJSON(), 'closed');
+  if (front.debug) {
+    // The service's logger binds `service` already; a second one is a duplicate JSON key.
+    const { service: _service, ...line } = session.toJSON();
+    front.log.debug(line, 'closed');
+  }
 }
 
 function withoutTried(up: Backend[], tried: Backend[]): Backend[] {

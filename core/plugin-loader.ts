@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PluginError } from './errors.js';
+import { isSwitchyardError, PluginError, SwitchyardError } from './errors.js';
 import type { Plugin } from './plugin.js';
 import { checkPluginShape } from './plugin-shape.js';
+import { DEFAULT_PLUGIN_TIMEOUT, formatMs, withTimeout } from './plugin-timeout.js';
 
 const BUILTIN_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -29,11 +30,16 @@ export function builtinPluginNames(): string[] {
 
 const cache = new Map<string, Plugin>();
 
-/** A plugin path may name a file or a package folder (its package.json `main`, else index.js). */
+/**
+ * A plugin path may name a file or a package folder (its package.json `main`, else index.js).
+ * Anything else (a FIFO, a device, a socket) is refused: reading it could block forever.
+ */
 function resolvePluginPath(path: string): string {
   if (!existsSync(path))
     throw new PluginError(`plugin file ${path} does not exist`, 'SWITCHYARD_E_PLUGIN_NOT_FOUND');
-  if (!statSync(path).isDirectory()) return path;
+  const st = statSync(path);
+  if (st.isFile()) return path;
+  if (!st.isDirectory()) throw notAFile(path, st);
   let main = 'index.js';
   const manifest = join(path, 'package.json');
   if (existsSync(manifest)) {
@@ -44,14 +50,36 @@ function resolvePluginPath(path: string): string {
   const entry = join(path, main);
   if (!existsSync(entry))
     throw new PluginError(`plugin folder ${path} has no ${main}`, 'SWITCHYARD_E_PLUGIN_NOT_FOUND');
+  const entryStat = statSync(entry);
+  if (!entryStat.isFile()) throw notAFile(entry, entryStat);
   return entry;
+}
+
+function notAFile(path: string, st: Stats): PluginError {
+  const kind = st.isFIFO()
+    ? 'a FIFO'
+    : st.isCharacterDevice() || st.isBlockDevice()
+      ? 'a device'
+      : st.isSocket()
+        ? 'a socket'
+        : 'not a regular file';
+  return new PluginError(
+    `plugin file ${path} is ${kind}, not a regular file or package folder`,
+    'SWITCHYARD_E_PLUGIN_INVALID',
+  );
 }
 
 /**
  * Loads a plugin by built-in short name, by path (relative to `baseDir`, the config file's
- * folder) or by package name. Throws `PluginError` with a message fit for a config error.
+ * folder) or by package name. Throws `PluginError` with a message fit for a config error, or
+ * a SWITCHYARD_E_PLUGIN_TIMEOUT error when the module does not finish loading within
+ * `timeoutMs` (a top-level `await` that never settles).
  */
-export async function loadPlugin(name: string, baseDir: string): Promise<Plugin> {
+export async function loadPlugin(
+  name: string,
+  baseDir: string,
+  timeoutMs = DEFAULT_PLUGIN_TIMEOUT,
+): Promise<Plugin> {
   const key = `${baseDir}\0${name}`;
   const cached = cache.get(key);
   if (cached) return cached;
@@ -74,8 +102,17 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
   }
   let mod: Record<string, unknown>;
   try {
-    mod = await import(url);
+    mod = await withTimeout(
+      import(url) as Promise<Record<string, unknown>>,
+      timeoutMs,
+      () =>
+        new SwitchyardError(
+          'SWITCHYARD_E_PLUGIN_TIMEOUT',
+          `plugin "${name}" did not finish loading within ${formatMs(timeoutMs)} (its module's top level is still running or waiting); raise plugin_timeout if it needs longer`,
+        ),
+    );
   } catch (err) {
+    if (isSwitchyardError(err, 'SWITCHYARD_E_PLUGIN_TIMEOUT')) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ERR_MODULE_NOT_FOUND' && url === name)
       throw new PluginError(

@@ -9,6 +9,7 @@ import type { Runtime as RuntimeContract, RuntimeHooks } from './contract.js';
 import { SwitchyardError } from './errors.js';
 import { checkLimits, distinctDestinations, LISTEN_BACKLOG, readOsLimits, workerCount } from './os-limits.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
+import { DEFAULT_PLUGIN_TIMEOUT, limitStartTaps } from './plugin-timeout.js';
 import { Service } from './service.js';
 import type { ListenSource } from './service-placement.js';
 
@@ -92,6 +93,13 @@ export class Runtime implements RuntimeContract {
       if (role === 'worker' && (use.plugin as ProcessPlugin).runsIn === 'primary') continue;
       await applyPlugin(use, (p) => (p as ProcessPlugin).apply(runtime, use.options));
     }
+    const overbooked = runtime.capacity.listeners.check();
+    if (overbooked !== undefined) throw new SwitchyardError('SWITCHYARD_E_LISTENER_BUDGET', overbooked);
+    // Start hooks are tapped by now; bound every plugin's part of the start.
+    const ms = config.plugin_timeout ?? DEFAULT_PLUGIN_TIMEOUT;
+    limitStartTaps(runtime.hooks.start, ms, 'process start hook');
+    for (const service of runtime.services.values())
+      limitStartTaps(service.hooks.start, ms, `start hook of service "${service.name}"`);
     return runtime;
   }
 

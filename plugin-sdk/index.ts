@@ -6,7 +6,7 @@
  */
 import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 
-export { formatAddress, parseAddress, parseListenAddress } from '../core/address.js';
+export { backendIdentity, formatAddress, parseAddress, parseListenAddress } from '../core/address.js';
 export {
   ORIGIN_API,
   ORIGIN_CONFIG,
@@ -63,6 +63,7 @@ export {
 } from '../core/errors.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
 export { formatIp, formatIpv6, isIpv4, parseIp } from '../core/ip.js';
+export { LISTENER_RESERVE, type ListenerBudget, type ListenerShare } from '../core/listener-budget.js';
 export { LogThrottle } from '../core/log-throttle.js';
 export {
   MAX_PEEK_BYTES,

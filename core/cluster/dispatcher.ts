@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from '../address.js';
 import type { SwitchyardConfig } from '../config/types.js';
+import { SwitchyardError } from '../errors.js';
 import { noDelayOnListener } from '../listener-nodelay.js';
 import { LISTEN_BACKLOG } from '../os-limits.js';
 import { FdGuard } from './fd-guard.js';
@@ -192,7 +193,15 @@ export class Dispatcher {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
-        reject(new Error(`cannot listen on ${address}: ${err.code ?? err.message}`));
+        reject(
+          new SwitchyardError(
+            'SWITCHYARD_E_LISTEN',
+            `cannot listen on ${address}: ${err.code ?? err.message}`,
+            {
+              cause: err,
+            },
+          ),
+        );
       server.once('error', onError);
       server.listen({ host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG }, () => {
         server.removeListener('error', onError);

@@ -104,7 +104,7 @@ export type ToPrimary =
   | { t: 'stats'; stats: WorkerStats }
   | { t: 'reply'; id: number; value: unknown }
   /** Could not start (bad plugin apply, cannot bind); the worker exits 1 after this. */
-  | { t: 'failed'; message: string };
+  | { t: 'failed'; message: string; code?: string };
 
 /** Cheap structural check of what arrives over IPC (anything else is ignored). */
 export function isMessage<T extends { t: string }>(value: unknown): value is T {

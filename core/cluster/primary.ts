@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import type { SwitchyardConfig } from '../config/types.js';
+import { DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { LOG_TO_PRIMARY_ENV } from '../logger.js';
 import { reconcileConfigBackends } from '../reload-backends.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
@@ -23,7 +24,6 @@ import { forwardLines } from './worker-logs.js';
 /** How long a new generation of workers may take to bind every listener. */
 const LISTEN_TIMEOUT = 30_000;
 /** Added to the longest drain_timeout before workers that do not exit are killed. */
-const STOP_GRACE = 10_000;
 
 interface Member {
   worker: Worker;
@@ -170,7 +170,7 @@ export class ClusterPrimary {
     const members = [...this.#members.values()];
     for (const m of members) this.#retire(m);
     const longest = drainTimeout ?? Math.max(0, ...this.config.services.map((s) => s.drain_timeout));
-    await this.#whenExited(members, longest + STOP_GRACE);
+    await this.#whenExited(members, longest + (this.config.stop_grace ?? DEFAULT_STOP_GRACE));
     await this.#runtime?.stop(0);
   }
 
@@ -231,8 +231,13 @@ export class ClusterPrimary {
       try {
         await this.#whenListening(generation);
       } catch (err) {
-        this.log.error({ err }, 'reload failed: the new workers did not start; keeping the old ones');
+        this.log.error(
+          { err: (err as Error).message },
+          'reload failed: the new workers did not start; keeping the old ones',
+        );
         this.#generation--;
+        // The old workers keep serving the old file's backends, not the new one's.
+        reconcileConfigBackends(this.#runtime, next, previous, this.log);
         this.config = previous;
         this.workers = old.length;
         this.#slots?.useConfig(previous);
@@ -343,7 +348,7 @@ export class ClusterPrimary {
         this.#requests.reply(member.worker.id, raw.id, raw.value);
         break;
       case 'failed':
-        member.worker.emit('switchyard:failed', new Error(raw.message));
+        member.worker.emit('switchyard:failed', Object.assign(new Error(raw.message), { code: raw.code }));
         break;
     }
   }
@@ -361,7 +366,8 @@ export class ClusterPrimary {
       return;
     }
     const current = member.generation === this.#generation;
-    this.log.error({ worker: id, pid: member.worker.process.pid, code, signal }, 'worker died');
+    // `pid` is the primary's own (every line has it): the worker's is `workerPid`.
+    this.log.error({ worker: id, workerPid: member.worker.process.pid, code, signal }, 'worker died');
     // A worker of a generation still starting is the starter's failure to handle, not a crash.
     if (!current || !(member.listening || member.replacement)) return;
     const delay = this.#backoff.next();

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { SwitchyardConfig } from '../config/types.js';
+import { armHardStop, DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { Runtime } from '../runtime.js';
 import { CLOSE_BACKEND, type ClusterBridge } from './bridge.js';
 import {
@@ -121,6 +122,9 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     // Stats keep flowing while draining (the timer is unref'd): the primary counts these sessions until exit.
     log.info({ why }, 'worker stopping: no new connections, draining sessions');
     const done = runtime?.stop() ?? Promise.resolve();
+    // Bounded like a single process's stop: a worker whose primary is gone has nobody else to end it.
+    const grace = config.stop_grace ?? DEFAULT_STOP_GRACE;
+    armHardStop(Math.max(0, ...config.services.map((s) => s.drain_timeout)) + grace, grace, log);
     done.then(
       () => {
         log.info('worker stopped');
@@ -162,8 +166,11 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
     if (snapshot) applySnapshot(runtime, snapshot, log);
   } catch (err) {
     listeners?.closeUnused();
-    log.fatal({ err }, (err as Error).message);
-    send({ t: 'failed', message: (err as Error).message });
+    // The primary reports it once for the process (the fatal start line, or the failed reload);
+    // the worker's own line, with the stack, is for debugging.
+    const e = err as Error & { code?: unknown };
+    log.debug({ err }, `worker failed to start: ${e.message}`);
+    send({ t: 'failed', message: e.message, code: typeof e.code === 'string' ? e.code : undefined });
     log.flush?.();
     setTimeout(() => process.exit(1), 50);
     return;

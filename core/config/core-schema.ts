@@ -106,6 +106,14 @@ export const processProperties = {
     description:
       'How connections reach workers (workers > 1): "reuseport" each worker accepts on its own SO_REUSEPORT sockets and the kernel spreads connections (Node >= 22.12 on Linux); "rr" the primary accepts and hands them round-robin (even spread, a full worker is skipped); "none" workers accept on one shared socket (uneven spread); "auto" (default) reuseport where available, else rr.',
   },
+  plugin_timeout: duration(
+    '30s',
+    'How long a plugin may take to load its module, and to start (each of its start hooks). Past it the start, `switchyard validate` or the reload fails naming the plugin, instead of waiting forever.',
+  ),
+  stop_grace: duration(
+    '10s',
+    "How long a stop may take past drain_timeout (plugins' stop hooks, the last log lines) before the process exits anyway, cutting what is left: HAProxy's hard-stop-after is drain_timeout + stop_grace. A cluster primary kills workers still running then.",
+  ),
   worker_semi_space: {
     type: 'integer',
     minimum: 0,

@@ -13,6 +13,8 @@ export async function loadConfigPlugins(
   src: YamlSource,
   data: Record<string, unknown>,
   baseDir: string,
+  /** How long one plugin module may take to load (ms). */
+  timeoutMs: number,
 ): Promise<{ loaded: Map<string, Plugin>; failed: Set<string> }> {
   const multi = data.services !== undefined;
   const loaded = new Map<string, Plugin>();
@@ -33,7 +35,7 @@ export async function loadConfigPlugins(
     for (const name of Object.keys(map)) {
       if (loaded.has(name) || failed.has(name)) continue;
       try {
-        loaded.set(name, await loadPlugin(name, baseDir));
+        loaded.set(name, await loadPlugin(name, baseDir, timeoutMs));
       } catch (err) {
         failed.add(name);
         src.report([...path, name], (err as Error).message, true);
@@ -41,7 +43,7 @@ export async function loadConfigPlugins(
     }
   }
   if (!loaded.has(DEFAULT_BALANCER))
-    loaded.set(DEFAULT_BALANCER, await loadPlugin(DEFAULT_BALANCER, baseDir));
+    loaded.set(DEFAULT_BALANCER, await loadPlugin(DEFAULT_BALANCER, baseDir, timeoutMs));
   checkBackendOptionClashes(src, loaded, (name) => [
     ...(pluginMaps.find((m) => name in m.map)?.path ?? ['plugins']),
     name,

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { parseDuration } from '../duration.js';
+import { DEFAULT_PLUGIN_TIMEOUT } from '../plugin-timeout.js';
 import { composeSchema } from './compose-schema.js';
 import { ConfigError } from './errors.js';
 import { loadConfigPlugins } from './load-plugins.js';
@@ -39,6 +41,7 @@ export async function loadConfigText(
   const src = new YamlSource(file, text, options.env ?? process.env);
   if (src.issues.length > 0) throw new ConfigError(src.issues);
   const data = src.toJS() as Record<string, unknown> | null;
+  if (src.issues.length > 0) throw new ConfigError(src.issues);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     src.report([], 'the config must be a mapping (listen:, backends:, plugins: ...)');
     throw new ConfigError(src.issues);
@@ -47,7 +50,9 @@ export async function loadConfigText(
   const multi = data.services !== undefined;
 
   // Plugins first: their schemas are part of what the document is validated against.
-  const { loaded, failed } = await loadConfigPlugins(src, data, baseDir);
+  // Before validation: a plugin_timeout the schema will reject counts as the default meanwhile.
+  const importTimeout = parseDuration(data.plugin_timeout) ?? DEFAULT_PLUGIN_TIMEOUT;
+  const { loaded, failed } = await loadConfigPlugins(src, data, baseDir, importTimeout);
 
   // Keys as written, before defaults fill them in (services inherit the root's explicit ones).
   const written = new Map<unknown, Set<string>>();
@@ -69,6 +74,8 @@ export async function loadConfigText(
     scheduling: (data.scheduling as ProcessSettings['scheduling'] | undefined) ?? 'auto',
     // 0: Node's own default (no flag).
     worker_semi_space: (data.worker_semi_space as number | undefined) || undefined,
+    plugin_timeout: data.plugin_timeout as number,
+    stop_grace: data.stop_grace as number,
     services: [],
     plugins: [],
   };

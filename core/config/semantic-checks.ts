@@ -1,4 +1,4 @@
-import { parseAddress, parseListenAddress } from '../address.js';
+import { backendIdentity, parseListenAddress } from '../address.js';
 import { BUILTIN_PROVIDER, someProvides, UPSTREAM_TLS } from '../capabilities.js';
 import type { CheckContext, OptionIssue, Plugin } from '../plugin.js';
 import type { BackendSpec } from '../types.js';
@@ -30,13 +30,21 @@ export function buildService(
       src.report(Array.isArray(raw.listen) ? [...at, 'listen', i] : [...at, 'listen'], parsed);
   });
   const backends = (raw.backends ?? []) as BackendSpec[];
-  const seen = new Set<string>();
+  // One backend per identity (core/address.ts): other spellings of an address are duplicates.
+  const seen = new Map<string, number>();
   backends.forEach((b, i) => {
-    const parsed = parseAddress(b.address);
-    if (typeof parsed === 'string') src.report([...at, 'backends', i, 'address'], parsed);
-    else if (seen.has(`${parsed.host}:${parsed.port}`))
-      src.report([...at, 'backends', i, 'address'], 'duplicate backend address');
-    else seen.add(`${parsed.host}:${parsed.port}`);
+    const identity = backendIdentity(b.address);
+    if ('error' in identity) {
+      src.report([...at, 'backends', i, 'address'], identity.error);
+      return;
+    }
+    const first = seen.get(identity.address);
+    if (first === undefined) seen.set(identity.address, i);
+    else
+      src.report(
+        [...at, 'backends', i, 'address'],
+        `duplicate backend: ${identity.address} is already backends[${first}]${b.address === identity.address ? '' : ` (${JSON.stringify(b.address)} is the same address)`}`,
+      );
   });
 
   const plugins: PluginUse[] = [];

@@ -48,6 +48,10 @@ export interface ProcessSettings {
   scheduling: 'auto' | 'reuseport' | 'rr' | 'none';
   /** Workers' `--max-semi-space-size` in MiB (default 2); undefined: Node's default (0 in the file). */
   worker_semi_space?: number;
+  /** How long a plugin may take to load its module, and to start (ms). */
+  plugin_timeout: number;
+  /** How long a stop may take past drain_timeout before the process exits anyway (ms). */
+  stop_grace: number;
   /** In config order; the first is the default service for APIs that take a service name. */
   services: readonly ServiceSettings[];
   /** Process-scope plugins. */

@@ -1,6 +1,31 @@
-import { type Document, isMap, isScalar, LineCounter, parseDocument, parse as parseYaml, visit } from 'yaml';
+import {
+  type Alias,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  LineCounter,
+  type Node,
+  parseDocument,
+  parse as parseYaml,
+  visit,
+} from 'yaml';
 import type { ConfigIssue } from './errors.js';
 import { formatPath } from './errors.js';
+
+/** yaml's default: enough for anchors shared across a config, far from an expansion attack. */
+export const MAX_ALIAS_COUNT = 100;
+
+function holdsAlias(node: Node): boolean {
+  let found = false;
+  visit(node, {
+    Alias: () => {
+      found = true;
+      return visit.BREAK;
+    },
+  });
+  return found || isAlias(node);
+}
 
 /** A parsed YAML config that can say where any path is in its text. */
 export class YamlSource {
@@ -21,9 +46,41 @@ export class YamlSource {
     if (this.doc.errors.length === 0) this.#substituteEnv(env);
   }
 
-  /** The document as plain data. */
+  /**
+   * The document as plain data; undefined, with an issue at the first alias that nests
+   * aliases, when aliases would expand past MAX_ALIAS_COUNT ("billion laughs": each level an
+   * alias list of the one before, a few lines that expand to gigabytes).
+   */
   toJS(): unknown {
-    return this.doc.toJS();
+    try {
+      return this.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      if (!(err instanceof ReferenceError) || !/alias/i.test(err.message)) throw err;
+      const alias = this.#firstNestingAlias();
+      const pos = this.lines.linePos(alias?.range?.[0] ?? 0);
+      this.issues.push({
+        file: this.file,
+        line: pos.line,
+        col: pos.col,
+        path: '',
+        message: `YAML aliases expand too far${alias ? ` from *${alias.source}` : ''} (aliases of anchors that hold aliases: a "billion laughs" document); at most ${MAX_ALIAS_COUNT} alias expansions are allowed`,
+      });
+      return undefined;
+    }
+  }
+
+  /** The first alias whose anchor holds aliases itself, in document order. */
+  #firstNestingAlias(): Alias | undefined {
+    let found: Alias | undefined;
+    visit(this.doc, {
+      Alias: (_key, node) => {
+        const source = node.resolve(this.doc) as Node | undefined;
+        if (source === undefined || !holdsAlias(source)) return;
+        found = node;
+        return visit.BREAK;
+      },
+    });
+    return found;
   }
 
   /** Adds an issue located at `path`; `atKey` points at the key of the last segment instead of its value. */

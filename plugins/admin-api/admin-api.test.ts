@@ -107,10 +107,14 @@ plugins:
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe(`/backends/${encodeURIComponent(b)}`);
     expect(created.body).toMatchObject({ address: b, weight: 2, state: 'up' });
-    // A registry error carries its stable code next to the message.
+    // A registry error carries its stable code next to the message; a duplicate, the entry it duplicates.
     const again = await api('POST', '/backends', { json: { address: b } });
     expect(again.status).toBe(409);
-    expect(again.body).toEqual({ error: expect.stringContaining(b), code: 'SWITCHYARD_E_BACKEND_EXISTS' });
+    expect(again.body).toEqual({
+      error: expect.stringContaining(b),
+      code: 'SWITCHYARD_E_BACKEND_EXISTS',
+      existing: expect.objectContaining({ address: b, weight: 2 }),
+    });
 
     const one = await api('GET', created.headers.get('location')!);
     expect(one.status).toBe(200);

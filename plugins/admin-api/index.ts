@@ -15,6 +15,8 @@ import {
   type Service,
 } from '../../plugin-sdk/index.js';
 import { type AuthSettings, isLoopbackHost } from './auth.js';
+import type { BrowserGuardSettings, GuardCounts } from './browser-guard.js';
+import { checkOptions } from './check.js';
 import { type AdminContext, NotPersisted, Unavailable } from './context.js';
 import { type AdminApiOptions, optionsSchema, TOKEN_ENV } from './options.js';
 import { BackendPersistence } from './persistence.js';
@@ -34,6 +36,14 @@ export interface AdminApi {
    * (a reload may rotate the token). The dashboard enables its buttons from this.
    */
   auth(): { token: boolean; readsOpen: boolean };
+  /** Requests refused since start, by reason; a copy. */
+  refused(): AdminRefusals;
+}
+
+/** What `AdminApi.refused()` counts. */
+export interface AdminRefusals extends GuardCounts {
+  /** Connections closed at accept because `max_connections` were open. */
+  connections: number;
 }
 
 /**
@@ -41,7 +51,10 @@ export interface AdminApi {
  * sessions, probes, and the routes other plugins contribute through `ADMIN_ROUTES`.
  */
 /** What `reconfigure` changes in place, per runtime. */
-const states = new WeakMap<Runtime, { options: AdminApiOptions; auth: AuthSettings; log: Logger }>();
+const states = new WeakMap<
+  Runtime,
+  { options: AdminApiOptions; auth: AuthSettings; guard: BrowserGuardSettings; log: Logger }
+>();
 
 /**
  * The token in effect: the option, else the environment. Throws when none is set but the
@@ -64,9 +77,11 @@ export default definePlugin<AdminApiOptions>({
   runsIn: 'primary',
   description: 'Admin HTTP API: backends, sessions, probes and routes contributed by other plugins.',
   schema: optionsSchema,
+  check: (options) => checkOptions(options),
   apply(runtime, options) {
     const log = runtime.log.child({ plugin: 'admin-api' });
     const listen = parseListen(options.listen);
+    const share = runtime.capacity.listeners.reserveShare('admin-api', options.max_connections);
     const persistence =
       options.state_file === undefined ? undefined : new BackendPersistence(runtime, options.state_file, log);
     let app: FastifyInstance | undefined;
@@ -111,6 +126,7 @@ export default definePlugin<AdminApiOptions>({
     };
 
     const auth: AuthSettings = { token: undefined, readOnlyOpen: options.read_only_open };
+    const refused: GuardCounts = { host: 0, crossSite: 0 };
     runtime.contribute<Endpoint>(ENDPOINTS, {
       name: 'admin',
       url: () => (bound === null ? null : `http://${bound}/`),
@@ -118,8 +134,11 @@ export default definePlugin<AdminApiOptions>({
     runtime.provide<AdminApi>('admin-api', {
       address: () => bound,
       auth: () => ({ token: auth.token !== undefined, readsOpen: auth.readOnlyOpen }),
+      refused: () => ({ ...refused, connections: share.refused }),
     });
-    states.set(runtime, { options, auth, log });
+
+    const guard: BrowserGuardSettings = { allowedHosts: options.allowed_hosts, listenHost: listen.host };
+    states.set(runtime, { options, auth, guard, log });
 
     runtime.hooks.start.tapPromise('admin-api', async () => {
       const token = tokenOf(options, log);
@@ -137,7 +156,21 @@ export default definePlugin<AdminApiOptions>({
       // Imported here, not at the top: every process imports this module for its schema, and
       // cluster workers (which never run the admin API) need not load fastify.
       const { createServer } = await import('./server.js');
-      const server = createServer({ runtime, log, auth, bodyLimit: options.body_limit }, routes);
+      const server = createServer(
+        {
+          runtime,
+          log,
+          auth,
+          guard,
+          refused,
+          bodyLimit: options.body_limit,
+          idleTimeout: options.idle_timeout,
+          headerTimeout: options.header_timeout,
+          requestTimeout: options.request_timeout,
+        },
+        routes,
+      );
+      runtime.capacity.listeners.guard(share, server.server);
       try {
         await server.listen({ host: listen.host, port: listen.port });
       } catch (err) {
@@ -163,16 +196,25 @@ export default definePlugin<AdminApiOptions>({
     });
   },
   /**
-   * Reload (cluster primary): `token` and `read_only_open` change in place, so a token is
-   * rotated with a SIGHUP; `listen`, `state_file` and `body_limit` need a restart.
+   * Reload (cluster primary): `token`, `read_only_open` and `allowed_hosts` change in place, so
+   * a token is rotated with a SIGHUP; `listen`, `state_file`, `body_limit`, `max_connections`
+   * and the timeouts need a restart.
    */
   reconfigure(runtime, options) {
     const state = states.get(runtime);
     if (!state) return;
-    const { log, auth } = state;
-    const restart = (['listen', 'state_file', 'body_limit'] as const).filter(
-      (k) => options[k] !== state.options[k],
-    );
+    const { log, auth, guard } = state;
+    const restart = (
+      [
+        'listen',
+        'state_file',
+        'body_limit',
+        'max_connections',
+        'idle_timeout',
+        'header_timeout',
+        'request_timeout',
+      ] as const
+    ).filter((k) => options[k] !== state.options[k]);
     if (restart.length > 0) log.warn({ options: restart }, 'admin-api: these options change at restart only');
     if (options.listen !== state.options.listen) options = { ...options, listen: state.options.listen };
     let token: string | undefined;
@@ -185,6 +227,7 @@ export default definePlugin<AdminApiOptions>({
     const rotated = token !== auth.token;
     auth.token = token;
     auth.readOnlyOpen = options.read_only_open;
+    guard.allowedHosts = options.allowed_hosts;
     state.options = options;
     log.info(
       { token: token !== undefined, rotated, readOnlyOpen: auth.readOnlyOpen },

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../../plugin-sdk/index.js';
+import { durationSchema, type JsonSchema, LISTENER_RESERVE } from '../../plugin-sdk/index.js';
 
 /** Options of the admin-api plugin, after defaults. */
 export interface AdminApiOptions {
@@ -12,7 +12,20 @@ export interface AdminApiOptions {
   state_file?: string;
   /** Largest request body accepted, in bytes. */
   body_limit: number;
+  /** Host names (besides IP addresses, localhost and the listen host) the API answers to. */
+  allowed_hosts: string[];
+  /** Connections held at once; more are closed at accept and counted. */
+  max_connections: number;
+  /** A connection with no traffic either way for this long is closed (ms); also the keep-alive wait. */
+  idle_timeout: number;
+  /** A request's line and headers must arrive within this (ms), or 408. */
+  header_timeout: number;
+  /** A whole request, body included, must arrive within this (ms), or 408. */
+  request_timeout: number;
 }
+
+const duration = (description: string, fallback: string) =>
+  durationSchema(description, { default: fallback });
 
 export const DEFAULT_LISTEN = '127.0.0.1:9090';
 
@@ -52,5 +65,37 @@ export const optionsSchema: JsonSchema = {
       default: 16384,
       description: 'Largest request body accepted, in bytes.',
     },
+    allowed_hosts: {
+      type: 'array',
+      maxItems: 100,
+      uniqueItems: true,
+      default: [],
+      items: {
+        type: 'string',
+        pattern: '^\\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\\.?$',
+        description: 'a host name ("admin.example.com"), or ".example.com" for it and every subdomain',
+      },
+      description:
+        'Host names the API answers to besides IP addresses, localhost and the listen host (Host header check against DNS rebinding).',
+    },
+    max_connections: {
+      type: 'integer',
+      minimum: 1,
+      maximum: LISTENER_RESERVE,
+      default: 64,
+      description: `Connections the API holds at once; more are closed at accept and counted. Plugin listeners share ${LISTENER_RESERVE} descriptors in total.`,
+    },
+    idle_timeout: duration(
+      'Close a connection with no traffic for this long (1s to 1h); also the keep-alive wait.',
+      '30s',
+    ),
+    header_timeout: duration(
+      "A request's line and headers must arrive within this (1s to 5m), else 408.",
+      '10s',
+    ),
+    request_timeout: duration(
+      'A whole request, body included, must arrive within this (1s to 1h, at least header_timeout), else 408.',
+      '30s',
+    ),
   },
 };

@@ -19,7 +19,8 @@ import { type PersistedBackend, type PersistedService, type StateDocument, State
  * backends; services the file does not mention keep their config list. Drained backends are
  * drained again as the service adds them. Backends of a discovery source are the source's to
  * bring back, never frozen into the file; a service whose whole list comes from an exclusive
- * source (etcd-registry) is not recorded at all.
+ * source (etcd-registry) is not recorded at all. Changes go to a journal as they happen
+ * (state-file.ts), folded into the document when it outgrows it and at stop.
  */
 export class BackendPersistence {
   readonly #file: StateFile;
@@ -31,8 +32,19 @@ export class BackendPersistence {
   readonly #configLists = new Map<string, BackendSpec[]>();
   /** Addresses to drain again when the service adds them at start. */
   readonly #toDrain = new Map<Service, Set<string>>();
-  /** Per service, the backend list (as `fingerprint`) the file holds or is being written with. */
-  readonly #recorded = new Map<string, string>();
+  /**
+   * Registry changes journaled per service, and the count API calls account for: changes
+   * above it came from elsewhere (a config reload), which is logged, and whose write has no
+   * caller to report a failure to.
+   */
+  readonly #changes = new Map<Service, number>();
+  readonly #covered = new Map<Service, number>();
+  /** Services done adding their start list: their registry changes are journaled. */
+  readonly #live = new Set<Service>();
+  /** How many backends each service restored from the file adds at start. */
+  readonly #startCounts = new Map<Service, number>();
+  /** Services whose whole list was journaled in this run. */
+  readonly #listed = new Set<Service>();
   /** Services with a check for changes made outside the API already queued. */
   readonly #checking = new Set<Service>();
 
@@ -47,13 +59,31 @@ export class BackendPersistence {
       service.hooks.backendAdded.tap({ name: 'admin-api', stage: STAGE.LATE }, (b) =>
         this.#redrain(service, b),
       );
-      // A reload (SIGHUP; one process or a cluster primary) applies the config file's edits to
-      // the registry (core/reload-backends.ts). The file must follow them, or a restart would
-      // bring back a backend the new config removed and drop one it added.
-      const check = () => this.#queueCheck(service);
-      service.hooks.backendAdded.tap({ name: 'admin-api', stage: STAGE.LATE }, check);
-      service.hooks.backendRemoved.tap('admin-api', check);
-      service.hooks.backendChanged.tap('admin-api', check);
+      // Every change of a recorded service goes to the journal as it happens, whoever made it:
+      // the API, or a reload (SIGHUP; one process or a cluster primary) applying the config
+      // file's edits (core/reload-backends.ts) — else a restart would bring back a backend the
+      // new config removed and drop one it added. Changes while the service starts (its config
+      // or restored list, drains re-applied) are what the file already says: not journaled.
+      const changed = (backend: Backend, removed: boolean) => {
+        if (!this.#live.has(service) || !this.#managed.has(service.name)) return;
+        // A discovery source's backends are the source's to bring back: not recorded. (One the
+        // config handed over to a source leaves the file at the next fold, at the latest at stop.)
+        if (service.exclusiveSource !== undefined || !isRecorded(backend)) return;
+        if (!this.#appendList(service))
+          this.#file.append(
+            removed
+              ? { service: service.name, remove: backend.address }
+              : { service: service.name, set: persisted(backend) },
+          );
+        this.#changes.set(service, (this.#changes.get(service) ?? 0) + 1);
+        this.#queueCheck(service);
+      };
+      // The service adds its start list synchronously right after its start hook; the last
+      // start tap marks it live once those adds are done.
+      service.hooks.start.tap({ name: 'admin-api', stage: 10 * STAGE.LATE }, () => this.#goLive(service));
+      service.hooks.backendAdded.tap({ name: 'admin-api', stage: STAGE.LATE }, (b) => changed(b, false));
+      service.hooks.backendRemoved.tap('admin-api', (b) => changed(b, true));
+      service.hooks.backendChanged.tap('admin-api', (b) => changed(b, false));
     }
   }
 
@@ -64,7 +94,12 @@ export class BackendPersistence {
   /** Reads the file and swaps in the recorded lists. Call before services start. */
   async restore(): Promise<void> {
     for (const s of this.runtime.services.values()) this.#configLists.set(s.name, s.config.backends.slice());
-    const doc = await this.#file.load();
+    const doc = await this.#file.load((line) =>
+      this.log.warn(
+        { file: this.#file.journalPath, line },
+        'state file journal ends with a torn line (a crash while writing a change that was never acknowledged): dropped',
+      ),
+    );
     if (doc === undefined) return;
     for (const [name, saved] of Object.entries(doc.services)) {
       const service = this.runtime.services.get(name);
@@ -104,9 +139,9 @@ export class BackendPersistence {
           "the config's backends changed since the state file was written; the state file's list is used (delete the file to use the config's)",
         );
       service.startWith(entries);
+      this.#startCounts.set(service, entries.length);
       if (drain.size > 0) this.#toDrain.set(service, drain);
       this.#managed.add(name);
-      this.#recorded.set(name, fingerprint(saved.backends));
       this.log.info(
         { service: name, backends: entries.length, draining: drain.size, file: this.path },
         'backends restored from the state file',
@@ -114,17 +149,49 @@ export class BackendPersistence {
     }
   }
 
-  /** Records a change made through the API; resolves once it is on disk. */
+  /**
+   * Records a change made through the API (already applied to the registry); resolves once it
+   * is on disk. Changes that arrive while a write runs share the next one (group commit).
+   */
   record(service: Service): Promise<void> {
     if (service.exclusiveSource !== undefined) return Promise.resolve();
     this.#managed.add(service.name);
-    // This list, or a later one, is what the next write records.
-    this.#recorded.set(service.name, fingerprint(persistedList(service)));
-    return this.#file.save();
+    this.#appendList(service);
+    this.#covered.set(service, this.#changes.get(service) ?? 0);
+    return this.#file.durable();
   }
 
+  /**
+   * The first change of a service in this run goes to the journal as its whole list, with the
+   * config's list of this run (so a "config's backends changed" warning is not repeated at the
+   * next start); later ones as single changes. False when the list was journaled already.
+   */
+  #appendList(service: Service): boolean {
+    if (this.#listed.has(service)) return false;
+    this.#listed.add(service);
+    this.#file.append({
+      service: service.name,
+      list: persistedList(service),
+      config_backends: this.#configLists.get(service.name) ?? [],
+    });
+    return true;
+  }
+
+  /** Waits for writes in flight and folds the journal into the document (stop). */
   flush(): Promise<void> {
-    return this.#file.flush();
+    return this.#file.close();
+  }
+
+  /** Marks the service live after its start adds (checked: a few turns at most, never a spin). */
+  #goLive(service: Service, turns = 0): void {
+    setImmediate(() => {
+      if (service.state !== 'running') return;
+      const expected =
+        this.#startCounts.get(service) ??
+        (service.exclusiveSource !== undefined ? 0 : service.config.backends.length);
+      if (service.backends.size < expected && turns < 100) this.#goLive(service, turns + 1);
+      else this.#live.add(service);
+    });
   }
 
   #redrain(service: Service, backend: Backend): void {
@@ -135,21 +202,23 @@ export class BackendPersistence {
   }
 
   /**
-   * After a registry change in the primary: once the current task is over (a change made
-   * through the API has been recorded by then, and the start's adds are all done), saves the
-   * file if the service's list differs from the one it records.
+   * After a journaled change: once the current task is over (a change made through the API
+   * has been recorded by then), logs changes no API call accounts for and reports their
+   * write's failure, since no caller waits for it.
    */
   #queueCheck(service: Service): void {
-    if (!this.#managed.has(service.name) || this.#checking.has(service)) return;
+    if (this.#checking.has(service)) return;
     this.#checking.add(service);
     setImmediate(() => {
       this.#checking.delete(service);
-      if (fingerprint(persistedList(service)) === this.#recorded.get(service.name)) return;
+      const changes = this.#changes.get(service) ?? 0;
+      if (changes <= (this.#covered.get(service) ?? 0)) return;
+      this.#covered.set(service, changes);
       this.log.info(
         { service: service.name, file: this.path },
         'backends changed outside the API (config reload): saving the state file',
       );
-      this.#file.save().catch((err: Error) => {
+      this.#file.durable().catch((err: Error) => {
         this.log.error(
           { err, file: this.path },
           'cannot save the state file; a restart would lose the reloaded backends',
@@ -163,18 +232,20 @@ export class BackendPersistence {
     for (const name of this.#managed) {
       const service = this.runtime.services.get(name)!;
       const backends = persistedList(service);
-      this.#recorded.set(name, fingerprint(backends));
       services[name] = { backends, config_backends: this.#configLists.get(name) ?? [] };
     }
     return { version: 1, updated_at: new Date().toISOString(), services };
   }
 }
 
-/** The backends the file records: those of the config and the API, not a discovery source's. */
+/** Backends the file records: those of the config and the API, not a discovery source's. */
+function isRecorded(b: Backend): boolean {
+  return b.origin === ORIGIN_CONFIG || b.origin === ORIGIN_API;
+}
+
 function persistedList(service: Service): PersistedBackend[] {
   const out: PersistedBackend[] = [];
-  for (const b of service.backends.list())
-    if (b.origin === ORIGIN_CONFIG || b.origin === ORIGIN_API) out.push(persisted(b));
+  for (const b of service.backends.list()) if (isRecorded(b)) out.push(persisted(b));
   return out;
 }
 

@@ -9,6 +9,8 @@ import {
 import type { Logger } from 'pino';
 import { type AdminRoute, RegistryError, type Runtime } from '../../plugin-sdk/index.js';
 import { type AuthSettings, bearerAuth, isMutatingMethod, type RouteAuth } from './auth.js';
+import { backendJson } from './backend-json.js';
+import { type BrowserGuardSettings, crossSiteCheck, type GuardCounts, hostCheck } from './browser-guard.js';
 import { describeValidation, validatorCompiler } from './validation.js';
 
 export interface ServerSettings {
@@ -16,7 +18,15 @@ export interface ServerSettings {
   log: Logger;
   /** Read per request: a reload may change it (index.ts `reconfigure`). */
   auth: AuthSettings;
+  /** Read per request, like `auth`. */
+  guard: BrowserGuardSettings;
+  /** Refusals by the Host and cross-site checks, counted here. */
+  refused: GuardCounts;
   bodyLimit: number;
+  /** ms; see the options of the same names. */
+  idleTimeout: number;
+  headerTimeout: number;
+  requestTimeout: number;
 }
 
 /** An error whose status and message are meant for the client. */
@@ -44,7 +54,18 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
     // Changes are logged by the handlers (audit lines); per-request lines would only add noise.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
-    requestTimeout: 30_000,
+    // A slot held by a client that sends nothing, or sends slowly, is a slot the operator
+    // lacks: silent connections end after idleTimeout (socket inactivity, also between
+    // keep-alive requests), slow ones after headerTimeout / requestTimeout with a 408.
+    connectionTimeout: settings.idleTimeout,
+    keepAliveTimeout: settings.idleTimeout,
+    requestTimeout: settings.requestTimeout,
+    // Node checks header and request deadlines every connectionsCheckingInterval (30 s by default).
+    // (Node wants the header deadline within the request deadline, which includes it anyway.)
+    http: {
+      headersTimeout: Math.min(settings.headerTimeout, settings.requestTimeout),
+      connectionsCheckingInterval: 1000,
+    },
     return503OnClosing: true,
   });
   app.setValidatorCompiler(validatorCompiler);
@@ -65,6 +86,10 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
     }
   });
 
+  // Host first (a rebinding page must learn nothing, not even whether it needs a token), then
+  // where a browser says a change comes from, then the token.
+  app.addHook('onRequest', hostCheck(settings.guard, settings.refused, log));
+  app.addHook('onRequest', crossSiteCheck(settings.guard, settings.refused));
   app.addHook('onRequest', bearerAuth(settings.auth));
 
   app.addHook('preValidation', async (request, reply) => {
@@ -87,8 +112,15 @@ export function createServer(settings: ServerSettings, routes: readonly AdminRou
       return;
     }
     if (err instanceof RegistryError) {
-      // The stable code (docs/errors.md) lets scripts tell "exists" from "managed by a source".
-      reply.code(err.status).send({ error: err.message, code: err.code });
+      // The stable code (docs/errors.md) lets scripts tell "exists" from "managed by a source";
+      // a duplicate says which backend it duplicates, as the API shows it.
+      reply
+        .code(err.status)
+        .send(
+          err.existing === undefined
+            ? { error: err.message, code: err.code }
+            : { error: err.message, code: err.code, existing: backendJson(err.existing) },
+        );
       return;
     }
     const status = err.statusCode ?? 500;

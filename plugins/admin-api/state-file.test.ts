@@ -1,9 +1,9 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestKit, exchange, type TestBackend } from '../../testing/index.js';
-import type { StateDocument } from './state-file.js';
+import { readState as readStateFiles, type StateDocument } from './state-file.js';
 import { adminClient } from './test-client.js';
 
 describe('admin-api state file', () => {
@@ -34,7 +34,10 @@ plugins:
   admin-api: { listen: 127.0.0.1:0, state_file: ${JSON.stringify(stateFile)} }
 `;
   const addresses = (body: { backends: Array<{ address: string }> }) => body.backends.map((b) => b.address);
-  const readState = async () => JSON.parse(await readFile(file, 'utf8')) as StateDocument;
+  /** The state as a restart would read it: the document with its journal applied. */
+  const readState = async () => (await readStateFiles(file)).doc as StateDocument;
+  /** The document alone (what is on disk once the proxy stopped). */
+  const readDocument = async () => JSON.parse(await readFile(file, 'utf8')) as StateDocument;
 
   it('a restart keeps adds, removes, weights and drains made through the API', async () => {
     const [a, b, c] = servers.map((s) => s.address);
@@ -53,8 +56,11 @@ plugins:
       { address: c, weight: 5, origin: 'api' },
     ]);
     expect(saved.services.other).toBeUndefined(); // untouched: keeps following the config
-    expect(await readdir(dir)).toEqual(['state.json']);
+    expect((await readdir(dir)).sort()).toEqual(['state.json.journal']);
     await proxy.stop();
+    // At stop the journal is folded into the document.
+    expect(await readdir(dir)).toEqual(['state.json']);
+    expect((await readDocument()).services.web!.backends).toEqual(saved.services.web!.backends);
 
     proxy = await kit.proxy(yaml());
     api = adminClient(proxy.runtime);
@@ -92,7 +98,7 @@ plugins:
     expect(results.map((r) => r.status)).toEqual(Array(30).fill(201));
     const saved = await readState();
     expect(saved.services.web!.backends).toHaveLength(32);
-    expect(await readdir(dir)).toEqual(['state.json']);
+    expect(await readdir(dir)).toEqual(['state.json.journal']);
   });
 
   it('without a state file the config wins after a restart', async () => {
@@ -132,6 +138,18 @@ plugins:
     );
     expect(addresses((await api('GET', '/backends')).body)).toContain(servers[2]!.address);
     expect(await readdir(dir)).toEqual([]);
+
+    // Once writable again, the next change writes the whole state: the failed one is in it too.
+    await mkdir(join(dir, 'missing-dir'));
+    expect((await api('PATCH', `/backends/${servers[0]!.address}`, { json: { weight: 3 } })).status).toBe(
+      200,
+    );
+    const saved = (await readStateFiles(unwritable)).doc!;
+    expect(saved.services.web!.backends.map((b) => `${b.address}*${b.weight}`)).toEqual([
+      `${servers[0]!.address}*3`,
+      `${servers[1]!.address}*1`,
+      `${servers[2]!.address}*1`,
+    ]);
   });
 
   it('keeps entries of services the config no longer has, and warns when the config changed', async () => {

@@ -15,6 +15,7 @@ const SWITCHYARD_LABELS = new Set([
   'status',
   'le',
   'metric',
+  'listener',
 ]);
 
 describe('metrics', () => {

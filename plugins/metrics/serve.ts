@@ -11,6 +11,7 @@ import {
 import { registerConnectHistogram } from './connect-histogram.js';
 import { registerDiscoveryMetrics } from './discovery-metrics.js';
 import type { MetricsApi, MetricsOptions } from './index.js';
+import { registerListenerMetrics } from './listener-metrics.js';
 import { processRegistry } from './process-metrics.js';
 import { scrape } from './scrape.js';
 import { registerServiceMetrics } from './service-metrics.js';
@@ -59,6 +60,7 @@ export function serveMetrics(
   registerConnectHistogram(registry, bounds, snapshot);
   registerDiscoveryMetrics(registry, runtime);
   if (runtime.role === 'primary' && bridge !== undefined) registerWorkerMetrics(registry, bridge);
+  registerListenerMetrics(registry, runtime);
   registry.registerMetric(collectErrors);
   const registries = options.process_metrics ? [registry, processRegistry()] : [registry];
 

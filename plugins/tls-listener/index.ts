@@ -17,6 +17,7 @@ import {
   type SessionKeys,
   sameFiles,
 } from './certificates.js';
+import { checkOptions } from './check.js';
 import { ReloadTrigger } from './reload-trigger.js';
 import { SNI_PATTERN } from './sni.js';
 
@@ -125,6 +126,7 @@ export default definePlugin<TlsListenerOptions>({
       watch_delay: duration('500ms', 'Quiet time after the last file change before reloading.'),
     },
   },
+  check: (options) => checkOptions(options),
   apply(service, options) {
     const log = service.log.child({ plugin: 'tls-listener' });
     const selected = selectListeners(options.listeners, service.config.listen);

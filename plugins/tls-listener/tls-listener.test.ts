@@ -257,10 +257,10 @@ sni:
   });
 
   describe('start validation', () => {
-    it('fails naming a missing certificate file', async () => {
+    it('fails naming a missing certificate file, as a config error at its key', async () => {
       const missing = certs.path('missing.crt');
       await expect(start(`cert: ${q(missing)}\nkey: ${q(server.key)}`)).rejects.toThrow(
-        new RegExp(`cannot read certificate file ${missing}: ENOENT`),
+        new RegExp(`plugins\\.tls-listener\\.cert {2}certificate file ${missing} cannot be read: ENOENT`),
       );
     });
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { createTestKit, type TestKit } from '../../testing/index.js';
+import { duplicateKeys } from './strict-json.js';
 
 const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
@@ -27,11 +28,18 @@ export type LogLine = Record<string, unknown> & { msg?: string; level?: number; 
  */
 export class ClusterProcess {
   readonly logs: LogLine[] = [];
+  /**
+   * Log lines that carry a key twice (JSON.parse keeps one silently). `kill()` fails the test
+   * when there are any, so every test through the CLI parses its log strictly.
+   */
+  readonly duplicateKeyLines: string[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), 'switchyard-cluster-'));
   readonly configFile = join(this.dir, 'switchyard.yaml');
   readonly pidStamp = join(this.dir, 'pid-stamp.js');
   child: ChildProcess | undefined;
   exitCode: number | null | undefined;
+  /** The signal that ended the primary (exitCode is null then). */
+  exitSignal: NodeJS.Signals | null = null;
   #partial = '';
 
   constructor() {
@@ -69,6 +77,8 @@ export class ClusterProcess {
         if (line.trim() === '') continue;
         try {
           this.logs.push(JSON.parse(line) as LogLine);
+          const twice = duplicateKeys(line);
+          if (twice.length > 0) this.duplicateKeyLines.push(`${twice.join(', ')} twice in ${line}`);
         } catch {
           this.logs.push({ msg: line });
         }
@@ -76,9 +86,19 @@ export class ClusterProcess {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       this.exitCode = code;
+      this.exitSignal = signal;
     });
+  }
+
+  /**
+   * Closes our ends of the process's stdout and stderr, as when the parent that started it is
+   * gone: its next writes meet a closed peer (EPIPE). No log line arrives after this.
+   */
+  closeOutput(): void {
+    this.child?.stdout?.destroy();
+    this.child?.stderr?.destroy();
   }
 
   get pid(): number {
@@ -150,6 +170,8 @@ export class ClusterProcess {
       // none left
     }
     rmSync(this.dir, { recursive: true, force: true });
+    const twice = this.duplicateKeyLines.splice(0);
+    if (twice.length > 0) throw new Error(`log lines with a duplicate key:\n${twice.join('\n')}`);
   }
 }
 

@@ -232,7 +232,9 @@ backends: [{ address: "127.0.0.1:1" }]
       t.cluster.start();
       expect(await t.cluster.waitExit(20_000)).toBe(1);
       expect(
-        t.cluster.find(/^scheduling: reuseport is not available: reuseport needs Node >= 22\.12/),
+        t.cluster.find(
+          /^start failed: scheduling: reuseport is not available: reuseport needs Node >= 22\.12/,
+        ),
       ).toBeDefined();
     },
   );

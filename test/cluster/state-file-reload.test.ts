@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readState } from '../../plugins/admin-api/state-file.js';
 import { createTestKit, type TestBackend } from '../../testing/index.js';
 import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
 
@@ -50,12 +51,9 @@ plugins:
   ${proc.pidStamp}: {}
   admin-api: { listen: 127.0.0.1:0, state_file: ${JSON.stringify(stateFile)} }
 `;
-  const saved = (): SavedBackend[] =>
-    (
-      JSON.parse(readFileSync(stateFile, 'utf8')) as {
-        services: Record<string, { backends: SavedBackend[] }>;
-      }
-    ).services.default!.backends;
+  /** The state as a restart reads it: the file with its journal applied. */
+  const saved = async (): Promise<SavedBackend[]> =>
+    ((await readState(stateFile)).doc?.services.default?.backends ?? []) as SavedBackend[];
   const listed = async (api: string) =>
     ((await admin(api, 'GET', '/backends')).body.backends as Array<{ address: string; state: string }>).map(
       (x) => `${x.address} ${x.state}`,
@@ -109,10 +107,10 @@ plugins:
 
     // Changes through the primary's admin API: on disk before each call answers.
     expect((await admin(api, 'POST', '/backends', { address: c })).status).toBe(201);
-    expect(saved().map((x) => x.address)).toEqual([a, b, c]);
+    expect((await saved()).map((x) => x.address)).toEqual([a, b, c]);
     expect((await admin(api, 'DELETE', `/backends/${b}?drain_timeout=0`)).status).toBe(200);
     expect((await admin(api, 'PATCH', `/backends/${a}`, { drain: true })).status).toBe(200);
-    expect(saved()).toEqual(expectedFile);
+    expect(await saved()).toEqual(expectedFile);
     await onlyC(proxy, 4);
 
     // Reload with the config unchanged: the new generation gets the primary's registry.
@@ -122,7 +120,7 @@ plugins:
     expect(served.filter((p) => pids.includes(p))).toEqual([]);
     expect(new Set(served).size).toBe(2);
     expect(await listed(api)).toEqual(expected);
-    expect(saved()).toEqual(expectedFile);
+    expect(await saved()).toEqual(expectedFile);
     expect(proc.find(/changed outside the API \(config reload\)/)).toBeUndefined();
 
     // Stop, then start again from the same config file: the state file's list wins.
@@ -143,7 +141,7 @@ plugins:
     expect(await listed(api)).toEqual(expected);
     const again = await onlyC(proxy, 4);
     expect(again.filter((p) => pids.includes(p))).toEqual([]);
-    expect(saved()).toEqual(expectedFile);
+    expect(await saved()).toEqual(expectedFile);
     expect(sb.accepted).toBe(0);
     expect(sc.accepted).toBe(18);
   }, 90_000);
@@ -156,7 +154,7 @@ plugins:
     proc.start();
     let { proxy, admin: api } = await proc.started();
     expect((await admin(api, 'POST', '/add', { address: c })).status).toBe(200);
-    expect(saved().map((x) => x.address)).toEqual([a, b, c]);
+    expect((await saved()).map((x) => x.address)).toEqual([a, b, c]);
 
     // The config drops b and adds d; c, added through the API, stays.
     proc.writeConfig(config(proc, [a, d]));
@@ -164,11 +162,14 @@ plugins:
     await proc.waitForLog(/^reloaded/, 20_000);
     expect(await listed(api)).toEqual([`${a} up`, `${c} up`, `${d} up`]);
     await poll(
-      () => saved().length === 3 && saved()[2]!.address === d,
+      async () => {
+        const list = await saved();
+        return list.length === 3 && list[2]!.address === d;
+      },
       10_000,
       'the file to follow the reload',
     );
-    expect(saved().map((x) => x.address)).toEqual([a, c, d]);
+    expect((await saved()).map((x) => x.address)).toEqual([a, c, d]);
     expect(proc.find(/changed outside the API \(config reload\)/)).toMatchObject({ service: 'default' });
 
     ({ proxy, admin: api } = await restart(proc));

@@ -168,9 +168,37 @@ plugins:
         expect.stringMatching(/^1::missing required key "listen"/),
         expect.stringMatching(/^2:backends\[0\]\.address:port 99999 is out of range/),
         expect.stringMatching(/^3:backends\[1\]\.address:.*has no port/),
-        expect.stringMatching(/^5:backends\[3\]\.address:duplicate backend address/),
+        expect.stringMatching(
+          /^5:backends\[3\]\.address:duplicate backend: 127\.0\.0\.1:1 is already backends\[2\]$/,
+        ),
       ]),
     );
+  });
+
+  it('one backend, one identity: other spellings of an address are duplicates, at their position', async () => {
+    const issues = await issuesOf(`listen: 127.0.0.1:8080
+backends:
+  - address: localhost:8081
+  - address: LOCALHOST.:8081
+  - address: "[::1]:8081"
+  - address: "[0:0:0:0:0:0:0:1]:08081"
+  - address: "[::ffff:127.0.0.1]:8081"
+  - address: "[::FFFF:7F00:1]:8081"
+  - address: 127.0.0.1:8081
+  - address: 127.1:8081
+  - address: 127.000.0.1:8081
+  - address: 0x7f.0.0.1:8081
+`);
+    expect(issues.map((i) => `${i.line}:${i.col}:${i.path}:${i.message}`)).toEqual([
+      '4:14:backends[1].address:duplicate backend: localhost:8081 is already backends[0] ("LOCALHOST.:8081" is the same address)',
+      '6:14:backends[3].address:duplicate backend: [::1]:8081 is already backends[2] ("[0:0:0:0:0:0:0:1]:08081" is the same address)',
+      '8:14:backends[5].address:duplicate backend: [::ffff:127.0.0.1]:8081 is already backends[4] ("[::FFFF:7F00:1]:8081" is the same address)',
+      expect.stringMatching(
+        /^10:14:backends\[7\]\.address:"127\.1" is not an IPv4 address as four decimal numbers/,
+      ),
+      expect.stringMatching(/^11:14:backends\[8\]\.address:"127\.000\.0\.1" is not an IPv4 address/),
+      expect.stringMatching(/^12:14:backends\[9\]\.address:"0x7f\.0\.0\.1" is not an IPv4 address/),
+    ]);
   });
 
   it('reports a missing environment variable where it is used', async () => {

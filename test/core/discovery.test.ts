@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DiscoverySource } from '../../plugin-sdk/index.js';
+import { readState } from '../../plugins/admin-api/state-file.js';
 import { adminClient } from '../../plugins/admin-api/test-client.js';
 import { createTestKit, exchange, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 
@@ -174,18 +175,12 @@ plugins:
     const api = adminClient(proxy!.runtime);
     expect((await api('POST', '/backends', { json: { address: addr(2) } })).status).toBe(201);
     source.update([{ address: addr(1) }, { address: addr(3) }]);
-    await waitFor(() => {
-      try {
-        return readFileSync(file, 'utf8').includes(addr(2));
-      } catch {
-        return false;
-      }
-    });
+    // The state as a restart reads it: the document with its journal of changes applied.
+    const read = async () => (await readState(file)).doc;
+    await waitFor(async () => JSON.stringify((await read()) ?? {}).includes(addr(2)));
     await new Promise((r) => setTimeout(r, 50));
-    const saved = JSON.parse(readFileSync(file, 'utf8'));
-    expect(
-      saved.services.default.backends.map((b: { address: string; origin: string }) => [b.address, b.origin]),
-    ).toEqual([
+    const saved = (await read())!;
+    expect(saved.services.default!.backends.map((b) => [b.address, b.origin])).toEqual([
       [addr(0), 'config'],
       [addr(2), 'api'],
     ]);

@@ -8,6 +8,7 @@ import { ConfigError } from '../../core/config/errors.js';
 import { loadConfigText } from '../../core/config/load.js';
 import type { SwitchyardConfig } from '../../core/config/types.js';
 import { durationSchema, MAX_DURATION_MS, parseDuration } from '../../plugin-sdk/index.js';
+import { CertFactory } from '../fixtures/tls/certs.js';
 
 /**
  * Node.js runs a timer longer than 2^31 - 1 ms after 1 ms (TimeoutOverflowWarning), so a
@@ -34,6 +35,11 @@ const EXPECTED = [
   'connect_timeout',
   'idle_timeout',
   'drain_timeout',
+  'plugin_timeout',
+  'stop_grace',
+  'plugins.admin-api.idle_timeout',
+  'plugins.admin-api.header_timeout',
+  'plugins.admin-api.request_timeout',
   'plugins.backend-limits.queue_timeout',
   'plugins.circuit-breaker.window',
   'plugins.circuit-breaker.base_ejection_time',
@@ -80,7 +86,8 @@ const COMPANIONS: Record<string, Record<string, unknown>> = {
 };
 
 /**
- * Options a plugin cannot be enabled without (its schema or `check` refuses it otherwise), and
+ * Options a plugin cannot be enabled without (its schema or `check` refuses it otherwise):
+ * sni-router's default route, tls-listener's certificate files (created in beforeAll), and
  * for dns-discovery a max_refresh the other refresh durations may reach.
  */
 const REQUIRED: Record<string, Record<string, unknown>> = {
@@ -88,6 +95,14 @@ const REQUIRED: Record<string, Record<string, unknown>> = {
   'source-limits': { max_connections: 1 },
   'dns-discovery': { name: 'web.test', port: 80, max_refresh: MAX_DURATION_MS },
 };
+let certs: CertFactory | undefined;
+beforeAll(async () => {
+  certs = await CertFactory.create();
+  REQUIRED['tls-listener'] = { ...(await certs.leaf('server', { cn: 'durations.test' })) };
+});
+afterAll(async () => {
+  await certs?.cleanup();
+});
 
 /** A config that sets `path` to `value`, as JSON (which is YAML). */
 function configWith(path: string[], value: unknown): string {
@@ -105,7 +120,10 @@ function configWith(path: string[], value: unknown): string {
 /** The loaded value at `path`: core keys from the service, plugin options from the plugin's use. */
 function loadedValue(config: SwitchyardConfig, path: string[]): unknown {
   const service = config.services[0]!;
-  if (path[0] !== 'plugins') return (service as unknown as Record<string, unknown>)[path[0]!];
+  if (path[0] !== 'plugins')
+    return path[0]! in service
+      ? (service as unknown as Record<string, unknown>)[path[0]!]
+      : (config as unknown as Record<string, unknown>)[path[0]!];
   const use = [...service.plugins, ...config.plugins].find((u) => u.name === path[1]);
   let at: unknown = use?.options;
   for (const key of path.slice(2)) at = (at as Record<string, unknown>)[key];

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readState } from '../../plugins/admin-api/state-file.js';
 import { createTestKit, exchange } from '../../testing/index.js';
 import { ClusterProcess, poll } from '../cluster/cluster-harness.js';
 
@@ -89,17 +89,16 @@ plugins:
         })
       ).status,
     ).toBe(200);
-    await poll(() => existsSync(stateFile), 5000, 'the state file');
+    await poll(async () => (await readState(stateFile)).doc !== undefined, 5000, 'the state file');
 
     proc.writeConfig(config(b.address));
     proc.signal('SIGHUP');
     await proc.waitForLog('backends changed outside the API (config reload): saving the state file');
-    const saved = () =>
-      (
-        JSON.parse(readFileSync(stateFile, 'utf8')).services.default.backends as Array<{ address: string }>
-      ).map((x) => x.address);
-    await poll(() => saved().includes(b.address), 5000, 'b in the state file');
-    expect(saved()).toEqual([b.address]);
+    // The state as a restart reads it: the file with its journal applied.
+    const saved = async () =>
+      ((await readState(stateFile)).doc?.services.default?.backends ?? []).map((x) => x.address);
+    await poll(async () => (await saved()).includes(b.address), 5000, 'b in the state file');
+    expect(await saved()).toEqual([b.address]);
     expect((await exchange(proxy, 'x')).toString()).toBe('b\nx');
   });
 });
