@@ -1,4 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TestClient } from '../../testing/index.js';
@@ -94,6 +96,31 @@ ${plugin === undefined ? '' : `  ${join(proc.dir, 'plugin.js')}: {}\n`}`);
     const end = await stop();
     expect(end).toMatchObject({ code: null, signal: 'SIGKILL' });
     expect(end.ms).toBeGreaterThanOrEqual(2900); // deadline (2 s) + the watchdog's grace (1 s)
+    for (const c of clients) await c.closed(5000);
+  });
+
+  it('at its open-file limit (accepts failing with EMFILE under a flood): the stop is still bounded', async () => {
+    const clients = await startHolding('');
+    const pid = t.cluster!.pid;
+    // A limit just above what it holds: a few more sessions fit, then every accept fails.
+    const limit = readdirSync(`/proc/${pid}/fd`).length + 6;
+    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:${limit}`]);
+    const proxy = clients[0]!.socket.remoteAddress!;
+    const port = clients[0]!.socket.remotePort!;
+    const flood = Array.from({ length: 100 }, () => {
+      const s = connect({ host: proxy, port });
+      s.on('error', () => {});
+      s.write('y');
+      return s;
+    });
+    t.kit.defer(() => {
+      for (const s of flood) s.destroy();
+    });
+    await poll(() => readdirSync(`/proc/${pid}/fd`).length >= limit, 5000, 'the proxy at its limit');
+    const end = await stop();
+    // Exits by itself: 0 when the drain ends the sessions in time, 1 at drain_timeout + stop_grace.
+    expect(end.signal).toBeNull();
+    expect([0, 1]).toContain(end.code);
     for (const c of clients) await c.closed(5000);
   });
 
