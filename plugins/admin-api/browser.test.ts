@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, SKIP_BROWSER } from '../../test/fixtures/chromium.js';
 import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
-import { launchChromium, SKIP_BROWSER } from './chromium.test-support.js';
 import type { AdminApi } from './index.js';
 
 /**

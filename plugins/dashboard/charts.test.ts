@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, SKIP_BROWSER } from '../../test/fixtures/chromium.js';
 import { createTestKit, type TestBackend, type TestProxy } from '../../testing/index.js';
-import { launchChromium, SKIP_BROWSER } from './browser.test-support.js';
 
 /**
  * The page's history charts, backend states, timeline, topology and action gating, in headless

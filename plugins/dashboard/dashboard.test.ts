@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, SKIP_BROWSER as SKIP } from '../../test/fixtures/chromium.js';
 import { createTestKit, type TestProxy, waitFor } from '../../testing/index.js';
-import { launchChromium, SKIP_BROWSER as SKIP } from './browser.test-support.js';
 
 /**
  * The page in headless Chromium (Debian package `chromium`) against a running proxy.

@@ -1,22 +1,4 @@
-import type { Backend, CloseReason, Service, Session } from '../../plugin-sdk/index.js';
-
-/** Every close reason the core reports, so counters exist (at 0) before the first close. */
-export const CLOSE_REASONS: readonly CloseReason[] = [
-  'client-closed',
-  'backend-closed',
-  'client-reset',
-  'backend-reset',
-  'client-error',
-  'backend-error',
-  'idle-timeout',
-  'connect-failed',
-  'no-backend',
-  'rejected',
-  'shutdown',
-  'killed',
-  'drained',
-  'peek-timeout',
-];
+import { type Backend, CLOSE_REASONS, type Service, type Session } from '../../plugin-sdk/index.js';
 
 /**
  * Rejection reasons are chosen by plugins; past this many distinct values per service the
