@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isSwitchyardError, PluginError, SwitchyardError } from './errors.js';
+import { describeFileKind } from './file-kind.js';
 import type { Plugin } from './plugin.js';
 import { checkPluginShape } from './plugin-shape.js';
 import { DEFAULT_PLUGIN_TIMEOUT, formatMs, withTimeout } from './plugin-timeout.js';
@@ -56,13 +57,7 @@ function resolvePluginPath(path: string): string {
 }
 
 function notAFile(path: string, st: Stats): PluginError {
-  const kind = st.isFIFO()
-    ? 'a FIFO'
-    : st.isCharacterDevice() || st.isBlockDevice()
-      ? 'a device'
-      : st.isSocket()
-        ? 'a socket'
-        : 'not a regular file';
+  const kind = describeFileKind(st);
   return new PluginError(
     `plugin file ${path} is ${kind}, not a regular file or package folder`,
     'SWITCHYARD_E_PLUGIN_INVALID',

@@ -61,6 +61,7 @@ export {
   SwitchyardError,
   type SwitchyardErrorCode,
 } from '../core/errors.js';
+export { describeFileKind } from '../core/file-kind.js';
 export type { Dialed, ServerFactory, ServiceHooks, UnavailableInfo } from '../core/hooks.js';
 export { formatIp, formatIpv6, isIpv4, parseIp } from '../core/ip.js';
 export { LISTENER_RESERVE, type ListenerBudget, type ListenerShare } from '../core/listener-budget.js';

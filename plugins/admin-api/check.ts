@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { type OptionIssue, parseListenAddress } from '../../plugin-sdk/index.js';
+import { describeFileKind, type OptionIssue, parseListenAddress } from '../../plugin-sdk/index.js';
 import { isLoopbackHost } from './auth.js';
 import { type AdminApiOptions, TOKEN_ENV } from './options.js';
 
@@ -39,15 +39,7 @@ export function notRegularFile(path: string): string | undefined {
   try {
     const st = statSync(path);
     if (st.isFile()) return undefined;
-    kind = st.isDirectory()
-      ? 'a directory'
-      : st.isFIFO()
-        ? 'a FIFO'
-        : st.isCharacterDevice() || st.isBlockDevice()
-          ? 'a device'
-          : st.isSocket()
-            ? 'a socket'
-            : 'not a regular file';
+    kind = describeFileKind(st);
   } catch {
     return undefined; // missing (created on the first change) or unreadable (reported at start)
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { OptionIssue } from '../../plugin-sdk/index.js';
+import { describeFileKind, type OptionIssue } from '../../plugin-sdk/index.js';
 import { loadCertificates } from './certificates.js';
 import type { TlsListenerOptions } from './index.js';
 
@@ -45,7 +45,7 @@ function fileProblem(file: string): string | undefined {
   try {
     const st = statSync(path);
     if (st.isFile()) return undefined;
-    return `${path} is ${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : 'not a regular file'}`;
+    return `${path} is ${describeFileKind(st)}`;
   } catch (err) {
     return `${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
   }
