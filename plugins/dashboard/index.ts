@@ -51,6 +51,16 @@ function send(reply: FastifyReply, type: string, body: string) {
   return reply.headers(SECURITY_HEADERS).type(type).send(body);
 }
 
+/** A static file of the page, under the asset prefix, public like the page itself. */
+function asset(name: string, type: string, body: string): AdminRoute {
+  return {
+    method: 'GET',
+    url: `${ASSET_PREFIX}/${name}`,
+    config: PUBLIC,
+    handler: (_req, reply) => send(reply, type, body),
+  };
+}
+
 /**
  * A live stats page on the admin API (what HAProxy's stats page is to its users): services,
  * backends with weight, state, plugin statuses, sessions, bytes and rates, with drain / remove /
@@ -130,30 +140,10 @@ export default definePlugin<DashboardOptions>({
         config: PUBLIC,
         handler: (_req, reply) => send(reply, 'text/html; charset=utf-8', assets.html),
       },
-      {
-        method: 'GET',
-        url: `${ASSET_PREFIX}/dashboard.css`,
-        config: PUBLIC,
-        handler: (_req, reply) => send(reply, 'text/css; charset=utf-8', assets.css),
-      },
-      {
-        method: 'GET',
-        url: `${ASSET_PREFIX}/dashboard.js`,
-        config: PUBLIC,
-        handler: (_req, reply) => send(reply, 'text/javascript; charset=utf-8', assets.js),
-      },
-      {
-        method: 'GET',
-        url: `${ASSET_PREFIX}/uplot.js`,
-        config: PUBLIC,
-        handler: (_req, reply) => send(reply, 'text/javascript; charset=utf-8', assets.uplotJs),
-      },
-      {
-        method: 'GET',
-        url: `${ASSET_PREFIX}/uplot.css`,
-        config: PUBLIC,
-        handler: (_req, reply) => send(reply, 'text/css; charset=utf-8', assets.uplotCss),
-      },
+      asset('dashboard.css', 'text/css; charset=utf-8', assets.css),
+      asset('dashboard.js', 'text/javascript; charset=utf-8', assets.js),
+      asset('uplot.js', 'text/javascript; charset=utf-8', assets.uplotJs),
+      asset('uplot.css', 'text/css; charset=utf-8', assets.uplotCss),
       {
         method: 'GET',
         url: `${ASSET_PREFIX}/state`,
