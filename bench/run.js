@@ -97,7 +97,8 @@ function pick(all, names, what) {
  */
 function labelOf(target) {
   if (opts.workers === 1) return target.label;
-  if (target.name === 'switchyard') return `${target.label} (${opts.workers} workers, ${opts.scheduling})`;
+  if (target.name.startsWith('switchyard'))
+    return `${target.label} (${opts.workers} workers, ${opts.scheduling})`;
   if (target.name === 'haproxy') return `${target.label} (nbthread ${opts.workers})`;
   return target.label;
 }

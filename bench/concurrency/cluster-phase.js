@@ -234,6 +234,7 @@ async function measure(pids, probeDir, timeoutMs) {
   return {
     processes,
     rss: sum((p) => p.memory?.rss),
+    pss: sum((p) => p.memory?.pss),
     heapUsed: sum((p) => p.heapUsed),
     newSpace: sum((p) => p.newSpace),
     sessions: sum((p) => (p.role === 'worker' ? p.sessions : 0)),

@@ -110,10 +110,13 @@ export function treeCpuDelta(before, after) {
 }
 
 /**
- * VmRSS and its anonymous and file-backed parts, and the peak, in KiB (/proc's "kB"); null once
- * the process is gone.
+ * VmRSS and its anonymous and file-backed parts, the peak, and the proportional set size, in
+ * KiB (/proc's "kB"); null once the process is gone. PSS charges each shared page to the
+ * processes mapping it in equal parts, so PSS (unlike RSS) adds up across processes: seven
+ * Node processes share one copy of the node binary's ~47 MiB of text, which a sum of RSS
+ * counts seven times. NaN where smaps_rollup is missing (kernels before 4.14).
  * @param {Pid} pid
- * @returns {{ rss: number, anon: number, file: number, hwm: number } | null}
+ * @returns {{ rss: number, anon: number, file: number, hwm: number, pss: number } | null}
  */
 export function residentKiB(pid) {
   if (pid === null || pid === undefined) return null;
@@ -125,7 +128,12 @@ export function residentKiB(pid) {
   }
   /** @param {string} name */
   const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile'), hwm: field('VmHWM') };
+  let pss = Number.NaN;
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    pss = Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? Number.NaN);
+  } catch {}
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile'), hwm: field('VmHWM'), pss };
 }
 
 /**
