@@ -138,19 +138,28 @@ export const naiveNoDelay = naiveProxy('naive-nodelay', 'naive + TCP_NODELAY', t
 export const naiveReuseport = {
   name: 'naive-reuseport',
   label: 'naive Node pipe, reuseport',
-  async start(backendPort, _dir, options = {}) {
-    const script = fileURLToPath(new URL('naive-reuseport.js', import.meta.url));
-    const spec = JSON.stringify({ processes: options.workers ?? 1, backends: [backendPort] });
-    const proc = startNode(options, [script, spec]);
-    try {
-      const port = Number((await waitForOutput(proc, /listening [^\s]+:(\d+)/))[1]);
-      return { port, pid: proc.child.pid ?? null, stop: (graceMs) => stop(proc, graceMs) };
-    } catch (err) {
-      await stop(proc);
-      throw err;
-    }
-  },
+  start: (backendPort, _dir, options = {}) =>
+    startScript(options, 'naive-reuseport.js', { processes: options.workers ?? 1, backends: [backendPort] }),
 };
+
+/**
+ * A Node script of this folder that prints "listening <host>:<port>" once it proxies.
+ * @param {StartOptions} options
+ * @param {string} file
+ * @param {object} spec  its JSON argument
+ * @returns {Promise<RunningTarget>}
+ */
+async function startScript(options, file, spec) {
+  const script = fileURLToPath(new URL(file, import.meta.url));
+  const proc = startNode(options, [script, JSON.stringify(spec)]);
+  try {
+    const port = Number((await waitForOutput(proc, /listening [^\s]+:(\d+)/))[1]);
+    return { port, pid: proc.child.pid ?? null, stop: (graceMs) => stop(proc, graceMs) };
+  } catch (err) {
+    await stop(proc);
+    throw err;
+  }
+}
 
 /**
  * @param {string} name
@@ -162,18 +171,8 @@ function naiveProxy(name, label, noDelay) {
   return {
     name,
     label,
-    async start(backendPort, _dir, options = {}) {
-      const script = fileURLToPath(new URL('naive-proxy.js', import.meta.url));
-      const spec = JSON.stringify({ listen: ['127.0.0.1'], backends: [backendPort], noDelay });
-      const proc = startNode(options, [script, spec]);
-      try {
-        const port = Number((await waitForOutput(proc, /listening [^\s]+:(\d+)/))[1]);
-        return { port, pid: proc.child.pid ?? null, stop: (graceMs) => stop(proc, graceMs) };
-      } catch (err) {
-        await stop(proc);
-        throw err;
-      }
-    },
+    start: (backendPort, _dir, options = {}) =>
+      startScript(options, 'naive-proxy.js', { listen: ['127.0.0.1'], backends: [backendPort], noDelay }),
   };
 }
 
