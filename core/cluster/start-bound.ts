@@ -4,11 +4,13 @@ import { SwitchyardError } from '../errors.js';
 import { DEFAULT_PLUGIN_TIMEOUT, formatMs } from '../plugin-timeout.js';
 
 /**
- * What a worker does after its plugins' last step: the primary's registry snapshot reaching it
- * (one IPC round trip) and its listeners binding (or taking the primary's sockets). No plugin
- * code and no disk runs there, so it gets a fixed allowance rather than a plugin_timeout.
+ * A worker's own part of its start, outside any plugin step: Node and Switchyard's modules
+ * loading, the config read and validated, the primary's snapshot round trip, the binds. Not
+ * plugin code, so a short plugin_timeout says nothing about it: fork to listening measured
+ * 5–8 s on 2 cores at load 21–24 (docs/multi-process.md, Supervision), well under 1 s idle.
+ * It loads modules from disk like a plugin import, so a longer plugin_timeout applies to it too.
  */
-export const LISTEN_MARGIN = 5_000;
+export const WORKER_OWN_START = 10_000;
 
 /** How long the primary waits for a worker to listen, and how that was counted. */
 export interface WorkerStartBound {
@@ -19,20 +21,21 @@ export interface WorkerStartBound {
   imports: number;
   /** Start hooks a worker runs in turn: the process's, then each service's. */
   hooks: number;
-  /** Steps that are each given a whole plugin_timeout: imports + hooks + the worker's own start. */
+  /** Plugin steps, each given a whole plugin_timeout: imports + hooks. */
   steps: number;
+  /** The worker's own start: `WORKER_OWN_START`, or plugin_timeout if longer. */
+  ownStart: number;
 }
 
 /**
  * The longest a worker of `config` may legitimately take from fork to listening. A worker runs
  * these one after another:
- *  - its own start (Node, Switchyard's modules, reading and validating the config): disk-bound
- *    module loading like a plugin's, so one plugin_timeout;
+ *  - its own start (Node, Switchyard's modules, the config), whose end is the snapshot
+ *    hand-over and the binds: `WORKER_OWN_START`, or plugin_timeout if longer;
  *  - each plugin module's import, each bounded by plugin_timeout in the worker (a module named
  *    under several services loads once; the default balancer loads always);
  *  - the process start hook, then each service's start hook: a hook's taps run together, each
  *    bounded by plugin_timeout, so one hook takes at most one plugin_timeout;
- *  - the snapshot hand-over and the binds (`LISTEN_MARGIN`).
  * Every bounded step gets its whole plugin_timeout, so a cluster starts whatever one process
  * with the same config starts (a plugin whose start takes 45 s under `plugin_timeout: 60s`).
  * A worker past this bound is stuck where plugin_timeout does not reach (an `apply` that never
@@ -47,8 +50,9 @@ export function workerStartBound(config: SwitchyardConfig): WorkerStartBound {
   for (const service of config.services) for (const use of service.plugins) modules.add(use.name);
   const imports = modules.size;
   const hooks = 1 + config.services.length;
-  const steps = 1 + imports + hooks;
-  return { ms: steps * pluginTimeout + LISTEN_MARGIN, pluginTimeout, imports, hooks, steps };
+  const steps = imports + hooks;
+  const ownStart = Math.max(WORKER_OWN_START, pluginTimeout);
+  return { ms: steps * pluginTimeout + ownStart, pluginTimeout, imports, hooks, steps, ownStart };
 }
 
 /**
@@ -60,8 +64,8 @@ export function workersDidNotListen(bound: WorkerStartBound, stuck: readonly str
   return new SwitchyardError(
     'SWITCHYARD_E_WORKER_START_TIMEOUT',
     `workers did not listen within ${formatMs(bound.ms)} (${stuck.join('; ')}); ` +
-      `the wait is plugin_timeout (${t}) for each of the ${bound.steps} steps a worker takes in turn ` +
-      `(its own start, ${bound.imports} plugin module loads, ${bound.hooks} start hooks) plus ${formatMs(LISTEN_MARGIN)} to listen: ` +
+      `the wait is plugin_timeout (${t}) for each of the ${bound.steps} plugin steps a worker takes in turn ` +
+      `(${bound.imports} module loads, ${bound.hooks} start hooks) plus ${formatMs(bound.ownStart)} for its own start: ` +
       'raise plugin_timeout if a plugin needs longer to load or start',
   );
 }

@@ -11,10 +11,18 @@ const DELAY = fileURLToPath(new URL('../fixtures/plugins/start-delay.js', import
 describe('how long the primary waits for workers follows plugin_timeout', () => {
   const load = (yaml: string) => loadConfigText(yaml, 'bound.yaml');
 
-  it('gives each step a worker takes in turn a whole plugin_timeout, plus a fixed margin to listen', async () => {
-    // One service, no plugin: its own start, the default balancer, the process and service start hooks.
+  it('gives each step a worker takes in turn a whole plugin_timeout, plus the worker's own start', async () => {
+    // One service, no plugin: the default balancer, the process and service start hooks, and the
+    // worker's own start (10 s, or plugin_timeout if longer).
     const plain = workerStartBound(await load('listen: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:1 }]\n'));
-    expect(plain).toEqual({ ms: 4 * 30_000 + 5_000, pluginTimeout: 30_000, imports: 1, hooks: 2, steps: 4 });
+    expect(plain).toEqual({
+      ms: 3 * 30_000 + 30_000,
+      pluginTimeout: 30_000,
+      imports: 1,
+      hooks: 2,
+      steps: 3,
+      ownStart: 30_000,
+    });
     // Modules: admin-api, start-delay (named twice, loaded once), least-connections and the default
     // balancer; start hooks: the process's and each service's (a pool's too), one after another.
     const several = workerStartBound(
@@ -27,22 +35,26 @@ services:
 `),
     );
     expect(several).toEqual({
-      ms: 9 * 60_000 + 5_000,
+      ms: 8 * 60_000 + 60_000,
       pluginTimeout: 60_000,
       imports: 4,
       hooks: 4,
-      steps: 9,
+      steps: 8,
+      ownStart: 60_000,
     });
     // The brief's case: a 45 s start under plugin_timeout 60s fits (a fixed 30 s did not).
     expect(several.ms).toBeGreaterThan(45_000 + 60_000);
+    // A short plugin_timeout does not shorten the worker's own start below 10 s.
+    const short = workerStartBound(
+      await load('plugin_timeout: 1s\nlisten: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:1 }]\n'),
+    );
+    expect(short).toMatchObject({ ms: 3 * 1_000 + 10_000, steps: 3, ownStart: 10_000 });
   });
 });
 
 describe('cluster start and plugin_timeout (real CLI, workers: 2)', () => {
   const t = clusterFixture();
 
-  const service = (backend: string, plugin: string) =>
-    `{ listen: 127.0.0.1:0, backends: [{ address: "${backend}" }], plugins: { ${DELAY}: ${plugin} } }`;
 
   it('a plugin whose start never finishes fails the start at plugin_timeout, naming the plugin', async () => {
     const proc = new ClusterProcess();
@@ -63,19 +75,18 @@ describe('cluster start and plugin_timeout (real CLI, workers: 2)', () => {
     expect(Date.now() - began).toBeLessThan(15_000);
   });
 
-  it('plugin_timeout 3s: a 2 s start in each of 4 services (8 s in a row, more than plugin_timeout and the margin together) starts', async () => {
+  it('plugin_timeout 3s and a plugin whose start takes 2 s: the cluster starts and serves', async () => {
     const backend = await t.kit.named('a');
     const proc = new ClusterProcess();
     t.cluster = proc;
-    const slow = service(backend.address, '{ start_ms: 2000 }');
     proc.writeConfig(
-      `workers: 2\nplugin_timeout: 3s\nservices:\n  s1: ${slow}\n  s2: ${slow}\n  s3: ${slow}\n  s4: ${slow}\n`,
+      `workers: 2\nplugin_timeout: 3s\nlisten: 127.0.0.1:0\nbackends: [{ address: "${backend.address}" }]\nplugins:\n  ${DELAY}: { start_ms: 2000 }\n`,
     );
     const began = Date.now();
     proc.start();
     const { proxy } = await proc.started();
-    // The starts did run in a row: a wait of plugin_timeout plus the margin (8 s) would have failed it.
-    expect(Date.now() - began).toBeGreaterThanOrEqual(8_000);
+    // The start did wait for the plugin.
+    expect(Date.now() - began).toBeGreaterThanOrEqual(2_000);
     expect((await exchange(proxy, 'x')).toString()).toBe('a\nx');
     expect(proc.logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
   });
@@ -88,20 +99,21 @@ describe('cluster start and plugin_timeout (real CLI, workers: 2)', () => {
     );
     const began = Date.now();
     proc.start();
-    expect(await proc.waitExit(20_000)).toBe(1);
+    expect(await proc.waitExit(25_000)).toBe(1);
     const elapsed = Date.now() - began;
-    // 1s for each of 5 steps (the worker's start, 2 modules, 2 start hooks) + 5s: not before, and not 30 s.
-    expect(elapsed).toBeGreaterThanOrEqual(10_000);
-    expect(elapsed).toBeLessThan(20_000);
+    // 1s for each of 4 plugin steps (2 modules, 2 start hooks) + 10s for the worker's own start:
+    // not before, and not the 30 s the primary used to wait whatever plugin_timeout said.
+    expect(elapsed).toBeGreaterThanOrEqual(14_000);
+    expect(elapsed).toBeLessThan(25_000);
     const fatal = proc.logs.filter((l) => l.level === 60);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]!.code).toBe('SWITCHYARD_E_WORKER_START_TIMEOUT');
     const msg = String(fatal[0]!.msg);
     expect(msg).toMatch(
-      /^start failed: workers did not listen within 10s \(worker \d+, pid \d+: still loading its config and plugins; worker \d+, pid \d+: still loading its config and plugins\); /,
+      /^start failed: workers did not listen within 14s \(worker \d+, pid \d+: still loading its config and plugins; worker \d+, pid \d+: still loading its config and plugins\); /,
     );
     expect(msg).toContain(
-      'the wait is plugin_timeout (1s) for each of the 5 steps a worker takes in turn (its own start, 2 plugin module loads, 2 start hooks) plus 5s to listen: raise plugin_timeout if a plugin needs longer to load or start',
+      'the wait is plugin_timeout (1s) for each of the 4 plugin steps a worker takes in turn (2 module loads, 2 start hooks) plus 10s for its own start: raise plugin_timeout if a plugin needs longer to load or start',
     );
-  });
+  }, 40_000);
 });
