@@ -11,7 +11,7 @@ const DELAY = fileURLToPath(new URL('../fixtures/plugins/start-delay.js', import
 describe('how long the primary waits for workers follows plugin_timeout', () => {
   const load = (yaml: string) => loadConfigText(yaml, 'bound.yaml');
 
-  it('gives each step a worker takes in turn a whole plugin_timeout, plus the worker's own start', async () => {
+  it('gives each step a worker takes in turn a whole plugin_timeout, plus the own start of a worker', async () => {
     // One service, no plugin: the default balancer, the process and service start hooks, and the
     // worker's own start (10 s, or plugin_timeout if longer).
     const plain = workerStartBound(await load('listen: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:1 }]\n'));
