@@ -55,7 +55,6 @@ services:
 describe('cluster start and plugin_timeout (real CLI, workers: 2)', () => {
   const t = clusterFixture();
 
-
   it('a plugin whose start never finishes fails the start at plugin_timeout, naming the plugin', async () => {
     const proc = new ClusterProcess();
     t.cluster = proc;
