@@ -12,6 +12,8 @@ export const ERROR_CODES = Object.freeze({
   SWITCHYARD_E_PLUGIN_APPLY: "a plugin's apply() threw",
   SWITCHYARD_E_PLUGIN_TIMEOUT:
     "a plugin's module did not load, or its start did not finish, within plugin_timeout",
+  SWITCHYARD_E_WORKER_START_TIMEOUT:
+    'cluster workers did not listen within the wait plugin_timeout sets (stuck outside a bounded plugin step)',
   SWITCHYARD_E_LISTENER_BUDGET:
     "plugins' own listeners may hold more connections together than the descriptors kept for them",
   SWITCHYARD_E_BACKEND_INVALID: 'a backend spec or registry call has bad input',

@@ -20,10 +20,9 @@ import { PrimaryRequests } from './requests.js';
 import { RespawnBackoff } from './respawn-backoff.js';
 import { resolveScheduling, SCHEDULING_ENV, type Scheduling } from './scheduling.js';
 import { takeSnapshot } from './snapshot.js';
+import { workerStartBound, workersDidNotListen } from './start-bound.js';
 import { forwardLines } from './worker-logs.js';
 
-/** How long a new generation of workers may take to bind every listener. */
-const LISTEN_TIMEOUT = 30_000;
 /** Added to the longest drain_timeout before workers that do not exit are killed. */
 
 interface Member {
@@ -376,7 +375,8 @@ export class ClusterPrimary {
     const delay = this.#backoff.next();
     this.log.warn({ delay }, 'forking a replacement worker');
     setTimeout(() => {
-      if (!this.#stopping && member.generation === this.#generation) this.#fork(member.generation, true);
+      if (!this.#stopping && member.generation === this.#generation)
+        this.#watchReplacement(this.#fork(member.generation, true));
     }, delay).unref();
   }
 
@@ -435,14 +435,41 @@ export class ClusterPrimary {
     else this.#send(member, { t: 'stop' });
   }
 
-  /** Resolves when every member listens; rejects when one fails, exits or takes too long. */
+  /**
+   * A replacement is waited for like a generation (nobody else does): one that fails to start
+   * gets its reason logged (the worker leaves that to the primary), one that does not listen
+   * within the bound is killed. Either exit forks the next replacement, with the back-off.
+   */
+  #watchReplacement(member: Member): void {
+    this.#whenListening([member]).catch((err: Error & { code?: unknown }) => {
+      // An exit is logged by #onExit ('worker died'); a retired one was meant to stop.
+      if (member.retiring || this.#stopping || member.worker.isDead()) return;
+      this.log.error(
+        { worker: member.worker.id, workerPid: member.worker.process.pid, code: err.code, err: err.message },
+        'replacement worker did not start',
+      );
+      member.worker.process.kill('SIGKILL');
+    });
+  }
+
+  /**
+   * Resolves when every member listens; rejects when one fails, exits or takes longer than
+   * plugin_timeout lets a worker take (./start-bound.ts).
+   */
   #whenListening(members: Member[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let left = members.length;
-      const timer = setTimeout(
-        () => fail(new Error(`workers did not listen within ${LISTEN_TIMEOUT} ms`)),
-        LISTEN_TIMEOUT,
-      );
+      // A generation shares one config; the first start's members have the primary's.
+      const bound = workerStartBound(members[0]?.config ?? this.config);
+      const timer = setTimeout(() => {
+        const stuck = members
+          .filter((m) => !m.listening)
+          .map(
+            (m) =>
+              `worker ${m.worker.id}, pid ${m.worker.process.pid}: ${m.ready ? 'still starting its plugins and listeners' : 'still loading its config and plugins'}`,
+          );
+        fail(workersDidNotListen(bound, stuck));
+      }, bound.ms);
       const cleanups: Array<() => void> = [];
       const done = () => {
         clearTimeout(timer);
