@@ -100,6 +100,7 @@ function labelOf(target) {
   if (target.name.startsWith('switchyard'))
     return `${target.label} (${opts.workers} workers, ${opts.scheduling})`;
   if (target.name === 'haproxy') return `${target.label} (nbthread ${opts.workers})`;
+  if (target.name === 'naive-reuseport') return `naive Node pipe (${opts.workers} processes, reuseport)`;
   return target.label;
 }
 /** @type {import('./lib/targets.js').StartOptions} */
@@ -296,6 +297,8 @@ async function runWorkload(workload, dir) {
       switchyardToNaive: ratio(v('switchyard'), v('naive')),
       switchyardToHaproxy: ratio(v('switchyard'), v('haproxy')),
       naiveToHaproxy: ratio(v('naive'), v('haproxy')),
+      switchyardToNaiveReuseport: ratio(v('switchyard'), v('naive-reuseport')),
+      naiveReuseportToHaproxy: ratio(v('naive-reuseport'), v('haproxy')),
       switchyardToDirect: ratio(v('switchyard'), v('direct')),
       cpuSwitchyardToNaive: ratio(c('switchyard'), c('naive')),
       cpuSwitchyardToHaproxy: ratio(c('switchyard'), c('haproxy')),

@@ -1,5 +1,16 @@
 #!/usr/bin/env node
-import { main } from '../dist/core/cli.js';
+import { reexecWithMallocTuning } from '../dist/core/malloc-tuning.js';
+
+// A proxy start re-executes itself once with glibc's allocator tuned for socket buffers
+// (dist/core/malloc-tuning.js says why), before anything else is loaded: same pid, same
+// arguments. Other commands (validate, ctl, --help) move no traffic.
+const command = process.argv[2];
+const isStart =
+  (command === undefined || command.startsWith('-')) &&
+  !process.argv.slice(2).some((a) => ['-h', '--help', '-v', '--version'].includes(a));
+if (isStart) reexecWithMallocTuning();
+
+const { main } = await import('../dist/core/cli.js');
 
 // The stack of an unexpected error helps whoever debugs a plugin, and only them.
 const debug = /(^|\s)(-l|--log-level)[=\s](debug|trace)(\s|$)/.test(process.argv.slice(2).join(' '));

@@ -13,6 +13,7 @@ import { dryRun } from './dry-run.js';
 import { ENDPOINTS, type Endpoint, endpointFields } from './endpoints.js';
 import { armHardStop, DEFAULT_STOP_GRACE } from './hard-stop.js';
 import { createLogger, rawLineWriter, wantsPretty } from './logger.js';
+import { MALLOC_TUNABLE, mallocTuningState, withMallocTuning } from './malloc-tuning.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
 
@@ -100,6 +101,7 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
     exitOnStartFailure(log, err);
     return;
   }
+  const allocator = mallocTuningState();
   log.info(
     {
       version: pkg.version,
@@ -111,6 +113,11 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
       })),
       plugins: config.plugins.map((p) => p.name),
       sessionLimit: Number.isFinite(runtime.capacity.limit) ? runtime.capacity.limit : null,
+      allocator,
+      // One process re-executes itself to tune glibc (core/malloc-tuning.ts); Node 20 cannot.
+      ...(allocator === 'needs-newer-node' && {
+        allocatorHint: `tuning glibc for socket buffers needs Node >= 22.15 (process.execve); set GLIBC_TUNABLES=${MALLOC_TUNABLE} in the environment instead (docs/os-tuning.md)`,
+      }),
       ...endpointFields(runtime.contributions<Endpoint>(ENDPOINTS)),
     },
     'switchyard started',
@@ -237,6 +244,8 @@ async function runPrimary(
         backends: s.backends.list().map((b) => (b.weight === 1 ? b.address : `${b.address}*${b.weight}`)),
       })),
       plugins: config.plugins.map((p) => p.name),
+      // The workers' allocator: the primary hands them the tunable at fork on any Node.
+      allocator: mallocTuningState(withMallocTuning(process.env)),
       ...endpointFields(primary.runtime.contributions<Endpoint>(ENDPOINTS)),
     },
     'switchyard started (cluster primary)',

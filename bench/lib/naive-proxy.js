@@ -8,8 +8,15 @@ import net from 'node:net';
 import v8 from 'node:v8';
 import { fullGc, heapSpaces, memoryUsage } from './v8-stats.js';
 
-/** @type {{ listen: string[], backends: number[], noDelay?: boolean }} */
-const { listen, backends, noDelay = false } = JSON.parse(process.argv[2] ?? '');
+/** `port` and `reusePort` only for naive-reuseport.js, which runs several copies on one port. */
+/** @type {{ listen: string[], backends: number[], noDelay?: boolean, port?: number, reusePort?: boolean }} */
+const {
+  listen,
+  backends,
+  noDelay = false,
+  port: listenPort = 0,
+  reusePort = false,
+} = JSON.parse(process.argv[2] ?? '');
 let next = 0;
 /** @param {net.Socket} client */
 const onConnection = (client) => {
@@ -20,7 +27,8 @@ const onConnection = (client) => {
 };
 const servers = listen.map((host) => {
   const server = net.createServer({ allowHalfOpen: true, noDelay }, onConnection);
-  return server.listen(0, host, () => console.log(`listening ${addressOf(server)}`));
+  const options = reusePort ? { port: listenPort, host, reusePort } : { port: listenPort, host };
+  return server.listen(options, () => console.log(`listening ${addressOf(server)}`));
 });
 // So that `node --cpu-prof` writes its profile (bench/profile.js).
 process.on('SIGTERM', () => process.exit(0));

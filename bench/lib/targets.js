@@ -130,6 +130,38 @@ export const naive = naiveProxy('naive', 'naive Node pipe', false);
 export const naiveNoDelay = naiveProxy('naive-nodelay', 'naive + TCP_NODELAY', true);
 
 /**
+ * With `--workers N`: N naive proxies on one port with SO_REUSEPORT (naive-reuseport.js), what
+ * Node does with N processes and no code of ours in the data path; one naive proxy otherwise.
+ * Not run by default. Needs the proxies' Node >= 22.12.
+ * @type {Target}
+ */
+export const naiveReuseport = {
+  name: 'naive-reuseport',
+  label: 'naive Node pipe, reuseport',
+  start: (backendPort, _dir, options = {}) =>
+    startScript(options, 'naive-reuseport.js', { processes: options.workers ?? 1, backends: [backendPort] }),
+};
+
+/**
+ * A Node script of this folder that prints "listening <host>:<port>" once it proxies.
+ * @param {StartOptions} options
+ * @param {string} file
+ * @param {object} spec  its JSON argument
+ * @returns {Promise<RunningTarget>}
+ */
+async function startScript(options, file, spec) {
+  const script = fileURLToPath(new URL(file, import.meta.url));
+  const proc = startNode(options, [script, JSON.stringify(spec)]);
+  try {
+    const port = Number((await waitForOutput(proc, /listening [^\s]+:(\d+)/))[1]);
+    return { port, pid: proc.child.pid ?? null, stop: (graceMs) => stop(proc, graceMs) };
+  } catch (err) {
+    await stop(proc);
+    throw err;
+  }
+}
+
+/**
  * @param {string} name
  * @param {string} label
  * @param {boolean} noDelay
@@ -139,18 +171,8 @@ function naiveProxy(name, label, noDelay) {
   return {
     name,
     label,
-    async start(backendPort, _dir, options = {}) {
-      const script = fileURLToPath(new URL('naive-proxy.js', import.meta.url));
-      const spec = JSON.stringify({ listen: ['127.0.0.1'], backends: [backendPort], noDelay });
-      const proc = startNode(options, [script, spec]);
-      try {
-        const port = Number((await waitForOutput(proc, /listening [^\s]+:(\d+)/))[1]);
-        return { port, pid: proc.child.pid ?? null, stop: (graceMs) => stop(proc, graceMs) };
-      } catch (err) {
-        await stop(proc);
-        throw err;
-      }
-    },
+    start: (backendPort, _dir, options = {}) =>
+      startScript(options, 'naive-proxy.js', { listen: ['127.0.0.1'], backends: [backendPort], noDelay }),
   };
 }
 
@@ -237,7 +259,7 @@ async function retryPorts(launch) {
   throw lastError;
 }
 
-export const allTargets = [direct, switchyard, naive, haproxy, naiveNoDelay, switchyardSemi0];
+export const allTargets = [direct, switchyard, naive, haproxy, naiveNoDelay, switchyardSemi0, naiveReuseport];
 
 /** What runs when `--targets` is not given. */
 export const defaultTargets = [direct, switchyard, naive, haproxy];

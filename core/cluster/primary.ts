@@ -6,6 +6,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { SwitchyardConfig } from '../config/types.js';
 import { DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { LOG_TO_PRIMARY_ENV } from '../logger.js';
+import { withMallocTuning } from '../malloc-tuning.js';
 import { reconcileConfigBackends } from '../reload-backends.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
 import { Runtime } from '../runtime.js';
@@ -279,6 +280,8 @@ export class ClusterPrimary {
 
   #fork(generation: number, replacement: boolean): Member {
     const worker = cluster.fork({
+      // glibc keeps freed socket buffers instead of faulting them back in (core/malloc-tuning.ts).
+      ...pick(withMallocTuning(process.env), 'GLIBC_TUNABLES'),
       SWITCHYARD_GENERATION: String(generation),
       [SCHEDULING_ENV]: this.#scheduling,
       ...(this.workerLines !== undefined && { [LOG_TO_PRIMARY_ENV]: '1' }),
@@ -502,4 +505,10 @@ export class ClusterPrimary {
 /** `workers: auto` is one per CPU the process may use. */
 export function resolveWorkers(workers: number | 'auto'): number {
   return workers === 'auto' ? Math.max(1, Math.min(64, availableParallelism())) : workers;
+}
+
+/** `{ [key]: env[key] }` when set, else nothing (cluster.fork merges it over process.env). */
+function pick(env: Record<string, string | undefined>, key: string): Record<string, string> {
+  const value = env[key];
+  return value === undefined ? {} : { [key]: value };
 }
