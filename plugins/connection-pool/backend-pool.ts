@@ -16,7 +16,10 @@ import {
   usable,
 } from './pooled-socket.js';
 
-/** An idle socket the backend closes sooner than this after connecting counts as a failure. */
+/**
+ * An idle socket the backend closes sooner than this after connecting counts as a failure; a
+ * back-off probe that stays idle this long (no close, no overflow) ends the back-off.
+ */
 const EARLY_CLOSE_MS = 1000;
 
 /** What every pool of a service shares. */
@@ -72,8 +75,15 @@ interface Generation {
   started: boolean;
   /** `acquire()` calls (hand refills) not settled yet. */
   acquiring: number;
-  /** A create is dialling as the single back-off probe. */
+  /**
+   * The single back-off probe has its turn: dialling, or connected and on trial until it
+   * proves good or is lost. Connecting alone proves nothing: a backend that overflows or closes
+   * every idle socket accepts it first.
+   */
   probing: boolean;
+  /** The probe's socket (dialling or on trial), and the timer that ends its trial. */
+  probe: PooledSocket | null;
+  trialTimer: NodeJS.Timeout | undefined;
   /** Creates waiting for their turn (back-off delay, the probe, a stopping service). */
   waiters: Array<() => void>;
   retryTimer: NodeJS.Timeout | undefined;
@@ -211,7 +221,11 @@ export class BackendPool implements PoolEvents {
     if (!this.#connecting.delete(entry)) return;
     const create = entry.create!;
     entry.create = null;
-    if (create.probe) this.#endProbe();
+    const gen = this.#gen!;
+    if (gen.probe === entry) {
+      gen.trialTimer = setTimeout(runTrialOver, EARLY_CLOSE_MS, this);
+      gen.trialTimer.unref();
+    }
     this.#idle.add(entry);
     create.resolve(entry.socket);
     this.queueFill();
@@ -224,20 +238,16 @@ export class BackendPool implements PoolEvents {
     discard(entry);
     this.#dialFailures++;
     this.#failed(reason);
-    if (create.probe) this.#endProbe();
+    const gen = this.#gen!;
+    if (gen.probe === entry) endProbe(gen);
     create.reject(new Error(`pool connect to ${this.backend.address} failed: ${reason}`));
   }
 
   lost(entry: PooledSocket, reason: LossReason): void {
     if (!this.#idle.delete(entry)) return;
     discard(entry);
-    const gen = this.#gen!;
-    const i = this.#hand.indexOf(entry);
-    if (i >= 0) {
-      this.#hand.splice(i, 1);
-      // Borrowed: give it back as destroyed; generic-pool creates a replacement for `min`.
-      gen.pool.destroy(entry.socket).catch(ignore);
-    } else this.#dead.add(entry.socket);
+    // Count the failure first: giving a hand socket back below makes generic-pool call `create`
+    // for its `min` synchronously, and that create must already see the delay this loss sets.
     if (reason === 'overflow') {
       this.#overflowed++;
       this.#failed('backend sent more than max_buffered_bytes to an idle socket');
@@ -246,6 +256,14 @@ export class BackendPool implements PoolEvents {
       // A backend that closes fresh sockets (overloaded, maxconn, deny) would make us spin.
       if (Date.now() - entry.since < EARLY_CLOSE_MS) this.#failed('backend closed a fresh idle socket');
     }
+    const gen = this.#gen!;
+    if (gen.probe === entry) endProbe(gen); // failed its trial: the next probe waits the new delay
+    const i = this.#hand.indexOf(entry);
+    if (i >= 0) {
+      this.#hand.splice(i, 1);
+      // Borrowed: give it back as destroyed; generic-pool creates a replacement for `min`.
+      gen.pool.destroy(entry.socket).catch(ignore);
+    } else this.#dead.add(entry.socket);
     this.queueFill();
   }
 
@@ -301,6 +319,19 @@ export class BackendPool implements PoolEvents {
     this.queueFill();
   }
 
+  /**
+   * The probe's trial is over (timer): still idle, it proved good and ends the back-off;
+   * otherwise (dropped on borrow, say) it proved nothing and the next create may probe.
+   */
+  trialOver(): void {
+    const gen = this.#gen;
+    if (gen === null) return;
+    gen.trialTimer = undefined;
+    const entry = gen.probe;
+    if (entry !== null && this.#idle.has(entry)) this.#endBackoff();
+    else endProbe(gen);
+  }
+
   // ---- generic-pool ----
 
   #newGeneration(): Generation {
@@ -311,6 +342,8 @@ export class BackendPool implements PoolEvents {
       started: false,
       acquiring: 0,
       probing: false,
+      probe: null,
+      trialTimer: undefined,
       waiters: [],
       retryTimer: undefined,
     };
@@ -351,23 +384,24 @@ export class BackendPool implements PoolEvents {
   /** generic-pool `create`: waits its turn while backing off, then dials. */
   async #create(gen: Generation): Promise<Socket> {
     const probe = await this.#turn(gen);
-    if (gen.closed) {
-      if (probe) this.#endProbe();
-      return placeholder();
-    }
+    if (gen.closed) return placeholder(); // #shut reset the probe
     return new Promise<Socket>((resolve, reject) => {
       this.#dials++;
       const { host, port } = this.backend;
       const entry = dial(this, host, port, this.settings.connectTimeout, this.settings.max_buffered_bytes);
-      entry.create = { resolve, reject, probe };
+      entry.create = { resolve, reject };
+      // Still ours unless the back-off ended since the turn (then this is a plain dial).
+      if (probe && gen.probing && gen.probe === null) gen.probe = entry;
       this.#connecting.add(entry);
     });
   }
 
   /**
    * Resolves when this create may dial. While creates are failing only one dials at a time
-   * (the probe, resolved true), each after the back-off delay: generic-pool calls `create`
-   * again as soon as one rejects, so without this it would hammer the backend in a tight loop.
+   * (the probe, resolved true), each after the back-off delay, and the next waits until the
+   * probe's socket failed (then the new delay) or proved good (then no more back-off):
+   * generic-pool calls `create` again as soon as one rejects, and for `min` as soon as a
+   * socket is destroyed, so without this it would hammer the backend.
    * Also holds creates while the service is stopping. Resolves false once the pool is closed.
    */
   async #turn(gen: Generation): Promise<boolean> {
@@ -475,8 +509,7 @@ export class BackendPool implements PoolEvents {
     this.#ttlTimer = undefined;
     clearTimeout(gen.retryTimer);
     gen.retryTimer = undefined;
-    gen.probing = false;
-    wake(gen);
+    endProbe(gen);
     this.#failures = 0;
     this.#retryAt = 0;
     const done: Promise<void> = drained
@@ -498,13 +531,6 @@ export class BackendPool implements PoolEvents {
     this.#ttlTimer.unref();
   }
 
-  #endProbe(): void {
-    const gen = this.#gen;
-    if (gen === null) return;
-    gen.probing = false;
-    wake(gen);
-  }
-
   #endBackoff(): void {
     this.#failures = 0;
     this.#retryAt = 0;
@@ -512,7 +538,7 @@ export class BackendPool implements PoolEvents {
     if (gen === null) return;
     clearTimeout(gen.retryTimer);
     gen.retryTimer = undefined;
-    wake(gen);
+    endProbe(gen);
   }
 
   #failed(reason: string): void {
@@ -531,6 +557,15 @@ export class BackendPool implements PoolEvents {
         'pool connect failed',
       );
   }
+}
+
+/** The probe's turn is over (failed, proved good, or the pool closed): the next create may take it. */
+function endProbe(gen: Generation): void {
+  gen.probing = false;
+  gen.probe = null;
+  clearTimeout(gen.trialTimer);
+  gen.trialTimer = undefined;
+  wake(gen);
 }
 
 /** Resolves every create waiting for its turn; each checks again. */
@@ -566,4 +601,8 @@ function runRetry(gen: Generation): void {
 
 function runExpire(pool: BackendPool): void {
   pool.expire();
+}
+
+function runTrialOver(pool: BackendPool): void {
+  pool.trialOver();
 }

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestKit, exchange, type TestProxy, waitFor } from '../../testing/index.js';
 import type { ConnectionPoolApi, PoolStats } from './index.js';
@@ -179,6 +179,8 @@ ${pool
     // The backend comes up on that port: the next probe succeeds and the pool fills.
     await kit.echo({ port: dead.port });
     await waitFor(() => statsOf().idle === 2, WAIT, 'recovery');
+    // The probe stayed idle past the early-close window: that ended the back-off, no hit needed.
+    expect(statsOf().failures).toBe(0);
     expect((await exchange(proxy.address, 'up')).toString()).toBe('up');
   });
 
@@ -194,13 +196,51 @@ ${pool
     const backend = await kit.greeting(Buffer.alloc(100, 'g'));
     await start([backend.address], 'min_idle: 1\nmax_buffered_bytes: 50\nbackoff_base: 1s');
     await waitFor(() => statsOf().overflowed >= 1, WAIT, 'overflow');
-    // Evicted. Polled, not read once: a replacement can be idle for the moment before the
-    // greeting overflows it too (generic-pool refills `min` itself, outside the backoff).
+    // Evicted, and the replacement waits out the back-off (0.5-1 s) before it dials.
     await waitFor(() => statsOf().idle === 0, WAIT, 'the overflowed socket evicted');
     // The session dials itself and still gets all 100 bytes.
     const got = await exchange(proxy.address, 'x');
     expect(got.length).toBe(101);
   });
+
+  // A warm socket lost early counts as a failure, and the replacement generic-pool creates for
+  // `min` must wait out the delay that failure set; after it, one probe dials, and the other
+  // creates wait until it proves good or is lost (its connect proves nothing here). Checked
+  // without timing: while `backoffMs` is > 0 no dial may have happened since the last loss
+  // (dials are counted when they start; the delays are 1-4 s, the checks 100 ms after a loss).
+  for (const [what, handler, pool, lost] of [
+    [
+      'overflows max_buffered_bytes',
+      (s: Socket) => s.write(Buffer.alloc(100, 'g')),
+      'min_idle: 1\nmax_buffered_bytes: 50',
+      (p: PoolStats) => p.overflowed,
+    ],
+    ['closes it at once', (s: Socket) => s.end(), 'min_idle: 2', (p: PoolStats) => p.closedByBackend],
+  ] as const) {
+    it(`paces the min refill by the back-off when the backend ${what}`, async () => {
+      const backend = await kit.backend(handler);
+      const minIdle = Number(/min_idle: (\d+)/.exec(pool)![1]);
+      await start([backend.address], `${pool}\nbackoff_base: 2s\nbackoff_max: 4s`);
+      await waitFor(() => lost(statsOf()) >= minIdle, WAIT, 'the first sockets lost');
+      await sleep(100); // an unpaced replacement would have dialled (and been lost) by now
+      const s = statsOf();
+      expect(s.backoffMs).toBeGreaterThan(0); // 1-4 s from the losses: still waiting
+      expect(s.dials).toBe(minIdle);
+      expect(s.failures).toBe(minIdle);
+      expect(lost(s)).toBe(minIdle);
+      expect(s.connecting).toBe(0);
+      expect(backend.accepted).toBe(minIdle);
+      // After the delay the pool probes again: one dial, lost too, then a longer delay.
+      await waitFor(() => lost(statsOf()) > minIdle, 6000, 'the probe after the back-off');
+      await sleep(100);
+      const p = statsOf();
+      expect(p.backoffMs).toBeGreaterThan(0);
+      expect(p.dials).toBe(minIdle + 1);
+      expect(p.failures).toBe(minIdle + 1);
+      expect(p.dialFailures).toBe(0);
+      expect(backend.accepted).toBe(minIdle + 1);
+    });
+  }
 
   it('follows backends added, drained and removed at run time', async () => {
     const a = await kit.echo();

@@ -12,8 +12,6 @@ export type LossReason = 'backend-closed' | 'overflow';
 export interface PendingCreate {
   resolve(socket: Socket): void;
   reject(err: Error): void;
-  /** The one connect allowed while the backend's pool is backing off. */
-  probe: boolean;
 }
 
 /** What the socket listeners report to: the backend's pool. */
