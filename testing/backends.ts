@@ -178,7 +178,31 @@ export function reset(delay: number) {
 
 /** @internal */
 export async function startRefusing(host = '127.0.0.1'): Promise<RefusingBackend> {
-  return new RefusingBackend(host, await freePort(host));
+  return new RefusingBackend(host, await portBelowEphemeral(host));
+}
+
+/**
+ * A port nothing listens on now, and that no later bind to port 0 can take: it lies below the
+ * kernel's ephemeral range (32768 and up by default), where `listen(0)` never picks. A port
+ * from `freePort()` would be free only until the next `listen(0)` on the same host took it
+ * (an admin API started after the backend list was written, say), and the "refusing" backend
+ * would then answer.
+ */
+async function portBelowEphemeral(host: string): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await bindable(host, port)) return port;
+  }
+  return freePort(host);
+}
+
+/** True when `host:port` can be bound now (nothing listens there). */
+function bindable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
 }
 
 /** @internal */

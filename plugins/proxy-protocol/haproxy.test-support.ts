@@ -36,7 +36,10 @@ export async function startHaproxy(config: (port: number) => string): Promise<Ha
     child.stderr!.on('data', (c) => {
       output += c.toString();
     });
-    if (await listening(child, port)) {
+    // The probe can reach another program that took the port between freePort() and
+    // HAProxy's bind (HAProxy then exits with "cannot bind"): only a HAProxy still running a
+    // moment later, without a bind error, owns its frontends.
+    if ((await listening(child, port)) && (await stillUp(child, () => output))) {
       return {
         address: `127.0.0.1:${port}`,
         get output() {
@@ -71,6 +74,16 @@ async function listening(child: ChildProcess, port: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return false;
+}
+
+/** HAProxy binds every frontend before serving, or exits: 200 ms without an exit or a bind error. */
+async function stillUp(child: ChildProcess, output: () => string): Promise<boolean> {
+  await new Promise((r) => setTimeout(r, 200));
+  return (
+    child.exitCode === null &&
+    child.signalCode === null &&
+    !/cannot bind|Address already in use/i.test(output())
+  );
 }
 
 async function kill(child: ChildProcess): Promise<void> {
