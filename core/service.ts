@@ -11,6 +11,7 @@ import type { ServiceCounters } from './counters.js';
 import type { DiscoverySource, DiscoverySourceOptions, DiscoveryStatus } from './discovery.js';
 import { SwitchyardError } from './errors.js';
 import { createServiceHooks, type ServerFactory, type ServiceHooks } from './hooks.js';
+import { listenOn } from './listen.js';
 import { NODELAY_INHERITED, noDelayOnListener } from './listener-nodelay.js';
 import { LISTEN_BACKLOG } from './os-limits.js';
 import { Pipeline } from './pipeline.js';
@@ -375,11 +376,16 @@ export class Service implements ServiceContract {
     this.#state = 'stopped';
   }
 
-  async #bind(address: string, index: number): Promise<void> {
+  /** The listener's description, or why its address does not parse. */
+  #listenerInfo(address: string, index: number): ListenerInfo | string {
     const parsed = parseListenAddress(address);
-    if (typeof parsed === 'string')
-      throw new SwitchyardError('SWITCHYARD_E_LISTEN', `listener ${address}: ${parsed}`);
-    const info: ListenerInfo = { address, host: parsed.host, port: parsed.port, index };
+    return typeof parsed === 'string' ? parsed : { address, host: parsed.host, port: parsed.port, index };
+  }
+
+  async #bind(address: string, index: number): Promise<void> {
+    const info = this.#listenerInfo(address, index);
+    if (typeof info === 'string')
+      throw new SwitchyardError('SWITCHYARD_E_LISTEN', `listener ${address}: ${info}`);
     if (this.#placement.handedConnections === true) {
       // The primary accepts and hands connections over (core/cluster/dispatcher.ts): the
       // listener's server never listens here; `acceptHanded` feeds it.
@@ -391,12 +397,12 @@ export class Service implements ServiceContract {
     for (const { slot, handle } of handed) await this.#listen(info, handle, slot);
     if (handed.length > 0) return;
     if (source === undefined) {
-      await this.#listen(info, { host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG });
+      await this.#listen(info, { host: info.host, port: info.port, backlog: LISTEN_BACKLOG });
       return;
     }
     const port = source.port(this.name, index);
     const server = await this.#listen(info, {
-      host: parsed.host,
+      host: info.host,
       port,
       backlog: LISTEN_BACKLOG,
       reusePort: true,
@@ -410,12 +416,11 @@ export class Service implements ServiceContract {
    */
   adoptListener(index: number, slot: number, handle: ListeningHandle): void {
     const address = this.config.listen[index];
-    const parsed = address === undefined ? undefined : parseListenAddress(address);
-    if (this.#state !== 'running' || parsed === undefined || typeof parsed === 'string') {
+    const info = address === undefined ? undefined : this.#listenerInfo(address, index);
+    if (this.#state !== 'running' || info === undefined || typeof info === 'string') {
       (handle as { close(): void }).close();
       return;
     }
-    const info: ListenerInfo = { address: address!, host: parsed.host, port: parsed.port, index };
     this.#listen(info, handle, slot).catch((err: unknown) =>
       this.log.error({ err, listener: address }, 'cannot accept on a handed-over socket'),
     );
@@ -491,25 +496,7 @@ export class Service implements ServiceContract {
     slot?: number,
   ): Promise<Server> {
     const server = this.#createServer(info);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        reject(
-          new SwitchyardError(
-            'SWITCHYARD_E_LISTEN',
-            `cannot listen on ${info.address}: ${err.code ?? err.message}`,
-            { cause: err },
-          ),
-        );
-      };
-      server.once('error', onError);
-      const listening = () => {
-        server.removeListener('error', onError);
-        resolve();
-      };
-      // A handle received over IPC: Node listens on it as it is (no cluster round trip).
-      if ('port' in target) server.listen(target, listening);
-      else server.listen(target, LISTEN_BACKLOG, listening);
-    });
+    await listenOn(server, target, info.address);
     if (this.config.tcp_nodelay) noDelayOnListener(server);
     server.on('error', (err) => this.log.error({ err, listener: info.address }, 'listener error'));
     this.#listeners.push(slot === undefined ? { info, server } : { info, server, slot });

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from '../address.js';
 import type { SwitchyardConfig } from '../config/types.js';
-import { SwitchyardError } from '../errors.js';
+import { listenOn } from '../listen.js';
 import { noDelayOnListener } from '../listener-nodelay.js';
 import { LISTEN_BACKLOG } from '../os-limits.js';
 import { FdGuard } from './fd-guard.js';
@@ -191,23 +191,7 @@ export class Dispatcher {
     const parsed = parseListenAddress(address);
     if (typeof parsed === 'string') throw new Error(`listener ${address}: ${parsed}`);
     const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(
-          new SwitchyardError(
-            'SWITCHYARD_E_LISTEN',
-            `cannot listen on ${address}: ${err.code ?? err.message}`,
-            {
-              cause: err,
-            },
-          ),
-        );
-      server.once('error', onError);
-      server.listen({ host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG }, () => {
-        server.removeListener('error', onError);
-        resolve();
-      });
-    });
+    await listenOn(server, { host: parsed.host, port: parsed.port, backlog: LISTEN_BACKLOG }, address);
     server.on('error', (err) => this.log.error({ err, listener: address }, 'listener error'));
     // Accepted connections inherit it (Linux): the workers need not set it on each.
     if (noDelay) noDelayOnListener(server);

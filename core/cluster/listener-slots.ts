@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { parseListenAddress } from '../address.js';
 import type { SwitchyardConfig } from '../config/types.js';
-import { SwitchyardError } from '../errors.js';
+import { listenError } from '../listen.js';
 import type { ListenHandle, ToWorker } from './messages.js';
 
 /** What the slots need to know about a worker (the primary's member record). */
@@ -84,13 +84,7 @@ export class ListenerSlots {
         if (typeof parsed === 'string' || parsed.port === 0) continue;
         if (this.#groups.has(groupKey(service.name, address))) continue;
         await probe(parsed.host, parsed.port).catch((err: NodeJS.ErrnoException) => {
-          throw new SwitchyardError(
-            'SWITCHYARD_E_LISTEN',
-            `cannot listen on ${address}: ${err.code ?? err.message}`,
-            {
-              cause: err,
-            },
-          );
+          throw listenError(address, err);
         });
       }
     }
