@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { formatIp, formatIpv6, isIpv4, parseIp } from './ip.js';
 import type { HostPort } from './types.js';
 
 /*
@@ -90,48 +91,8 @@ export function parseListenAddress(input: string): HostPort | string {
 export function canonicalIPv6(text: string): string {
   const pct = text.indexOf('%');
   const zone = pct < 0 ? '' : text.slice(pct);
-  const groups = ipv6Groups((pct < 0 ? text : text.slice(0, pct)).toLowerCase());
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    const v4 = [groups[6]! >> 8, groups[6]! & 255, groups[7]! >> 8, groups[7]! & 255].join('.');
-    return `::ffff:${v4}${zone}`;
-  }
-  // The longest run of two or more zero groups (the first of equals) becomes "::".
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      best = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return `${hex.join(':')}${zone}`;
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLength).join(':')}${zone}`;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address (no zone). */
-function ipv6Groups(text: string): number[] {
-  const parse = (part: string): number[] => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const piece of part.split(':')) {
-      if (piece.includes('.')) {
-        const [a, b, c, d] = piece.split('.').map(Number) as [number, number, number, number];
-        out.push((a << 8) | b, (c << 8) | d);
-      } else out.push(Number.parseInt(piece, 16));
-    }
-    return out;
-  };
-  const gap = text.indexOf('::');
-  if (gap < 0) return parse(text);
-  const head = parse(text.slice(0, gap));
-  const tail = parse(text.slice(gap + 2));
-  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  const bytes = parseIp(pct < 0 ? text : text.slice(0, pct));
+  // parseIp is stricter than isIP in corners (zero-padded embedded IPv4): keep such text as is.
+  if (bytes === null) return text.toLowerCase();
+  return `${isIpv4(bytes) ? `::ffff:${formatIp(bytes)}` : formatIpv6(bytes)}${zone}`;
 }
