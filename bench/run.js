@@ -4,24 +4,18 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { startIperf3, startRedis } from './lib/backends.js';
 import { withCleanup } from './lib/cleanup.js';
 import { describeMachine } from './lib/machine.js';
 import { NODE_OPTION_HELP, nodeBinary } from './lib/node-binary.js';
+import { positiveInt } from './lib/options.js';
 import { treeCpuDelta, treeCpuTimes, treeRssMiB } from './lib/proc-stats.js';
 import { which } from './lib/procs.js';
 import { markdown, TARGET_RATIO } from './lib/report.js';
 import { best, median, ratio, spread } from './lib/stats.js';
 import { allTargets, defaultTargets } from './lib/targets.js';
 import { allWorkloads } from './lib/workloads.js';
-
-/** @param {string} text */
-const positiveInt = (text) => {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
-  return n;
-};
 
 const program = new Command()
   .name('bench/run.js')

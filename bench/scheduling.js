@@ -3,23 +3,17 @@
 // one thread and with `nbthread N`, side by side in one run. See docs/benchmarks.md.
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { startRedis } from './lib/backends.js';
 import { withCleanup } from './lib/cleanup.js';
 import { describeMachine } from './lib/machine.js';
 import { NODE_OPTION_HELP, nodeBinary } from './lib/node-binary.js';
+import { positiveInt } from './lib/options.js';
 import { treeCpuDelta, treeCpuTimes } from './lib/proc-stats.js';
 import { which } from './lib/procs.js';
 import { median, ratio, spread } from './lib/stats.js';
 import { haproxy, switchyard } from './lib/targets.js';
 import { churn } from './lib/workloads.js';
-
-/** @param {string} text */
-const positiveInt = (text) => {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
-  return n;
-};
 
 const opts = new Command()
   .name('bench/scheduling.js')

@@ -6,17 +6,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { withCleanup } from '../lib/cleanup.js';
+import { positiveInt } from '../lib/options.js';
 import { freePort } from '../lib/ports.js';
 import { start, stop, waitForOutput } from '../lib/procs.js';
-
-/** @param {string} text */
-const positiveInt = (text) => {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
-  return n;
-};
 
 const opts = new Command()
   .name('bench/state-file/run.js')
