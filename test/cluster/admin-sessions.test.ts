@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createTestKit, type TestBackend } from '../../testing/index.js';
+import { describe, expect, it } from 'vitest';
+import type { TestBackend } from '../../testing/index.js';
 import {
   admin,
   ClusterProcess,
+  clusterFixture,
   poll,
   readUntil,
   stampedSession,
@@ -22,21 +23,13 @@ interface ListedSession {
 
 /** GET /sessions in a cluster primary: the workers' sessions, merged oldest first, paged. */
 describe('admin-api GET /sessions with workers: 2', () => {
-  let cluster: ClusterProcess | undefined;
-  const kit = createTestKit();
+  const t = clusterFixture();
+  const { kit } = t;
   let echo: TestBackend;
-  afterEach(async () => {
-    try {
-      await kit.close();
-    } finally {
-      await cluster?.kill();
-      cluster = undefined;
-    }
-  });
 
   const start = async () => {
     echo = await kit.echo();
-    cluster = new ClusterProcess();
+    const cluster = (t.cluster = new ClusterProcess());
     cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0

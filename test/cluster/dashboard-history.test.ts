@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HistoryView } from '../../plugins/dashboard/history.js';
 import type { DashboardState } from '../../plugins/dashboard/state.js';
-import { createTestKit, exchange } from '../../testing/index.js';
-import { ClusterProcess, poll } from './cluster-harness.js';
+import { exchange } from '../../testing/index.js';
+import { ClusterProcess, clusterFixture, poll } from './cluster-harness.js';
 
 /**
  * The dashboard with workers: 2 from the real CLI. It runs in the primary, which holds no
@@ -10,20 +10,12 @@ import { ClusterProcess, poll } from './cluster-harness.js';
  * times through the metrics plugin), and health transitions the primary's checks decide.
  */
 describe('dashboard history across workers (workers: 2)', () => {
-  let cluster: ClusterProcess | undefined;
-  const kit = createTestKit();
-  afterEach(async () => {
-    try {
-      await kit.close();
-    } finally {
-      await cluster?.kill();
-      cluster = undefined;
-    }
-  });
+  const t = clusterFixture();
+  const { kit } = t;
 
   it('charts the workers sessions, bytes and connect times, and the primary health transitions', async () => {
     const [up, doomed] = await Promise.all([kit.echo(), kit.echo()]);
-    cluster = new ClusterProcess();
+    const cluster = (t.cluster = new ClusterProcess());
     cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0

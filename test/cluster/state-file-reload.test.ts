@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readState } from '../../plugins/admin-api/state-file.js';
-import { createTestKit, type TestBackend } from '../../testing/index.js';
-import { admin, ClusterProcess, poll, stampedSession } from './cluster-harness.js';
+import type { TestBackend } from '../../testing/index.js';
+import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
 
 interface SavedBackend {
   address: string;
@@ -18,18 +18,12 @@ interface SavedBackend {
  * a reload that edits the config's backends is saved too.
  */
 describe('admin-api state_file with workers: 2', () => {
-  let cluster: ClusterProcess | undefined;
-  const kit = createTestKit();
+  const t = clusterFixture();
+  const { kit } = t;
   let servers: TestBackend[] = [];
   let dir: string | undefined;
   let stateFile = '';
   afterEach(async () => {
-    try {
-      await kit.close();
-    } finally {
-      await cluster?.kill();
-      cluster = undefined;
-    }
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     dir = undefined;
   });
@@ -39,7 +33,7 @@ describe('admin-api state_file with workers: 2', () => {
     servers = await Promise.all(Array.from({ length: n }, () => kit.echo()));
     dir = mkdtempSync(join(tmpdir(), 'switchyard-state-reload-'));
     stateFile = join(dir, 'state.json');
-    cluster = new ClusterProcess();
+    const cluster = (t.cluster = new ClusterProcess());
     return { proc: cluster, addresses: servers.map((s) => s.address) };
   };
   const config = (proc: ClusterProcess, backends: string[]) => `
