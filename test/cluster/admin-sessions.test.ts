@@ -29,7 +29,8 @@ describe('admin-api GET /sessions with workers: 2', () => {
 
   const start = async () => {
     echo = await kit.echo();
-    const cluster = (t.cluster = new ClusterProcess());
+    const cluster = new ClusterProcess();
+    t.cluster = cluster;
     cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0

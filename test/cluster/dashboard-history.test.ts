@@ -15,7 +15,8 @@ describe('dashboard history across workers (workers: 2)', () => {
 
   it('charts the workers sessions, bytes and connect times, and the primary health transitions', async () => {
     const [up, doomed] = await Promise.all([kit.echo(), kit.echo()]);
-    const cluster = (t.cluster = new ClusterProcess());
+    const cluster = new ClusterProcess();
+    t.cluster = cluster;
     cluster.writeConfig(`
 workers: 2
 listen: 127.0.0.1:0

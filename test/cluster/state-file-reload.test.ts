@@ -33,7 +33,8 @@ describe('admin-api state_file with workers: 2', () => {
     servers = await Promise.all(Array.from({ length: n }, () => kit.echo()));
     dir = mkdtempSync(join(tmpdir(), 'switchyard-state-reload-'));
     stateFile = join(dir, 'state.json');
-    const cluster = (t.cluster = new ClusterProcess());
+    const cluster = new ClusterProcess();
+    t.cluster = cluster;
     return { proc: cluster, addresses: servers.map((s) => s.address) };
   };
   const config = (proc: ClusterProcess, backends: string[]) => `
