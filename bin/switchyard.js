@@ -8,7 +8,12 @@ const command = process.argv[2];
 const isStart =
   (command === undefined || command.startsWith('-')) &&
   !process.argv.slice(2).some((a) => ['-h', '--help', '-v', '--version'].includes(a));
-if (isStart) reexecWithMallocTuning();
+if (isStart) {
+  reexecWithMallocTuning();
+  // The config is loaded in a thread of its own (dist/core/config/load-thread.js says why);
+  // it boots while this thread imports the rest.
+  (await import('../dist/core/config/load-thread.js')).prestartConfigThread();
+}
 
 const { main } = await import('../dist/core/cli.js');
 

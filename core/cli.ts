@@ -2,18 +2,16 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { ClusterPrimary, resolveWorkers } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { logLevels } from './config/core-schema.js';
 import { ConfigError, formatIssue } from './config/errors.js';
-import { loadConfigFile } from './config/load.js';
+import { loadConfigInThread } from './config/load-thread.js';
 import type { SwitchyardConfig } from './config/types.js';
-import { runCtl } from './ctl/commands.js';
-import { dryRun } from './dry-run.js';
 import { ENDPOINTS, type Endpoint, endpointFields } from './endpoints.js';
 import { armHardStop, DEFAULT_STOP_GRACE } from './hard-stop.js';
 import { createLogger, rawLineWriter, wantsPretty } from './logger.js';
 import { MALLOC_TUNABLE, mallocTuningState, withMallocTuning } from './malloc-tuning.js';
+import { workerCount } from './os-limits.js';
 import { reloadSingleProcess } from './reload.js';
 import { Runtime } from './runtime.js';
 
@@ -24,7 +22,9 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 /** Exit codes: 0 ok, 1 runtime failure (e.g. cannot bind), 2 invalid config. */
 export async function main(argv: string[]): Promise<void> {
   // `ctl` is a client of a running proxy: it shares no option with the proxy itself.
-  if (argv[2] === 'ctl') await runCtl(argv);
+  // Imported only when used, as are validate's dry run and the cluster primary: a proxy's
+  // data plane keeps in its heap only the modules it runs (core/config/load-thread.ts says why).
+  if (argv[2] === 'ctl') await (await import('./ctl/commands.js')).runCtl(argv);
   const program = new Command()
     .name('switchyard')
     .description('A plugin-based TCP (layer-4) proxy and load balancer')
@@ -46,6 +46,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'config file', 'config.yaml')
     .action(async (opts: { config: string }) => {
       const config = await loadOrExit(opts.config);
+      const { dryRun } = await import('./dry-run.js');
       const problem = await dryRun(config);
       if (problem !== undefined) {
         process.stderr.write(`${opts.config}: ${problem}\n`);
@@ -64,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
 
 async function loadOrExit(file: string) {
   try {
-    return await loadConfigFile(file);
+    return await loadConfigInThread(file);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
@@ -87,7 +88,7 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
     );
     return;
   }
-  const workers = resolveWorkers(config.workers);
+  const workers = workerCount(config.workers);
   if (workers > 1) {
     keepRunningOnBugs(log);
     await runPrimary(config, workers, log, pretty);
@@ -223,6 +224,7 @@ async function runPrimary(
   log: Logger,
   pretty: boolean,
 ): Promise<void> {
+  const { ClusterPrimary } = await import('./cluster/primary.js');
   // Pretty logs: workers write JSON to the primary, which prints every line (core/cluster/worker-logs.ts).
   const primary = new ClusterPrimary(config, workers, log, pretty ? rawLineWriter(log) : undefined);
   let listening: Record<string, string[]>;

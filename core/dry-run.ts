@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import type { RuntimeRole } from './cluster/bridge.js';
-import { resolveWorkers } from './cluster/primary.js';
 import type { SwitchyardConfig } from './config/types.js';
+import { workerCount } from './os-limits.js';
 import { Runtime } from './runtime.js';
 
 /**
@@ -14,7 +14,7 @@ import { Runtime } from './runtime.js';
  */
 export async function dryRun(config: SwitchyardConfig): Promise<string | undefined> {
   const log = pino({ level: 'silent' });
-  const roles: RuntimeRole[] = resolveWorkers(config.workers) > 1 ? ['primary', 'worker'] : ['single'];
+  const roles: RuntimeRole[] = workerCount(config.workers) > 1 ? ['primary', 'worker'] : ['single'];
   for (const role of roles) {
     try {
       await Runtime.create(config, log, { role });

@@ -85,7 +85,7 @@ export function distinctDestinations(backends: readonly BackendSpec[]): number {
   return seen.size;
 }
 
-/** Worker processes for `workers` (same rule as core/cluster/primary.ts resolveWorkers, which imports the runtime). */
+/** Worker processes for `workers`: `auto` is one per CPU the process may use, at most 64. */
 export function workerCount(workers: number | 'auto'): number {
   return workers === 'auto' ? Math.max(1, Math.min(64, availableParallelism())) : workers;
 }

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from './config/errors.js';
-import { loadConfigFile } from './config/load.js';
+import { loadConfigInThread } from './config/load-thread.js';
 import { INHERITED } from './config/settings.js';
 import type { ServiceConfig, SwitchyardConfig } from './config/types.js';
 import { reconcileConfigBackends } from './reload-backends.js';
@@ -26,7 +26,7 @@ export async function reloadSingleProcess(
 ): Promise<SwitchyardConfig> {
   let next: SwitchyardConfig;
   try {
-    next = await loadConfigFile(current.file);
+    next = await loadConfigInThread(current.file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const issue of err.issues) log.error({ issue: formatIssue(issue) }, 'invalid config');

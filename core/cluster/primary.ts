@@ -1,12 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from '../config/errors.js';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigInThread } from '../config/load-thread.js';
 import type { SwitchyardConfig } from '../config/types.js';
 import { DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { LOG_TO_PRIMARY_ENV } from '../logger.js';
 import { withMallocTuning } from '../malloc-tuning.js';
+import { workerCount } from '../os-limits.js';
 import { reconcileConfigBackends } from '../reload-backends.js';
 import { primaryPluginChangesNeedingRestart, reconfigurePlugins } from '../reload-plugins.js';
 import { Runtime } from '../runtime.js';
@@ -190,7 +190,7 @@ export class ClusterPrimary {
     try {
       let next: SwitchyardConfig;
       try {
-        next = await loadConfigFile(this.config.file);
+        next = await loadConfigInThread(this.config.file);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         for (const issue of err.issues) this.log.error({ issue: formatIssue(issue) }, 'invalid config');
@@ -210,7 +210,7 @@ export class ClusterPrimary {
       }
       if (next.scheduling !== this.config.scheduling)
         this.log.warn('scheduling changes take effect at restart only');
-      const workers = resolveWorkers(next.workers);
+      const workers = workerCount(next.workers);
       const old = [...this.#members.values()].filter((m) => !m.retiring);
       const previous = this.config;
       try {
@@ -527,11 +527,6 @@ export class ClusterPrimary {
       }
     });
   }
-}
-
-/** `workers: auto` is one per CPU the process may use. */
-export function resolveWorkers(workers: number | 'auto'): number {
-  return workers === 'auto' ? Math.max(1, Math.min(64, availableParallelism())) : workers;
 }
 
 /** `{ [key]: env[key] }` when set, else nothing (cluster.fork merges it over process.env). */
