@@ -110,13 +110,45 @@ async function attachPlugins(config: PortableConfig, baseDir: string): Promise<S
   return { ...config, services, plugins: await attach(config.plugins) };
 }
 
-/** The thread's side: a loaded config with its plugin objects left out. */
+/**
+ * The thread's side: a loaded config with its plugin objects left out. Throws when a plugin's
+ * `check` left something in its options that is not plain data: a function cannot cross
+ * threads, and a class instance would arrive as a plain object without its methods.
+ */
 export function toPortable(config: SwitchyardConfig): PortableConfig {
   const strip = (uses: readonly PluginUse[]): PortablePluginUse[] =>
-    uses.map(({ plugin: _plugin, ...use }) => use);
+    uses.map(({ plugin: _plugin, ...use }) => {
+      const problem = notPlainData(use.options, '');
+      if (problem !== undefined)
+        throw new Error(
+          `plugin "${use.name}": its options hold ${problem}; options must stay plain data (objects, arrays, strings, numbers, booleans, null): build other values in apply()`,
+        );
+      return use;
+    });
   return {
     ...config,
     services: config.services.map((s) => ({ ...s, plugins: strip(s.plugins) })),
     plugins: strip(config.plugins),
   };
+}
+
+function notPlainData(value: unknown, path: string): string | undefined {
+  if (value === null || ['string', 'number', 'boolean', 'undefined'].includes(typeof value)) return undefined;
+  const at = path === '' ? '' : ` at ${path}`;
+  if (typeof value !== 'object') return `a ${typeof value}${at}`;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const problem = notPlainData(item, `${path}[${i}]`);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null)
+    return `a ${(value as object).constructor?.name ?? 'class'} object${at}`;
+  for (const [key, item] of Object.entries(value)) {
+    const problem = notPlainData(item, path === '' ? key : `${path}.${key}`);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
 }

@@ -98,23 +98,29 @@ describe('config thread', () => {
     expect((err as Error).message).toContain('cannot read config: ENOENT');
   });
 
-  it("a plugin whose check leaves a value that cannot cross threads: a clear error, not the thread's crash", async () => {
-    await writeFile(
-      join(dir, 'sticky.mjs'),
-      `export default {
-        name: 'sticky',
-        apply() {},
-        check(options) { options.callback = () => 1; return []; },
-      };\n`,
-    );
-    const file = await configFile(
-      'sticky.yaml',
-      'listen: 127.0.0.1:8080\nbackends: [{ address: 127.0.0.1:9001 }]\nplugins:\n  ./sticky.mjs: {}\n',
-    );
-    const err = await rejection(loadConfigInThread(file));
-    expect((err as Error).message).toMatch(
-      /the loaded config cannot be passed to the proxy: .*could not be cloned/,
-    );
+  it('a plugin whose check leaves something other than plain data in its options: an error naming it and where', async () => {
+    // A function cannot cross threads; a Map or class instance would arrive without its type.
+    for (const [name, value, expected] of [
+      ['fn', '() => 1', 'a function at nested.callback'],
+      ['map', 'new Map()', 'a Map object at nested.callback'],
+    ]) {
+      await writeFile(
+        join(dir, `sticky-${name}.mjs`),
+        `export default {
+          name: 'sticky',
+          apply() {},
+          check(options) { options.nested = { callback: ${value} }; return []; },
+        };\n`,
+      );
+      const file = await configFile(
+        `sticky-${name}.yaml`,
+        `listen: 127.0.0.1:8080\nbackends: [{ address: 127.0.0.1:9001 }]\nplugins:\n  ./sticky-${name}.mjs: {}\n`,
+      );
+      const err = await rejection(loadConfigInThread(file));
+      expect((err as Error).message).toBe(
+        `plugin "./sticky-${name}.mjs": its options hold ${expected}; options must stay plain data (objects, arrays, strings, numbers, booleans, null): build other values in apply()`,
+      );
+    }
   });
 
   it('a started proxy never loads the YAML parser or ajv in its own thread', () => {
