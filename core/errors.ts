@@ -11,7 +11,7 @@ export const ERROR_CODES = Object.freeze({
   SWITCHYARD_E_PLUGIN_INVALID: 'a plugin module does not load or does not export a valid plugin',
   SWITCHYARD_E_PLUGIN_APPLY: "a plugin's apply() threw",
   SWITCHYARD_E_PLUGIN_TIMEOUT:
-    "a plugin's module did not load, or its start did not finish, within plugin_timeout",
+    "a plugin's module did not load, or its apply or start did not finish, within plugin_timeout",
   SWITCHYARD_E_WORKER_START_TIMEOUT:
     'cluster workers did not listen within the wait plugin_timeout sets (stuck outside a bounded plugin step)',
   SWITCHYARD_E_LISTENER_BUDGET:

@@ -6,10 +6,10 @@ import { placementFor } from './cluster/placement.js';
 import type { Scheduling } from './cluster/scheduling.js';
 import type { PluginUse, SwitchyardConfig } from './config/types.js';
 import type { Runtime as RuntimeContract, RuntimeHooks } from './contract.js';
-import { SwitchyardError } from './errors.js';
+import { isSwitchyardError, SwitchyardError } from './errors.js';
 import { checkLimits, distinctDestinations, LISTEN_BACKLOG, readOsLimits, workerCount } from './os-limits.js';
 import type { ProcessPlugin, ServicePlugin } from './plugin.js';
-import { DEFAULT_PLUGIN_TIMEOUT, limitStartTaps } from './plugin-timeout.js';
+import { DEFAULT_PLUGIN_TIMEOUT, formatMs, limitStartTaps, withTimeout } from './plugin-timeout.js';
 import { Service } from './service.js';
 import type { ListenSource } from './service-placement.js';
 
@@ -86,12 +86,12 @@ export class Runtime implements RuntimeContract {
           if (plugin.runsIn !== 'any') continue;
           runtime.primaryStatusSources.add(plugin.name);
         }
-        await applyPlugin(use, (p) => (p as ServicePlugin).apply(service, use.options));
+        await applyPlugin(use, config, (p) => (p as ServicePlugin).apply(service, use.options));
       }
     }
     for (const use of config.plugins) {
       if (role === 'worker' && (use.plugin as ProcessPlugin).runsIn === 'primary') continue;
-      await applyPlugin(use, (p) => (p as ProcessPlugin).apply(runtime, use.options));
+      await applyPlugin(use, config, (p) => (p as ProcessPlugin).apply(runtime, use.options));
     }
     const overbooked = runtime.capacity.listeners.check();
     if (overbooked !== undefined) throw new SwitchyardError('SWITCHYARD_E_LISTENER_BUDGET', overbooked);
@@ -212,13 +212,29 @@ export class Runtime implements RuntimeContract {
   }
 }
 
+/**
+ * One plugin's `apply`, bounded by plugin_timeout as its import and its start are: an `apply`
+ * that never settles fails the start naming the plugin instead of leaving the process half
+ * started and silent. (A synchronous loop cannot be bounded from here; nothing runs meanwhile.)
+ */
 async function applyPlugin(
   use: PluginUse,
+  config: SwitchyardConfig,
   apply: (p: PluginUse['plugin']) => void | Promise<void>,
 ): Promise<void> {
+  const ms = config.plugin_timeout ?? DEFAULT_PLUGIN_TIMEOUT;
   try {
-    await apply(use.plugin);
+    await withTimeout(
+      Promise.resolve().then(() => apply(use.plugin)),
+      ms,
+      () =>
+        new SwitchyardError(
+          'SWITCHYARD_E_PLUGIN_TIMEOUT',
+          `plugin "${use.name}" did not finish applying within ${formatMs(ms)}; raise plugin_timeout if it needs longer`,
+        ),
+    );
   } catch (err) {
+    if (isSwitchyardError(err, 'SWITCHYARD_E_PLUGIN_TIMEOUT')) throw err;
     throw new SwitchyardError(
       'SWITCHYARD_E_PLUGIN_APPLY',
       `plugin "${use.name}" failed to apply: ${(err as Error).message}`,

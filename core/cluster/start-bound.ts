@@ -17,11 +17,16 @@ export interface WorkerStartBound {
   ms: number;
   /** The config's plugin_timeout. */
   pluginTimeout: number;
-  /** Plugin modules a worker loads (each named once; the default balancer always). */
+  /**
+   * Plugin module loads of a worker: each module named once (the default balancer always),
+   * twice over — in its config thread and in its own (core/config/load-thread.ts).
+   */
   imports: number;
+  /** Plugin `apply` calls of a worker, one per plugin use. */
+  applies: number;
   /** Start hooks a worker runs in turn: the process's, then each service's. */
   hooks: number;
-  /** Plugin steps, each given a whole plugin_timeout: imports + hooks. */
+  /** Plugin steps, each given a whole plugin_timeout: imports + applies + hooks. */
   steps: number;
   /** The worker's own start: `WORKER_OWN_START`, or plugin_timeout if longer. */
   ownStart: number;
@@ -33,13 +38,14 @@ export interface WorkerStartBound {
  *  - its own start (Node, Switchyard's modules, the config), whose end is the snapshot
  *    hand-over and the binds: `WORKER_OWN_START`, or plugin_timeout if longer;
  *  - each plugin module's import, each bounded by plugin_timeout in the worker (a module named
- *    under several services loads once; the default balancer loads always);
+ *    under several services loads once; the default balancer loads always), once in the
+ *    config thread and once more in the worker's own thread;
+ *  - each plugin's `apply`, bounded by plugin_timeout (one per use: per service, per process);
  *  - the process start hook, then each service's start hook: a hook's taps run together, each
  *    bounded by plugin_timeout, so one hook takes at most one plugin_timeout;
  * Every bounded step gets its whole plugin_timeout, so a cluster starts whatever one process
  * with the same config starts (a plugin whose start takes 45 s under `plugin_timeout: 60s`).
- * A worker past this bound is stuck where plugin_timeout does not reach (an `apply` that never
- * settles, a blocked event loop): each step that does reach it fails the worker sooner, with
+ * A worker past this bound is stuck where plugin_timeout does not reach (a blocked event loop): each step that does reach it fails the worker sooner, with
  * the plugin's name. Overcounting (a service whose plugins tap no start hook) only makes a
  * stuck worker take longer to be given up on; undercounting would fail healthy starts.
  */
@@ -48,11 +54,13 @@ export function workerStartBound(config: SwitchyardConfig): WorkerStartBound {
   const modules = new Set<string>([DEFAULT_BALANCER]);
   for (const use of config.plugins) modules.add(use.name);
   for (const service of config.services) for (const use of service.plugins) modules.add(use.name);
-  const imports = modules.size;
+  const imports = 2 * modules.size;
+  // Overcounts process plugins that run in the primary only: harmless (see above).
+  const applies = config.plugins.length + config.services.reduce((n, s) => n + s.plugins.length, 0);
   const hooks = 1 + config.services.length;
-  const steps = imports + hooks;
+  const steps = imports + applies + hooks;
   const ownStart = Math.max(WORKER_OWN_START, pluginTimeout);
-  return { ms: steps * pluginTimeout + ownStart, pluginTimeout, imports, hooks, steps, ownStart };
+  return { ms: steps * pluginTimeout + ownStart, pluginTimeout, imports, applies, hooks, steps, ownStart };
 }
 
 /**
@@ -65,7 +73,7 @@ export function workersDidNotListen(bound: WorkerStartBound, stuck: readonly str
     'SWITCHYARD_E_WORKER_START_TIMEOUT',
     `workers did not listen within ${formatMs(bound.ms)} (${stuck.join('; ')}); ` +
       `the wait is plugin_timeout (${t}) for each of the ${bound.steps} plugin steps a worker takes in turn ` +
-      `(${bound.imports} module loads, ${bound.hooks} start hooks) plus ${formatMs(bound.ownStart)} for its own start: ` +
-      'raise plugin_timeout if a plugin needs longer to load or start',
+      `(${bound.imports} module loads, ${bound.applies} applies, ${bound.hooks} start hooks) plus ${formatMs(bound.ownStart)} for its own start: ` +
+      'raise plugin_timeout if a plugin needs longer to load, apply or start',
   );
 }

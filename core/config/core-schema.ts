@@ -108,7 +108,7 @@ export const processProperties = {
   },
   plugin_timeout: duration(
     '30s',
-    'How long a plugin may take to load its module, and to start (each of its start hooks). Past it the start, `switchyard validate` or the reload fails naming the plugin, instead of waiting forever.',
+    'How long a plugin may take to load its module, to apply, and to start (each of its start hooks). Past it the start, `switchyard validate` or the reload fails naming the plugin, instead of waiting forever.',
   ),
   stop_grace: duration(
     '10s',

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { exchange } from '../../testing/index.js';
 import { ClusterProcess, clusterFixture } from './cluster-harness.js';
 
-/** A plugin whose start takes `start_ms` (-1: never) or whose apply never settles, while `when_exists` exists. */
+/** A plugin whose start takes `start_ms` (-1: never) or whose apply blocks, while `when_exists` exists. */
 const DELAY = fileURLToPath(new URL('../fixtures/plugins/start-delay.js', import.meta.url));
 
 /**
@@ -46,16 +46,16 @@ describe('replacement workers that do not start', () => {
   });
 
   it('one stuck where plugin_timeout does not reach: killed after the bound, saying what to raise; a later replacement serves', async () => {
-    const { proc, flag, proxy, pids } = await startWith('stall_apply: true');
+    const { proc, flag, proxy, pids } = await startWith('block_apply: true');
     process.kill(pids[0]!, 'SIGKILL');
     await proc.waitForLog('worker died', 5_000);
     const diedAt = Date.now();
-    const stuck = await proc.waitForLog('replacement worker did not start', 25_000);
-    // 1s for each of 4 plugin steps + 10s, counted from the fork (at once: a first crash has no back-off).
-    expect(Date.now() - diedAt).toBeGreaterThanOrEqual(13_500);
+    const stuck = await proc.waitForLog('replacement worker did not start', 30_000);
+    // 1s for each of 8 plugin steps + 10s, counted from the fork (at once: a first crash has no back-off).
+    expect(Date.now() - diedAt).toBeGreaterThanOrEqual(17_500);
     expect(stuck.code).toBe('SWITCHYARD_E_WORKER_START_TIMEOUT');
     expect(String(stuck.err)).toMatch(
-      /^workers did not listen within 14s \(worker \d+, pid \d+: still loading its config and plugins\); .*raise plugin_timeout if a plugin needs longer to load or start$/,
+      /^workers did not listen within 18s \(worker \d+, pid \d+: still loading its config and plugins\); .*raise plugin_timeout if a plugin needs longer to load, apply or start$/,
     );
     // It is past its apply: the next replacement may start.
     rmSync(flag);
@@ -64,5 +64,5 @@ describe('replacement workers that do not start', () => {
     await proc.waitForLog('replacement worker listening', 15_000);
     expect(await proc.workerPids()).toHaveLength(2);
     expect((await exchange(proxy, 'y')).toString()).toBe('a\ny');
-  }, 50_000);
+  }, 55_000);
 });

@@ -18,11 +18,16 @@ let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'switchyard-startup-'));
-  // A plugin module whose top level never finishes, one whose start never finishes, and one
-  // whose start hangs only from the second generation on (for reloads).
+  // A plugin module whose top level never finishes, one whose apply never finishes, one whose
+  // start never finishes, and one whose start hangs only from the second generation on (for
+  // reloads).
   writeFileSync(
     join(dir, 'never-loads.js'),
     "await new Promise(() => {});\nexport default { name: 'never-loads', apply() {} };\n",
+  );
+  writeFileSync(
+    join(dir, 'never-applies.js'),
+    "export default { name: 'never-applies', apply() { return new Promise(() => {}); } };\n",
   );
   writeFileSync(
     join(dir, 'never-starts.js'),
@@ -183,6 +188,21 @@ describe('start-up failures (real CLI)', () => {
     );
     expect(fatal[0]!.code).toBe('SWITCHYARD_E_PLUGIN_TIMEOUT');
     expect(JSON.stringify(proc.logs)).not.toContain('"stack"');
+  });
+
+  it('a plugin whose apply never finishes: one fatal line naming it at plugin_timeout, exit 1', async () => {
+    const proc = new ClusterProcess();
+    t.cluster = proc;
+    proc.writeConfig(`${BASE}plugin_timeout: 1s\nplugins:\n  ${join(dir, 'never-applies.js')}: {}\n`);
+    proc.start();
+    // It used to wait forever, silent, half started.
+    expect(await proc.waitExit(20_000)).toBe(1);
+    const fatal = proc.logs.filter((l) => l.level === 60);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.msg).toBe(
+      `start failed: plugin "${join(dir, 'never-applies.js')}" did not finish applying within 1s; raise plugin_timeout if it needs longer`,
+    );
+    expect(fatal[0]!.code).toBe('SWITCHYARD_E_PLUGIN_TIMEOUT');
   });
 
   it('a port in use: one line saying which, the stack only at debug level, in one process and a cluster', async () => {
