@@ -11,8 +11,10 @@ const isStart =
 if (isStart) {
   reexecWithMallocTuning();
   // The config is loaded in a thread of its own (dist/core/config/load-thread.js says why);
-  // it boots while this thread imports the rest.
-  (await import('../dist/core/config/load-thread.js')).prestartConfigThread();
+  // it boots while this thread imports the rest. A cluster worker gets its config from the
+  // primary instead.
+  const { default: cluster } = await import('node:cluster');
+  if (!cluster.isWorker) (await import('../dist/core/config/load-thread.js')).prestartConfigThread();
 }
 
 const { main } = await import('../dist/core/cli.js');

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { runWorker } from './cluster/worker.js';
+import { configFromPrimary } from './cluster/worker-config.js';
 import { logLevels } from './config/core-schema.js';
 import { ConfigError, formatIssue } from './config/errors.js';
 import { loadConfigInThread } from './config/load-thread.js';
@@ -77,10 +78,10 @@ async function loadOrExit(file: string) {
 }
 
 async function run(opts: { config: string; logLevel?: string; pretty?: boolean }): Promise<void> {
-  const config = await loadOrExit(opts.config);
-  const log = createLogger({ level: opts.logLevel ?? config.log_level ?? 'info', pretty: opts.pretty });
-  const pretty = wantsPretty({ pretty: opts.pretty });
   if (cluster.isWorker) {
+    // A worker runs its generation's config as the primary loaded it (./cluster/worker-config.ts).
+    const config = await configFromPrimary();
+    const log = createLogger({ level: opts.logLevel ?? config.log_level ?? 'info', pretty: opts.pretty });
     keepRunningOnBugs(log);
     await runWorker(
       config,
@@ -88,6 +89,9 @@ async function run(opts: { config: string; logLevel?: string; pretty?: boolean }
     );
     return;
   }
+  const config = await loadOrExit(opts.config);
+  const log = createLogger({ level: opts.logLevel ?? config.log_level ?? 'info', pretty: opts.pretty });
+  const pretty = wantsPretty({ pretty: opts.pretty });
   const workers = workerCount(config.workers);
   if (workers > 1) {
     keepRunningOnBugs(log);

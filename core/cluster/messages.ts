@@ -1,3 +1,4 @@
+import type { PortableConfig } from '../config/load-thread.js';
 import type { ServiceCounters } from '../counters.js';
 import type { BackendSpec, BackendState } from '../types.js';
 
@@ -72,6 +73,8 @@ export interface ListenHandle {
 
 /** Primary → worker. */
 export type ToWorker =
+  /** The answer to `config?`: the config of the worker's generation, as loaded by the primary. */
+  | { t: 'config'; config: PortableConfig }
   /** The other workers' sessions and statuses per backend, after every stats round. */
   | { t: 'peers'; services: PeerView }
   | { t: 'snapshot'; snapshot: RegistrySnapshot }
@@ -95,6 +98,8 @@ export type ToWorker =
 
 /** Worker → primary. */
 export type ToPrimary =
+  /** First thing a worker asks: its generation's config (it loads no config file itself). */
+  | { t: 'config?' }
   /** Plugins applied, handlers registered: send the snapshot and the sticky requests. */
   | { t: 'hello' }
   /** Every listener is bound (rr: ready for connections); its session budget (null: none). */

@@ -17,10 +17,7 @@ export interface WorkerStartBound {
   ms: number;
   /** The config's plugin_timeout. */
   pluginTimeout: number;
-  /**
-   * Plugin module loads of a worker: each module named once (the default balancer always),
-   * twice over — in its config thread and in its own (core/config/load-thread.ts).
-   */
+  /** Plugin modules a worker loads (each named once; the default balancer always). */
   imports: number;
   /** Plugin `apply` calls of a worker, one per plugin use. */
   applies: number;
@@ -38,8 +35,8 @@ export interface WorkerStartBound {
  *  - its own start (Node, Switchyard's modules, the config), whose end is the snapshot
  *    hand-over and the binds: `WORKER_OWN_START`, or plugin_timeout if longer;
  *  - each plugin module's import, each bounded by plugin_timeout in the worker (a module named
- *    under several services loads once; the default balancer loads always), once in the
- *    config thread and once more in the worker's own thread;
+ *    under several services loads once; the default balancer loads always; the config itself
+ *    comes from the primary, so no config thread loads them again);
  *  - each plugin's `apply`, bounded by plugin_timeout (one per use: per service, per process);
  *  - the process start hook, then each service's start hook: a hook's taps run together, each
  *    bounded by plugin_timeout, so one hook takes at most one plugin_timeout;
@@ -54,7 +51,7 @@ export function workerStartBound(config: SwitchyardConfig): WorkerStartBound {
   const modules = new Set<string>([DEFAULT_BALANCER]);
   for (const use of config.plugins) modules.add(use.name);
   for (const service of config.services) for (const use of service.plugins) modules.add(use.name);
-  const imports = 2 * modules.size;
+  const imports = modules.size;
   // Overcounts process plugins that run in the primary only: harmless (see above).
   const applies = config.plugins.length + config.services.reduce((n, s) => n + s.plugins.length, 0);
   const hooks = 1 + config.services.length;

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { SwitchyardConfig } from '../config/types.js';
+import { type PortableConfig, withPlugins } from '../config/load-thread.js';
 import { armHardStop, DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { Runtime } from '../runtime.js';
 import { CLOSE_BACKEND, type ClusterBridge } from './bridge.js';
@@ -26,12 +26,13 @@ function send(message: ToPrimary): void {
 }
 
 /**
- * A worker: the data plane. Builds its Runtime in role `worker` from the same config file,
- * takes the primary's registry snapshot before binding, then proxies; reports stats every
+ * A worker: the data plane. Builds its Runtime in role `worker` from its generation's config
+ * (the primary's, ./worker-config.ts) with the plugins loaded here, takes the primary's
+ * registry snapshot before binding, then proxies; reports stats every
  * `STATS_INTERVAL` ms and applies snapshots and requests from the primary. Exits 0 after a
  * graceful stop (the primary's `stop`, SIGTERM/SIGINT, or the primary going away).
  */
-export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<void> {
+export async function runWorker(config: PortableConfig, log: Logger): Promise<void> {
   const handlers = new Map<string, (payload: unknown) => unknown>();
   const bridge: ClusterBridge = {
     role: 'worker',
@@ -144,7 +145,7 @@ export async function runWorker(config: SwitchyardConfig, log: Logger): Promise<
   process.on('disconnect', () => stop('primary gone'));
 
   try {
-    runtime = await Runtime.create(config, log, {
+    runtime = await Runtime.create(await withPlugins(config), log, {
       role: 'worker',
       cluster: bridge,
       scheduling,

@@ -43,7 +43,7 @@ export async function loadConfigInThread(file: string): Promise<SwitchyardConfig
       throw new SwitchyardError(reply.code as SwitchyardErrorCode, reply.message);
     throw new Error(reply.message);
   }
-  return attachPlugins(reply.config, dirname(resolve(file)));
+  return withPlugins(reply.config);
 }
 
 let warm: Worker | undefined;
@@ -94,10 +94,12 @@ function ask(worker: Worker, file: string): Promise<ThreadReply> {
 }
 
 /**
- * The plugin objects, loaded by the same name from the same folder the thread loaded them
- * from (so the same module), bounded by the config's plugin_timeout as there.
+ * A portable config with its plugin objects: each loaded by the same name from the same folder
+ * (the config file's) the loader used, so the same module, bounded by the config's
+ * plugin_timeout as there. Cluster workers get their config from the primary this way.
  */
-async function attachPlugins(config: PortableConfig, baseDir: string): Promise<SwitchyardConfig> {
+export async function withPlugins(config: PortableConfig): Promise<SwitchyardConfig> {
+  const baseDir = dirname(resolve(config.file));
   const attach = async (uses: PortablePluginUse[]): Promise<PluginUse[]> => {
     const out: PluginUse[] = [];
     for (const use of uses)

@@ -19,7 +19,7 @@ import type { BrowserGuardSettings, GuardCounts } from './browser-guard.js';
 import { checkOptions } from './check.js';
 import { type AdminContext, NotPersisted, Unavailable } from './context.js';
 import { type AdminApiOptions, optionsSchema, TOKEN_ENV } from './options.js';
-import { BackendPersistence } from './persistence.js';
+import type { BackendPersistence } from './persistence.js';
 import { backendRoutes } from './routes/backends.js';
 import { healthRoutes } from './routes/health.js';
 import { legacyRoutes } from './routes/legacy.js';
@@ -78,12 +78,16 @@ export default definePlugin<AdminApiOptions>({
   description: 'Admin HTTP API: backends, sessions, probes and routes contributed by other plugins.',
   schema: optionsSchema,
   check: (options) => checkOptions(options),
-  apply(runtime, options) {
+  async apply(runtime, options) {
     const log = runtime.log.child({ plugin: 'admin-api' });
     const listen = parseListen(options.listen);
     const share = runtime.capacity.listeners.reserveShare('admin-api', options.max_connections);
-    const persistence =
-      options.state_file === undefined ? undefined : new BackendPersistence(runtime, options.state_file, log);
+    // Imported here, as fastify is below: cluster workers import this module but never apply
+    // it, and the state file's validators would put ajv in their heap.
+    const persistence: BackendPersistence | undefined =
+      options.state_file === undefined
+        ? undefined
+        : new (await import('./persistence.js')).BackendPersistence(runtime, options.state_file, log);
     let app: FastifyInstance | undefined;
     let bound: string | null = null;
 
@@ -153,8 +157,8 @@ export default definePlugin<AdminApiOptions>({
         ...workerRoutes(ctx),
         ...runtime.contributions<AdminRoute>(ADMIN_ROUTES),
       ];
-      // Imported here, not at the top: every process imports this module for its schema, and
-      // cluster workers (which never run the admin API) need not load fastify.
+      // Imported here, not at the top: every process imports this module, and cluster workers
+      // (which never run the admin API) need not load fastify.
       const { createServer } = await import('./server.js');
       const server = createServer(
         {

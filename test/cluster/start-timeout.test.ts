@@ -12,21 +12,20 @@ describe('how long the primary waits for workers follows plugin_timeout', () => 
   const load = (yaml: string) => loadConfigText(yaml, 'bound.yaml');
 
   it('gives each step a worker takes in turn a whole plugin_timeout, plus the own start of a worker', async () => {
-    // One service, no plugin: the default balancer loaded twice (config thread, then the worker's
-    // own) and applied once, the process and service start hooks, and the worker's own start
-    // (10 s, or plugin_timeout if longer).
+    // One service, no plugin: the default balancer loaded and applied, the process and service
+    // start hooks, and the worker's own start (10 s, or plugin_timeout if longer).
     const plain = workerStartBound(await load('listen: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:1 }]\n'));
     expect(plain).toEqual({
-      ms: 5 * 30_000 + 30_000,
+      ms: 4 * 30_000 + 30_000,
       pluginTimeout: 30_000,
-      imports: 2,
+      imports: 1,
       applies: 1,
       hooks: 2,
-      steps: 5,
+      steps: 4,
       ownStart: 30_000,
     });
-    // Modules: admin-api, start-delay (named twice, loaded once per thread), least-connections and
-    // the default balancer, twice each; applies: admin-api, a's start-delay and least-connections,
+    // Modules: admin-api, start-delay (named twice, loaded once), least-connections and the
+    // default balancer; applies: admin-api, a's start-delay and least-connections,
     // b's start-delay and default balancer, c's default balancer; start hooks: the process's and
     // each service's (a pool's too), one after another.
     const several = workerStartBound(
@@ -39,12 +38,12 @@ services:
 `),
     );
     expect(several).toEqual({
-      ms: 18 * 60_000 + 60_000,
+      ms: 14 * 60_000 + 60_000,
       pluginTimeout: 60_000,
-      imports: 8,
+      imports: 4,
       applies: 6,
       hooks: 4,
-      steps: 18,
+      steps: 14,
       ownStart: 60_000,
     });
     // The brief's case: a 45 s start under plugin_timeout 60s fits (a fixed 30 s did not).
@@ -53,7 +52,7 @@ services:
     const short = workerStartBound(
       await load('plugin_timeout: 1s\nlisten: 127.0.0.1:0\nbackends: [{ address: 127.0.0.1:1 }]\n'),
     );
-    expect(short).toMatchObject({ ms: 5 * 1_000 + 10_000, steps: 5, ownStart: 10_000 });
+    expect(short).toMatchObject({ ms: 4 * 1_000 + 10_000, steps: 4, ownStart: 10_000 });
   });
 });
 
@@ -105,20 +104,20 @@ describe('cluster start and plugin_timeout (real CLI, workers: 2)', () => {
     proc.start();
     expect(await proc.waitExit(28_000)).toBe(1);
     const elapsed = Date.now() - began;
-    // 1s for each of 8 plugin steps (4 module loads, 2 applies, 2 start hooks) + 10s for the
+    // 1s for each of 6 plugin steps (2 module loads, 2 applies, 2 start hooks) + 10s for the
     // worker's own start: not before, and not the 30 s the primary used to wait whatever
     // plugin_timeout said.
-    expect(elapsed).toBeGreaterThanOrEqual(18_000);
+    expect(elapsed).toBeGreaterThanOrEqual(16_000);
     expect(elapsed).toBeLessThan(28_000);
     const fatal = proc.logs.filter((l) => l.level === 60);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]!.code).toBe('SWITCHYARD_E_WORKER_START_TIMEOUT');
     const msg = String(fatal[0]!.msg);
     expect(msg).toMatch(
-      /^start failed: workers did not listen within 18s \(worker \d+, pid \d+: still loading its config and plugins; worker \d+, pid \d+: still loading its config and plugins\); /,
+      /^start failed: workers did not listen within 16s \(worker \d+, pid \d+: still loading its config and plugins; worker \d+, pid \d+: still loading its config and plugins\); /,
     );
     expect(msg).toContain(
-      'the wait is plugin_timeout (1s) for each of the 8 plugin steps a worker takes in turn (4 module loads, 2 applies, 2 start hooks) plus 10s for its own start: raise plugin_timeout if a plugin needs longer to load, apply or start',
+      'the wait is plugin_timeout (1s) for each of the 6 plugin steps a worker takes in turn (2 module loads, 2 applies, 2 start hooks) plus 10s for its own start: raise plugin_timeout if a plugin needs longer to load, apply or start',
     );
   }, 45_000);
 });

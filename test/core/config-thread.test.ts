@@ -138,7 +138,12 @@ describe('config thread', () => {
       }
       const { main } = await import(${JSON.stringify(dist('core/cli.js'))});
       await main(['node', 'switchyard', '--config', process.argv[2], '--log-level', 'warn']);
-      console.log(JSON.stringify({ loaded: loaded() }));
+      // The config thread is ended once it answered (Node names its threads WorkerThread).
+      const { readdirSync, readFileSync } = await import('node:fs');
+      const threads = () => readdirSync('/proc/self/task').filter(
+        (t) => readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim() === 'WorkerThread').length;
+      for (let i = 0; i < 40 && threads() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      console.log(JSON.stringify({ loaded: loaded(), threads: threads() }));
       process.exit(0);
     `;
     const run = async (load: 'thread' | 'here') => {
@@ -154,11 +159,12 @@ describe('config thread', () => {
         timeout: 15_000,
       });
       expect(out.status, out.stderr).toBe(0);
-      return JSON.parse(out.stdout.trim().split('\n').pop()!) as { loaded: number };
+      return JSON.parse(out.stdout.trim().split('\n').pop()!) as { loaded: number; threads?: number };
     };
     return Promise.all([run('thread'), run('here')]).then(([thread, here]) => {
       expect(here.loaded).toBeGreaterThan(0);
       expect(thread.loaded).toBe(0);
+      expect(thread.threads).toBe(0);
     });
   });
 });
