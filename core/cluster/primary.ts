@@ -542,7 +542,10 @@ const portable = new WeakMap<SwitchyardConfig, PortableConfig>();
  */
 function portableOf(config: SwitchyardConfig): PortableConfig {
   let value = portable.get(config);
-  if (value === undefined) portable.set(config, (value = toPortable(config)));
+  if (value === undefined) {
+    value = toPortable(config);
+    portable.set(config, value);
+  }
   return value;
 }
 
