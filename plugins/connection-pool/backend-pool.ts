@@ -2,7 +2,7 @@ import { Socket } from 'node:net';
 import { createPool, type Factory, type Pool } from 'generic-pool';
 import type { Logger } from 'pino';
 import type { Backend } from '../../plugin-sdk/index.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, healthyIdleLife } from './backoff.js';
 import { idleTarget } from './idle-target.js';
 import type { PoolOptions } from './options.js';
 import {
@@ -16,15 +16,9 @@ import {
   usable,
 } from './pooled-socket.js';
 
-/**
- * An idle socket the backend closes sooner than this after connecting counts as a failure; a
- * back-off probe that stays idle this long (no close, no overflow) ends the back-off.
- */
-const EARLY_CLOSE_MS = 1000;
-
 /** What every pool of a service shares. */
 export interface PoolSettings extends PoolOptions {
-  /** Resolved connect timeout (plugin option or the service's), ms; 0 = none. */
+  /** Resolved connect timeout of a pool dial, ms; always > 0 (see poolConnectTimeout). */
   connectTimeout: number;
   /** False once the service is stopping: no new sockets. */
   running(): boolean;
@@ -124,6 +118,8 @@ export class BackendPool implements PoolEvents {
   readonly #closing = new Set<Promise<void>>();
   #failures = 0;
   #retryAt = 0;
+  /** See healthyIdleLife: lost sooner is a failure; a probe idle this long ends the back-off. */
+  readonly #healthy: number;
   #ttlTimer: NodeJS.Timeout | undefined;
   #refillQueued = false;
   #hits = 0;
@@ -138,7 +134,9 @@ export class BackendPool implements PoolEvents {
   constructor(
     readonly backend: Backend,
     private readonly settings: PoolSettings,
-  ) {}
+  ) {
+    this.#healthy = healthyIdleLife(settings.idle_ttl, settings.backoff_max);
+  }
 
   get open(): boolean {
     return this.#gen !== null;
@@ -160,13 +158,15 @@ export class BackendPool implements PoolEvents {
       const entry = hand.shift()!;
       this.#idle.delete(entry);
       this.#toRelease.push(entry.socket);
-      if (usable(entry, Date.now(), this.settings.idle_ttl)) {
+      const now = Date.now();
+      if (usable(entry, now, this.settings.idle_ttl)) {
         this.#hits++;
         if (this.#failures > 0) this.#endBackoff();
         this.#owned.add(entry.socket);
         return handOver(entry);
       }
       this.#discarded++;
+      this.#foundDead(entry, now);
       discard(entry);
     }
     this.#misses++;
@@ -223,7 +223,7 @@ export class BackendPool implements PoolEvents {
     entry.create = null;
     const gen = this.#gen!;
     if (gen.probe === entry) {
-      gen.trialTimer = setTimeout(runTrialOver, EARLY_CLOSE_MS, this);
+      gen.trialTimer = setTimeout(runTrialOver, this.#healthy, this);
       gen.trialTimer.unref();
     }
     this.#idle.add(entry);
@@ -253,8 +253,7 @@ export class BackendPool implements PoolEvents {
       this.#failed('backend sent more than max_buffered_bytes to an idle socket');
     } else {
       this.#closedByBackend++;
-      // A backend that closes fresh sockets (overloaded, maxconn, deny) would make us spin.
-      if (Date.now() - entry.since < EARLY_CLOSE_MS) this.#failed('backend closed a fresh idle socket');
+      this.#closedEarly(entry, Date.now());
     }
     const gen = this.#gen!;
     if (gen.probe === entry) endProbe(gen); // failed its trial: the next probe waits the new delay
@@ -366,7 +365,7 @@ export class BackendPool implements PoolEvents {
       evictionRunIntervalMillis: Math.max(10, Math.min(1000, Math.floor(s.idle_ttl / 10))),
       numTestsPerEvictionRun: s.max_idle,
       // A waiting acquire is retried after this; longer than one paced connect.
-      acquireTimeoutMillis: (s.connectTimeout > 0 ? s.connectTimeout : 10_000) + s.backoff_max + 1000,
+      acquireTimeoutMillis: s.connectTimeout + s.backoff_max + 1000,
     });
     gen.pool.on('factoryCreateError', (err: unknown) => {
       // Already counted and logged by connectFailed; make sure the pool gets back to its target.
@@ -433,8 +432,38 @@ export class BackendPool implements PoolEvents {
     const now = Date.now();
     if (usable(entry, now, this.settings.idle_ttl)) return true;
     // A FIN not processed yet, or a socket past idle_ttl (counted as expired when destroyed).
-    if (now - entry.since < this.settings.idle_ttl) this.#discarded++;
+    if (now - entry.since < this.settings.idle_ttl) {
+      this.#discarded++;
+      this.#foundDead(entry, now); // before generic-pool destroys it and creates for `min`
+    }
     return false;
+  }
+
+  /**
+   * A warm socket found unusable on borrow before its TTL: closed by the backend (its event not
+   * run yet) or over the byte limit. Counts like a loss seen by the listeners.
+   */
+  #foundDead(entry: PooledSocket, now: number): void {
+    if (now - entry.since >= this.settings.idle_ttl) return; // expired, not lost
+    if (entry.buffered > entry.maxBuffered)
+      this.#failed('backend sent more than max_buffered_bytes to an idle socket');
+    else this.#closedEarly(entry, now);
+    const gen = this.#gen;
+    if (gen !== null && gen.probe === entry) endProbe(gen);
+  }
+
+  /**
+   * The backend closed an idle socket: a failure if it lived less than the healthy idle life
+   * (a backend closing on accept, or an idle timeout too short to keep a warm socket), normal
+   * otherwise (a server idle timeout; no back-off, refilled at once). See healthyIdleLife.
+   */
+  #closedEarly(entry: PooledSocket, now: number): void {
+    const lived = now - entry.since;
+    if (lived < this.#healthy)
+      this.#failed(
+        `backend closed an idle socket after ${lived} ms (sooner than ${this.#healthy} ms = ` +
+          'min(idle_ttl, backoff_max)); if that is its idle timeout, set idle_ttl below it',
+      );
   }
 
   /** generic-pool `destroy`: closes the socket unless a session owns it now. */

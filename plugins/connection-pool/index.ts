@@ -1,5 +1,6 @@
 import { type Backend, definePlugin, hasRestrictedStatus } from '../../plugin-sdk/index.js';
 import { BackendPool, type PoolSettings, type PoolStats } from './backend-pool.js';
+import { poolConnectTimeout } from './backoff.js';
 import { checkPoolOptions, type PoolOptions, poolSchema } from './options.js';
 
 export type { PoolStats } from './backend-pool.js';
@@ -25,7 +26,10 @@ export default definePlugin<PoolOptions>({
     checkPoolOptions(options);
     const settings: PoolSettings = {
       ...options,
-      connectTimeout: options.connect_timeout ?? service.config.connect_timeout,
+      connectTimeout: poolConnectTimeout(
+        options.connect_timeout ?? service.config.connect_timeout,
+        options.backoff_max,
+      ),
       running: () => service.state === 'running',
       log: service.log.child({ plugin: NAME }),
     };

@@ -12,7 +12,7 @@ export interface PoolOptions {
   idle_ttl: number;
   /** Bytes a backend may send to an idle socket (greeting) before the socket is evicted. */
   max_buffered_bytes: number;
-  /** Time allowed for one pool connect; unset: the service's connect_timeout. */
+  /** Time allowed for one pool connect; unset: the service's connect_timeout; 0: see poolConnectTimeout. */
   connect_timeout?: number;
   /** First back-off delay after a failed pool connect; doubles per failure. */
   backoff_base: number;
@@ -62,7 +62,9 @@ export const poolSchema: JsonSchema = {
       description:
         'Bytes a backend may send to a warm socket before it is handed out (greetings); more evicts it.',
     },
-    connect_timeout: duration('Time allowed for one pool connect. Default: the service connect_timeout.'),
+    connect_timeout: duration(
+      'Time allowed for one pool connect. Default: the service connect_timeout. 0 (none): max(backoff_max, 1s).',
+    ),
     backoff_base: duration(
       'First delay after a failed pool connect; doubles per failure, with jitter.',
       '100ms',

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, healthyIdleLife, poolConnectTimeout } from './backoff.js';
 import { idleTarget } from './idle-target.js';
 import { type PoolEvents, PooledSocket, usable } from './pooled-socket.js';
 
@@ -71,5 +71,18 @@ describe('usable (checked on borrow)', () => {
     expect(usable(entry({ ...open, readableEnded: true }), 1500, 1000)).toBe(false);
     expect(usable(entry({ ...open, writableEnded: true }), 1500, 1000)).toBe(false);
     expect(usable(entry(open), 2000, 1000)).toBe(false);
+  });
+});
+
+describe('back-off rules', () => {
+  it('healthy idle life is min(idle_ttl, backoff_max)', () => {
+    expect(healthyIdleLife(30_000, 10_000)).toBe(10_000);
+    expect(healthyIdleLife(300, 10_000)).toBe(300);
+  });
+
+  it('a pool connect has a deadline even when no connect timeout is configured', () => {
+    expect(poolConnectTimeout(2000, 10_000)).toBe(2000);
+    expect(poolConnectTimeout(0, 10_000)).toBe(10_000);
+    expect(poolConnectTimeout(0, 200)).toBe(1000);
   });
 });
