@@ -104,6 +104,8 @@ export class BackendRegistry implements RegistryContract {
         connectFailures: 0,
         bytesIn: 0,
         bytesOut: 0,
+        openBytesIn: 0,
+        openBytesOut: 0,
         status: {},
         peerActive: 0,
         peerStatus: {},

@@ -63,8 +63,18 @@ export interface Backend {
   total: number;
   /** Failed connect attempts ever. */
   connectFailures: number;
+  /** Bytes read from / written to clients by this backend's closed sessions (added at release). */
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Cluster primary: bytes the workers' open sessions on this backend have moved so far, as of
+   * their last reports (up to ~500 ms old; docs/multi-process.md). 0 in a worker and with one
+   * process, where a plugin adds its `service.sessions`' `client.bytesRead/bytesWritten`
+   * instead. `bytesIn + openBytesIn` never decreases: a session's bytes leave `openBytesIn`
+   * in the same report that adds them to `bytesIn`.
+   */
+  openBytesIn: number;
+  openBytesOut: number;
   /**
    * Status set by plugins, keyed by plugin name: e.g. `{ "health-check": "down",
    * "circuit-breaker": "open" }`. Change it through `service.setBackendStatus` so the

@@ -1,6 +1,8 @@
 import { RESTRICTED_STATUSES } from '../backend-status.js';
 import { type ServiceCounters, zeroCounters } from '../counters.js';
 import type { Runtime } from '../runtime.js';
+import type { Service } from '../service.js';
+import type { Backend } from '../types.js';
 import type { BackendStats, PeerView, WorkerStats } from './messages.js';
 import { peerViews } from './peers.js';
 
@@ -9,11 +11,19 @@ const COUNTERS = Object.keys(zeroServiceCounters()) as readonly (keyof ServiceCo
 
 type Totals = Pick<BackendStats, 'total' | 'connectFailures' | 'bytesIn' | 'bytesOut'>;
 
+/** The factor source the primary's registry carries the workers' effective weights under. */
+export const WORKERS_FACTOR = 'workers';
+
 /**
  * Sums workers' reports into the primary's own Backend objects and service counters, so the
  * admin API, metrics and dashboard show the whole cluster without knowing about it.
- * `active` and `sessions` are sums over live workers; cumulative numbers (totals, bytes,
- * failures, counters) also keep what exited workers last reported, so they never go back.
+ * `active`, `sessions` and `openBytesIn/Out` are sums over live workers; cumulative numbers
+ * (totals, bytes, failures, counters) also keep what exited workers last reported, so they
+ * never go back. An exited worker's open sessions are gone with it: their bytes so far
+ * become closed bytes, so `bytesIn + openBytesIn` does not drop when a worker exits.
+ * `effectiveWeight` is `weight` times the mean of the workers' factors (slow-start ramps in
+ * each worker from the same events), set as the `workers` factor of the primary's registry;
+ * the snapshots carry `weight`, so it never travels back to the workers.
  */
 export class StatsAggregator {
   readonly #live = new Map<number, WorkerStats>();
@@ -53,8 +63,8 @@ export class StatsAggregator {
         const t = backends.get(address) ?? { total: 0, connectFailures: 0, bytesIn: 0, bytesOut: 0 };
         t.total += b.total;
         t.connectFailures += b.connectFailures;
-        t.bytesIn += b.bytesIn;
-        t.bytesOut += b.bytesOut;
+        t.bytesIn += b.bytesIn + b.openBytesIn;
+        t.bytesOut += b.bytesOut + b.openBytesOut;
         backends.set(address, t);
       }
       const c = this.#retiredCounters.get(name) ?? zeroServiceCounters();
@@ -87,6 +97,10 @@ export class StatsAggregator {
         let connectFailures = base?.connectFailures ?? 0;
         let bytesIn = base?.bytesIn ?? 0;
         let bytesOut = base?.bytesOut ?? 0;
+        let openBytesIn = 0;
+        let openBytesOut = 0;
+        let factors = 0;
+        let reporting = 0;
         const statuses = new Map<string, string>();
         for (const r of reports) {
           const b = r[backend.address];
@@ -96,6 +110,10 @@ export class StatsAggregator {
           connectFailures += b.connectFailures;
           bytesIn += b.bytesIn;
           bytesOut += b.bytesOut;
+          openBytesIn += b.openBytesIn;
+          openBytesOut += b.openBytesOut;
+          factors += b.weightFactor ?? 1;
+          reporting++;
           for (const [source, status] of Object.entries(b.status)) {
             if (owned.has(source)) continue; // the primary sets these itself (health checks)
             const seen = statuses.get(source);
@@ -108,12 +126,23 @@ export class StatsAggregator {
         backend.connectFailures = connectFailures;
         backend.bytesIn = bytesIn;
         backend.bytesOut = bytesOut;
+        backend.openBytesIn = openBytesIn;
+        backend.openBytesOut = openBytesOut;
+        setFactor(service, backend, reporting === 0 ? 1 : factors / reporting);
         for (const [source, status] of statuses) service.setBackendStatus(backend, source, status);
         for (const source of Object.keys(backend.status))
           if (!statuses.has(source) && !owned.has(source)) service.clearBackendStatus(backend, source);
       }
     }
   }
+}
+
+/** A factor out of (0, 1] (a bad report) is ignored rather than thrown at the stats round. */
+function setFactor(service: Service, backend: Backend, factor: number): void {
+  const f = factor > 0 && factor < 1 ? factor : 1;
+  // Ramps move in steps of ≥ 25 ms; smaller differences are noise between two workers' steps.
+  if (Math.abs(service.backends.weightFactor(backend, WORKERS_FACTOR) - f) < 1e-6) return;
+  service.backends.setWeightFactor(backend, WORKERS_FACTOR, f);
 }
 
 function zeroServiceCounters(): ServiceCounters {

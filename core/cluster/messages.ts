@@ -27,8 +27,17 @@ export interface BackendStats {
   active: number;
   total: number;
   connectFailures: number;
+  /** Closed sessions' bytes (the core adds them at release). */
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Open sessions' bytes so far, taken in the same synchronous walk as `bytesIn`: a session
+   * is in exactly one of the two in any report, so `bytesIn + openBytesIn` never decreases.
+   */
+  openBytesIn: number;
+  openBytesOut: number;
+  /** `effectiveWeight / weight` here (modifiers such as slow-start); omitted when 1. */
+  weightFactor?: number;
   status: Record<string, string>;
 }
 

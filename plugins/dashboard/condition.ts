@@ -27,7 +27,10 @@ export interface Condition {
   takes: 'all' | 'some' | 'none';
   /** Why, in a few words (who set it). */
   reason: string;
-  /** Slow start: the share reached, percent of the weight (absent when unknown, e.g. in a cluster primary). */
+  /**
+   * Slow start: the share reached, percent of the weight (absent when unknown). In a cluster
+   * primary the mean over the workers, which ramp from the same events.
+   */
   ramp?: number;
 }
 

@@ -84,7 +84,8 @@ export interface HistoryView {
  * Fixed-size history of every service and backend, filled by one timer from counters the core
  * keeps (sessions, totals, bytes) and the metrics plugin's connect-time sums. Nothing runs per
  * session: each sample reads the registry, and in one process walks the session table once to
- * add the bytes of open sessions (the core adds them to the backend only when a session ends).
+ * add the bytes of open sessions (the core adds them to the backend only when a session ends);
+ * a cluster primary adds the workers' open bytes instead (`backend.openBytesIn/Out`).
  */
 export class History {
   readonly times: Float64Array;
@@ -120,7 +121,8 @@ export class History {
   }
 
   #sampleService(service: Service, slot: number, dt: number, ct: ConnectTimeSource | undefined): void {
-    // Bytes of open sessions per backend (only this process's: a cluster primary holds none).
+    // Bytes of open sessions per backend (only this process's: a cluster primary holds none,
+    // it has the workers' reported as `backend.openBytesIn/Out`).
     const live = new Map<Backend, [number, number]>();
     for (const session of service.sessions.values()) {
       const b = session.backend;
@@ -159,8 +161,9 @@ export class History {
       const reading: Reading = {
         sessions: backend.active,
         started: backend.total,
-        bytesIn: backend.bytesIn + (l?.[0] ?? 0),
-        bytesOut: backend.bytesOut + (l?.[1] ?? 0),
+        // `openBytes*`: the workers' open sessions in a cluster primary (0 elsewhere).
+        bytesIn: backend.bytesIn + backend.openBytesIn + (l?.[0] ?? 0),
+        bytesOut: backend.bytesOut + backend.openBytesOut + (l?.[1] ?? 0),
         ctSum: c?.sum ?? 0,
         ctCount: c?.count ?? 0,
       };

@@ -115,8 +115,9 @@ function serviceRow(service: Service, changedAt: WeakMap<Backend, number> | unde
     active: b.active,
     total: b.total,
     connectFailures: b.connectFailures,
-    bytesIn: b.bytesIn,
-    bytesOut: b.bytesOut,
+    // In a cluster primary the workers' open sessions (0 elsewhere: walked below instead).
+    bytesIn: b.bytesIn + b.openBytesIn,
+    bytesOut: b.bytesOut + b.openBytesOut,
     changedAt: changedAt?.get(b) ?? null,
   });
   for (const b of service.backends.list()) rows.set(b, row(b));

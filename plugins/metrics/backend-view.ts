@@ -1,6 +1,9 @@
 import type { Backend, Service } from '../../plugin-sdk/index.js';
 
-/** One backend as a scrape reports it: its core counters plus the bytes of its open sessions. */
+/**
+ * One backend as a scrape reports it: its core counters plus the bytes of its open sessions
+ * (this process's, or in a cluster primary the workers' last reported `openBytesIn/Out`).
+ */
 export interface BackendView {
   backend: Backend;
   /** `backend.bytesIn` (closed sessions) + bytes read from the clients of open sessions. */
@@ -18,7 +21,12 @@ export interface BackendView {
 export function backendViews(service: Service): BackendView[] {
   const views = new Map<Backend, BackendView>();
   for (const backend of service.backends.list()) {
-    views.set(backend, { backend, bytesIn: backend.bytesIn, bytesOut: backend.bytesOut });
+    // Cluster primary: the workers' open sessions so far (0 elsewhere; walked below instead).
+    views.set(backend, {
+      backend,
+      bytesIn: backend.bytesIn + backend.openBytesIn,
+      bytesOut: backend.bytesOut + backend.openBytesOut,
+    });
   }
   for (const session of service.sessions.values()) {
     const backend = session.backend;

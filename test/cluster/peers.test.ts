@@ -33,7 +33,17 @@ const stats = (backends: Record<string, Partial<BackendStats>>): WorkerStats => 
       backends: Object.fromEntries(
         Object.entries(backends).map(([a, b]) => [
           a,
-          { active: 0, total: 0, connectFailures: 0, bytesIn: 0, bytesOut: 0, status: {}, ...b },
+          {
+            active: 0,
+            total: 0,
+            connectFailures: 0,
+            bytesIn: 0,
+            bytesOut: 0,
+            openBytesIn: 0,
+            openBytesOut: 0,
+            status: {},
+            ...b,
+          },
         ]),
       ),
     },

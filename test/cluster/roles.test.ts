@@ -144,6 +144,8 @@ describe('runtime roles', () => {
       connectFailures: 0,
       bytesIn: 0,
       bytesOut: 0,
+      openBytesIn: 0,
+      openBytesOut: 0,
       status: {},
       ...over,
     });
@@ -197,6 +199,50 @@ describe('runtime roles', () => {
     expect(b.status).toEqual({ 'health-check': 'up', 'circuit-breaker': 'closed' });
     expect(service.sessionCount).toBe(1);
     expect(service.counters.accepted).toBe(10);
+  });
+
+  it("moves an open session's bytes to the backend's total exactly once, and a worker's exit keeps them", async () => {
+    const primary = await build('primary');
+    const agg = new StatsAggregator(primary);
+    const b = primary.defaultService.backends.get('127.0.0.1:2')!;
+    const seen: number[] = [];
+    // One worker's successive reports of one backend: closed bytes, open bytes so far, factor.
+    const send = (id: number, closed: number, open: number, weightFactor?: number) => {
+      const stats: BackendStats = {
+        active: open > 0 ? 1 : 0,
+        total: 1,
+        connectFailures: 0,
+        bytesIn: closed,
+        bytesOut: closed * 2,
+        openBytesIn: open,
+        openBytesOut: open * 2,
+        status: {},
+      };
+      if (weightFactor !== undefined) stats.weightFactor = weightFactor;
+      const counters = { ...primary.defaultService.counters };
+      agg.report(id, {
+        capacity: { active: 0, limit: null, handed: 0 },
+        process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
+        services: { default: { sessions: 0, counters, backends: { '127.0.0.1:2': stats } } },
+      });
+      agg.apply();
+      seen.push(b.bytesIn + b.openBytesIn);
+    };
+    send(1, 0, 1000); // a download under way
+    send(1, 0, 3000);
+    send(1, 3500, 0); // it ended (3,500 in all) between two reports: counted once, no dip
+    expect([b.bytesIn, b.openBytesIn, b.bytesOut, b.openBytesOut]).toEqual([3500, 0, 7000, 0]);
+    send(2, 0, 400, 0.25); // another worker: a session open, the backend ramping at 25%
+    expect(b.effectiveWeight).toBeCloseTo(2 * ((1 + 0.25) / 2)); // weight 2, the mean of the factors
+    agg.retire(2); // it exits with the session open: its 400 bytes stay
+    agg.apply();
+    seen.push(b.bytesIn + b.openBytesIn);
+    expect(seen).toEqual([1000, 3000, 3500, 3900, 3900]);
+    expect(b.effectiveWeight).toBe(2);
+    // The weight the workers get is the configured one: the factor stays in the primary.
+    expect(
+      takeSnapshot(primary, 1).services.default!.find((e) => e.spec.address === '127.0.0.1:2')!.weight,
+    ).toBe(2);
   });
 });
 
