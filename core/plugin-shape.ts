@@ -1,3 +1,4 @@
+import { unsupportedBackendOptionSchema } from './backend-option-values.js';
 /** Checks the shape of a loaded plugin; returns a message when it is not a plugin. */
 export function checkPluginShape(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'does not export a plugin object';
@@ -31,6 +32,9 @@ export function checkPluginShape(value: unknown): string | undefined {
         return `plugin "${p.name}" declares a backend option "${key}" (use lower_snake_case)`;
       if (typeof schema !== 'object' || schema === null)
         return `plugin "${p.name}" has a backend option "${key}" whose schema is not an object`;
+      const unsupported = unsupportedBackendOptionSchema(schema as Record<string, unknown>);
+      if (unsupported !== undefined)
+        return `plugin "${p.name}" has a backend option "${key}" whose schema ${unsupported}`;
     }
   }
   return undefined;

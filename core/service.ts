@@ -1,6 +1,7 @@
 import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatAddress, parseListenAddress } from './address.js';
+import { backendOptionsChecker } from './backend-option-values.js';
 import { ORIGIN_API, ORIGIN_CONFIG, type ReconcileResult } from './backend-origin.js';
 import { BackendRegistry } from './backend-registry.js';
 import { BUILTIN_PROVIDER, someProvides, UPSTREAM_TLS } from './capabilities.js';
@@ -92,6 +93,7 @@ export class Service implements ServiceContract {
     });
     this.#placement = placement;
     const closeDrained = placement.closeDrained;
+    const checkOptions = backendOptionsChecker(config.plugins);
     this.backends = new BackendRegistry(
       this.hooks,
       config.drain_timeout,
@@ -100,10 +102,12 @@ export class Service implements ServiceContract {
         : (b) => this.#pipeline.closeBackendSessions(b, 'drained'),
       // Never dial a backend meant for TLS in plain text because no plugin speaks TLS.
       // The cluster primary applies no service plugin, so it asks the config instead.
+      // Plugin-owned keys (proxy_protocol...) of specs that skipped the config's schema
+      // (discovery sources, registry.add) are checked against the enabled plugins' schemas.
       (spec) =>
         spec.tls === true && !someProvides(config.plugins, UPSTREAM_TLS)
           ? `backend ${spec.address} has tls: true, but no plugin that dials TLS (e.g. ${BUILTIN_PROVIDER[UPSTREAM_TLS]}) is enabled in service ${this.name}`
-          : undefined,
+          : checkOptions(spec),
     );
     this.#pipeline = new Pipeline(
       this,

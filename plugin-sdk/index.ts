@@ -8,6 +8,11 @@ import type { Plugin, ProcessPlugin, ServicePlugin } from '../core/plugin.js';
 
 export { backendIdentity, formatAddress, parseAddress, parseListenAddress } from '../core/address.js';
 export {
+  BACKEND_FIELDS,
+  type BackendFieldsSchemaOptions,
+  backendFieldsSchema,
+} from '../core/backend-fields.js';
+export {
   ORIGIN_API,
   ORIGIN_CONFIG,
   type ReconcileResult,

@@ -70,14 +70,25 @@ export function checkBackendOptionUse(
 ): void {
   if (owners.size === 0) return;
   backends.forEach((spec, i) => {
-    for (const key of Object.keys(spec)) {
-      const owner = owners.get(key);
-      if (owner !== undefined && !enabled.some((u) => u.plugin === owner))
-        src.report(
-          [...at, 'backends', i, key],
-          `"${key}" is an option of plugin "${owner.name}", which this service does not enable (plugins: { ${owner.name}: {...} })`,
-          true,
-        );
-    }
+    checkBackendKeysUse(src, spec, enabled, owners, [...at, 'backends', i]);
   });
+}
+
+/** The same check for one object of backend fields (a backend, or a plugin's `backendFieldsSchema` option) at `at`. */
+export function checkBackendKeysUse(
+  src: YamlSource,
+  fields: Readonly<Record<string, unknown>>,
+  enabled: ReadonlyArray<{ plugin: Plugin }>,
+  owners: ReadonlyMap<string, Plugin>,
+  at: Array<string | number>,
+): void {
+  for (const key of Object.keys(fields)) {
+    const owner = owners.get(key);
+    if (owner !== undefined && !enabled.some((u) => u.plugin === owner))
+      src.report(
+        [...at, key],
+        `"${key}" is an option of plugin "${owner.name}", which this service does not enable (plugins: { ${owner.name}: {...} })`,
+        true,
+      );
+  }
 }

@@ -1,4 +1,5 @@
 import type { JsonSchema, Plugin } from '../plugin.js';
+import { fillBackendFields } from './backend-fields.js';
 import { backendItemSchema } from './backend-options.js';
 import { processProperties, serviceProperties } from './core-schema.js';
 
@@ -11,7 +12,8 @@ const EMPTY_OPTIONS: JsonSchema = { type: 'object', additionalProperties: false,
 function pluginsSchema(plugins: ReadonlyMap<string, Plugin>): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
   for (const [name, plugin] of plugins) {
-    const own = plugin.schema ?? EMPTY_OPTIONS;
+    // Options marked `backendFieldsSchema` take every loaded plugin's backend keys.
+    const own = fillBackendFields(plugin.schema ?? EMPTY_OPTIONS, plugins);
     // No `default` here: ajv would then enable every plugin it knows of.
     properties[name] = {
       ...own,

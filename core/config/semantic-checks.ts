@@ -2,6 +2,7 @@ import { backendIdentity, parseListenAddress } from '../address.js';
 import { BUILTIN_PROVIDER, someProvides, UPSTREAM_TLS } from '../capabilities.js';
 import type { CheckContext, OptionIssue, Plugin } from '../plugin.js';
 import type { BackendSpec } from '../types.js';
+import { checkBackendFieldsUse } from './backend-fields.js';
 import { backendOptionOwners, checkBackendOptionUse } from './backend-options.js';
 import { DEFAULT_BALANCER } from './compose-schema.js';
 import type { PluginUse, ServiceConfig, SwitchyardConfig } from './types.js';
@@ -80,7 +81,9 @@ export function buildService(
         );
     }
   }
-  checkBackendOptionUse(src, backends, plugins, backendOptionOwners(loaded), at);
+  const owners = backendOptionOwners(loaded);
+  checkBackendOptionUse(src, backends, plugins, owners, at);
+  checkBackendFieldsUse(src, plugins, owners, at);
   if (!someProvides(plugins, UPSTREAM_TLS)) {
     const tls = BUILTIN_PROVIDER[UPSTREAM_TLS];
     backends.forEach((b, i) => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Dnsmasq } from '../../test/fixtures/dnsmasq.js';
 import { createTestKit, exchange, type TestBackend, type TestProxy, waitFor } from '../../testing/index.js';
 import { adminClient } from '../admin-api/test-client.js';
+import { reportHeader } from '../proxy-protocol/socket.test-support.js';
 
 describe('dns-discovery against a real dnsmasq', () => {
   let dns: Dnsmasq | undefined;
@@ -226,5 +227,84 @@ plugins:
       /^plugins\.dns-discovery\.weight: weight applies to A\/AAAA mode/,
     );
     expect(await bad('{ name: "web.sy.test", port: 80, refresh: forever }')).toMatch(/refresh/);
+  });
+
+  it("backend: carries plugins' backend keys: proxy_protocol: v2 gives every discovered backend a v2 PROXY header", async () => {
+    const { port } = await kit.backend(reportHeader('h11'), { host: '127.0.0.11' });
+    await kit.backend(reportHeader('h12'), { host: '127.0.0.12', port });
+    dns = await Dnsmasq.start({ hosts: ['127.0.0.11 web.sy.test'] }, 1);
+    proxy = await kit.proxy(`
+listen: 127.0.0.1:0
+plugins:
+  dns-discovery:
+    name: web.sy.test
+    port: ${port}
+    resolvers: [${dns.address}]
+    min_refresh: 200ms
+    backend: { proxy_protocol: v2 }
+  proxy-protocol: {}
+`);
+    const answer = async () => (await exchange(proxy!.address, 'x\n')).toString().trim();
+    expect(await answer()).toMatch(/^h11 v2 127\.0\.0\.1:\d+$/);
+    expect(proxy.service.backends.get(`127.0.0.11:${port}`)!.spec.proxy_protocol).toBe('v2');
+    // A backend that DNS adds later gets the fields too.
+    await dns.setHosts(['127.0.0.12 web.sy.test']);
+    await waitFor(() => proxy!.service.backends.get(`127.0.0.12:${port}`)?.state === 'up', 4000, 'h12 added');
+    await waitFor(() => proxy!.service.backends.size === 1, 4000, 'h11 gone');
+    expect(await answer()).toMatch(/^h12 v2 127\.0\.0\.1:\d+$/);
+  });
+
+  it('backend: a plugin key is a config error at its line without that plugin in the service, or with a bad value', async () => {
+    const start = (yaml: string) => kit.proxy(yaml);
+    // proxy-protocol is loaded (service b enables it), but service a does not enable it.
+    await expect(
+      start(`services:
+  a:
+    listen: 127.0.0.1:0
+    plugins:
+      dns-discovery:
+        name: web.sy.test
+        port: 80
+        backend: { proxy_protocol: v2 }
+  b:
+    listen: 127.0.0.2:0
+    plugins: { proxy-protocol: { send: v1 } }
+`),
+    ).rejects.toThrow(
+      /test\.yaml:8:20 {2}services\.a\.plugins\.dns-discovery\.backend\.proxy_protocol {2}"proxy_protocol" is an option of plugin "proxy-protocol", which this service does not enable/,
+    );
+    await expect(
+      start(`listen: 127.0.0.1:0
+plugins:
+  dns-discovery:
+    name: web.sy.test
+    port: 80
+    backend:
+      proxy_protocol: v9
+  proxy-protocol: {}
+`),
+    ).rejects.toThrow(
+      /test\.yaml:7:23 {2}plugins\.dns-discovery\.backend\.proxy_protocol {2}must be equal to one of the allowed values: v1, v2, none/,
+    );
+    // A key no plugin owns, and weight (A records take the `weight` option, SRV records their own).
+    for (const [key, col] of [
+      ['proxy_protocl: v2', 7],
+      ['weight: 2', 7],
+    ] as const)
+      await expect(
+        start(`listen: 127.0.0.1:0
+plugins:
+  dns-discovery:
+    name: web.sy.test
+    port: 80
+    backend:
+      ${key}
+  proxy-protocol: {}
+`),
+      ).rejects.toThrow(
+        new RegExp(
+          `test\\.yaml:7:${col} {2}plugins\\.dns-discovery\\.backend\\.${key.split(':')[0]} {2}unknown key "${key.split(':')[0]}"`,
+        ),
+      );
   });
 });

@@ -1,4 +1,9 @@
-import { durationSchema, type JsonSchema, type OptionIssue } from '../../plugin-sdk/index.js';
+import {
+  backendFieldsSchema,
+  durationSchema,
+  type JsonSchema,
+  type OptionIssue,
+} from '../../plugin-sdk/index.js';
 
 /** Options as they arrive in `apply` (durations in ms). */
 export interface DnsDiscoveryOptions {
@@ -28,7 +33,7 @@ export interface DnsSettings {
   timeout: number;
   holdEmpty: number;
   weight: number;
-  /** Fields every discovered backend gets (tls, servername, ...). */
+  /** Fields every discovered backend gets (tls, servername, plugins' keys such as proxy_protocol). */
   backend: Record<string, unknown>;
 }
 
@@ -93,19 +98,10 @@ export const schema: JsonSchema = {
       default: 1,
       description: 'A/AAAA mode: the weight of every address (SRV records carry their own).',
     },
-    backend: {
-      type: 'object',
-      additionalProperties: false,
-      description: 'Fields every discovered backend gets, as in a config backend (TLS settings).',
-      properties: {
-        tls: { type: 'boolean' },
-        insecure_skip_verify: { type: 'boolean' },
-        ca: { type: 'string' },
-        servername: { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-      },
-    },
+    backend: backendFieldsSchema(
+      'Fields every discovered backend gets, as a config backend takes them: TLS settings (tls, servername, ca...) and the per-backend keys of the plugins enabled in the service (e.g. proxy_protocol). weight comes from SRV records or the `weight` option.',
+      { omit: ['weight'] },
+    ),
   },
 };
 

@@ -11,6 +11,7 @@ import {
   waitFor,
 } from '../../testing/index.js';
 import { adminClient } from '../admin-api/test-client.js';
+import { reportHeader } from '../proxy-protocol/socket.test-support.js';
 import type { EtcdRegistryApi } from './index.js';
 
 /**
@@ -333,6 +334,51 @@ plugins:
     await link.up();
     await waitFor(() => addresses(proxies[0]!).join() === addr(1), 8000, "etcd's list");
     expect(await greet(proxies[0]!)).toBe('b');
+  });
+
+  it('plugin keys in a spec are honoured (proxy_protocol: v1); a bad value is refused and logged, the others apply', async () => {
+    etcd = await EtcdServer.start();
+    const [v1, bad, plain] = await Promise.all(
+      ['v1', 'bad', 'plain'].map((name) => kit.backend(reportHeader(name))),
+    );
+    const put = (b: TestBackend, value: object) =>
+      etcd!.ctl('put', `${PREFIX}default/backends/${b.address}`, JSON.stringify(value));
+    await put(v1!, { proxy_protocol: 'v1' });
+    await put(bad!, { proxy_protocol: 'v9', weight: 5 });
+    await put(plain!, {});
+    const proxy = await kit.proxy(
+      `
+listen: 127.0.0.1:0
+plugins:
+  etcd-registry: { endpoints: [${etcd.endpoint}], prefix: ${PREFIX}, request_timeout: 5s }
+  proxy-protocol: {}
+`,
+      { logs: 'info' },
+    );
+    proxies.push(proxy);
+    expect(addresses(proxy).sort()).toEqual([v1!.address, plain!.address].sort());
+    // The first list is applied at start: the core logs what it refused, with the source.
+    const error = `backend ${bad!.address}: proxy_protocol must be one of "v1", "v2", "none", got "v9" (an option of plugin "proxy-protocol")`;
+    const atStart = proxy.logs.filter((l) => l.msg === 'discovery source entry refused');
+    expect(atStart).toEqual([
+      expect.objectContaining({ level: 50, source: 'etcd-registry', backend: bad!.address, error }),
+    ]);
+    const answers = new Set<string>();
+    for (let i = 0; i < 4; i++)
+      answers.add((await exchange(proxy.address, 'x\n')).toString().trim().replace(/:\d+$/, ''));
+    expect([...answers].sort()).toEqual(['plain none', 'v1 v1 127.0.0.1']);
+
+    // Later lists are the plugin's to log: once, not at every change of the service's list.
+    const refusals = () =>
+      proxy.logs.filter((l) => l.msg === 'etcd-registry: backend in etcd refused by the registry');
+    for (const weight of [2, 3]) {
+      await put(plain!, { weight });
+      await waitFor(() => proxy.service.backends.get(plain!.address)?.weight === weight, 2000, 're-weighted');
+    }
+    expect(refusals()).toEqual([expect.objectContaining({ backend: bad!.address, error })]);
+    await put(bad!, { proxy_protocol: 'v2', weight: 5 });
+    await waitFor(() => proxy.service.backends.get(bad!.address) !== undefined, 2000, 'the fixed spec');
+    expect(proxy.service.backends.get(bad!.address)!.spec.proxy_protocol).toBe('v2');
   });
 });
 

@@ -69,6 +69,8 @@ export class EtcdStore {
   #seedPending = true;
   /** Keys whose value was refused, so a bad value is logged once, not at every re-read. */
   readonly #badValues = new Set<string>();
+  /** Per service: address → why the registry refused its spec last time (see #hand). */
+  readonly #refused = new Map<string, Map<string, string>>();
 
   constructor(
     private readonly settings: EtcdSettings,
@@ -375,11 +377,18 @@ export class EtcdStore {
         { service: name, backend: c.address, owner: c.owner },
         'etcd-registry: a backend in etcd is in the service already from another origin; that one keeps it',
       );
-    for (const i of result.invalid)
+    // Logged when a spec is first refused (or refused for another reason), not at every change
+    // of the service's list while it stays in etcd.
+    const refused = new Map<string, string>();
+    for (const i of result.invalid) {
+      refused.set(i.address, i.error);
+      if (this.#refused.get(name)?.get(i.address) === i.error) continue;
       this.log.error(
         { service: name, backend: i.address, error: i.error },
         'etcd-registry: backend in etcd refused by the registry',
       );
+    }
+    this.#refused.set(name, refused);
   }
 
   #advance(revision: number): void {

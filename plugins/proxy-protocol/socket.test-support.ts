@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { parseProxyHeader } from './parse.js';
 
 /**
  * Raw client sockets for the PROXY protocol tests: bound to a chosen 127.x source address,
@@ -77,4 +78,27 @@ export function readBytes(socket: Socket, n: number, timeoutMs?: number): Promis
 export async function line(socket: Socket): Promise<string> {
   const read = await readWhile(socket, (b) => b.indexOf(10) + (b.includes(10) ? 1 : -1), 'a line');
   return read.subarray(0, read.length - 1).toString();
+}
+
+/**
+ * A backend's connection handler that says what header it got: reads a PROXY header (or
+ * finds none before the first line), then answers `<name> v1|v2 <source>` or `<name> none`
+ * and closes. For tests of backends that other plugins hand out (discovery sources).
+ */
+export function reportHeader(name: string): (socket: Socket) => void {
+  return (socket) => {
+    let buffered = Buffer.alloc(0);
+    socket.on('data', function onData(chunk: Buffer) {
+      buffered = Buffer.concat([buffered, chunk]);
+      const result = parseProxyHeader(buffered, 4096);
+      if (result === 'more') return;
+      socket.off('data', onData);
+      if ('invalid' in result) {
+        socket.end(`${name} none\n`);
+        return;
+      }
+      const s = result.source;
+      socket.end(`${name} v${result.version} ${s ? `${s.address}:${s.port}` : '-'}\n`);
+    });
+  };
 }
