@@ -1,61 +1,22 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterBridge } from '../../core/cluster/bridge.js';
-import type { BackendStats, WorkerStats } from '../../core/cluster/messages.js';
+import type { WorkerStats } from '../../core/cluster/messages.js';
 import { applyPeers, peerViews } from '../../core/cluster/peers.js';
 import { loadConfigText } from '../../core/config/load.js';
 import { Runtime } from '../../core/runtime.js';
 import type { CircuitBreakerApi } from '../../plugins/circuit-breaker/index.js';
 import { admin, ClusterProcess, clusterFixture, poll, stampedSession } from './cluster-harness.js';
+import { workerStats } from './worker-stats.js';
 
 const log = pino({ level: 'silent' });
-
-const stats = (backends: Record<string, Partial<BackendStats>>): WorkerStats => ({
-  capacity: { active: 0, limit: null, handed: 0 },
-  process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
-  services: {
-    default: {
-      sessions: 0,
-      counters: {
-        accepted: 0,
-        rejected: 0,
-        noBackend: 0,
-        overloaded: 0,
-        connectFailures: 0,
-        retries: 0,
-        established: 0,
-        closed: 0,
-        peekTimeouts: 0,
-        routed: 0,
-        routedIn: 0,
-        dropped: 0,
-      },
-      backends: Object.fromEntries(
-        Object.entries(backends).map(([a, b]) => [
-          a,
-          {
-            active: 0,
-            total: 0,
-            connectFailures: 0,
-            bytesIn: 0,
-            bytesOut: 0,
-            openBytesIn: 0,
-            openBytesOut: 0,
-            status: {},
-            ...b,
-          },
-        ]),
-      ),
-    },
-  },
-});
 
 describe('peer views', () => {
   it("gives each worker the sum of the others' sessions and their merged statuses, not its own", () => {
     const live = new Map<number, WorkerStats>([
-      [1, stats({ a: { active: 3, status: { 'circuit-breaker': 'open', 'health-check': 'down' } } })],
-      [2, stats({ a: { active: 4, status: { 'circuit-breaker': 'closed' } }, b: { active: 1 } })],
-      [3, stats({ a: { active: 5, status: { 'circuit-breaker': 'closed' } } })],
+      [1, workerStats({ a: { active: 3, status: { 'circuit-breaker': 'open', 'health-check': 'down' } } })],
+      [2, workerStats({ a: { active: 4, status: { 'circuit-breaker': 'closed' } }, b: { active: 1 } })],
+      [3, workerStats({ a: { active: 5, status: { 'circuit-breaker': 'closed' } } })],
     ]);
     const views = peerViews(live, new Set(['health-check']));
     expect(views.get(1)!.default).toEqual({

@@ -9,6 +9,7 @@ import { loadConfigText } from '../../core/config/load.js';
 import { primaryPluginChangesNeedingRestart } from '../../core/reload-plugins.js';
 import { Runtime } from '../../core/runtime.js';
 import type { HealthCheckApi } from '../../plugins/health-check/index.js';
+import { workerStats } from './worker-stats.js';
 
 const log = pino({ level: 'silent' });
 
@@ -138,41 +139,15 @@ describe('runtime roles', () => {
   it('sums workers into the primary: active over live workers, totals kept after exit, bad status wins', async () => {
     const primary = await build('primary');
     const agg = new StatsAggregator(primary);
-    const backend = (over: Partial<BackendStats>): BackendStats => ({
-      active: 0,
-      total: 0,
-      connectFailures: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      openBytesIn: 0,
-      openBytesOut: 0,
-      status: {},
-      ...over,
-    });
-    const report = (sessions: number, b1: Partial<BackendStats>): WorkerStats => ({
-      capacity: { active: sessions, limit: 100, handed: 0 },
-      process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
-      services: {
-        default: {
+    const report = (sessions: number, b1: Partial<BackendStats>): WorkerStats =>
+      workerStats(
+        { '127.0.0.1:1': b1 },
+        {
           sessions,
-          counters: {
-            accepted: sessions * 2,
-            rejected: 0,
-            noBackend: 0,
-            overloaded: 0,
-            connectFailures: 0,
-            retries: 0,
-            established: sessions,
-            closed: sessions,
-            peekTimeouts: 0,
-            routed: 0,
-            routedIn: 0,
-            dropped: 0,
-          },
-          backends: { '127.0.0.1:1': backend(b1) },
+          limit: 100,
+          counters: { accepted: sessions * 2, established: sessions, closed: sessions },
         },
-      },
-    });
+      );
     agg.report(
       1,
       report(3, {
@@ -208,23 +183,16 @@ describe('runtime roles', () => {
     const seen: number[] = [];
     // One worker's successive reports of one backend: closed bytes, open bytes so far, factor.
     const send = (id: number, closed: number, open: number, weightFactor?: number) => {
-      const stats: BackendStats = {
+      const row: Partial<BackendStats> = {
         active: open > 0 ? 1 : 0,
         total: 1,
-        connectFailures: 0,
         bytesIn: closed,
         bytesOut: closed * 2,
         openBytesIn: open,
         openBytesOut: open * 2,
-        status: {},
       };
-      if (weightFactor !== undefined) stats.weightFactor = weightFactor;
-      const counters = { ...primary.defaultService.counters };
-      agg.report(id, {
-        capacity: { active: 0, limit: null, handed: 0 },
-        process: { rss: 0, heapUsed: 0, cpuUser: 0, cpuSystem: 0 },
-        services: { default: { sessions: 0, counters, backends: { '127.0.0.1:2': stats } } },
-      });
+      if (weightFactor !== undefined) row.weightFactor = weightFactor;
+      agg.report(id, workerStats({ '127.0.0.1:2': row }, { counters: primary.defaultService.counters }));
       agg.apply();
       seen.push(b.bytesIn + b.openBytesIn);
     };
