@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { ConfigError, formatIssue } from '../config/errors.js';
-import { loadConfigInThread, type PortableConfig, toPortable } from '../config/load-thread.js';
+import { loadConfigInThread, toPortable } from '../config/load-thread.js';
 import type { SwitchyardConfig } from '../config/types.js';
 import { DEFAULT_STOP_GRACE } from '../hard-stop.js';
 import { LOG_TO_PRIMARY_ENV } from '../logger.js';
@@ -311,7 +311,10 @@ export class ClusterPrimary {
     if (!isMessage<ToPrimary>(raw)) return;
     switch (raw.t) {
       case 'config?':
-        this.#send(member, { t: 'config', config: portableOf(member.config) });
+        // Workers take the primary's config rather than reading the file: a generation runs
+        // the config its primary validated (the file may have changed since), and a worker
+        // needs no config thread, ajv or YAML parser of its own (./worker-config.ts).
+        this.#send(member, { t: 'config', config: toPortable(member.config) });
         break;
       case 'hello':
         member.ready = true;
@@ -530,23 +533,6 @@ export class ClusterPrimary {
       }
     });
   }
-}
-
-const portable = new WeakMap<SwitchyardConfig, PortableConfig>();
-
-/**
- * What workers are sent: one copy per loaded config. Workers take the primary's config rather
- * than reading the file themselves: a generation runs the config its primary validated (the
- * file may have changed since), and a worker needs no config thread of its own, whose memory a
- * dead thread's malloc arena would keep (10 MB of RSS per worker, measured).
- */
-function portableOf(config: SwitchyardConfig): PortableConfig {
-  let value = portable.get(config);
-  if (value === undefined) {
-    value = toPortable(config);
-    portable.set(config, value);
-  }
-  return value;
 }
 
 /** `{ [key]: env[key] }` when set, else nothing (cluster.fork merges it over process.env). */

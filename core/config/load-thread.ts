@@ -51,7 +51,8 @@ let warm: Worker | undefined;
 /**
  * Starts the config thread ahead of time: it boots and imports the loader (YAML, ajv) on the
  * other core while this thread imports the runtime, which takes most of the start-up's time
- * otherwise spent twice. The next `loadConfigInThread` uses it; unused, it keeps nothing alive.
+ * otherwise spent twice. The next `loadConfigInThread` uses it; unused, it does not keep the
+ * process alive (but holds its isolate: cluster workers, which never load a config, skip it).
  */
 export function prestartConfigThread(): void {
   warm ??= startThread();
