@@ -93,6 +93,16 @@ export interface Service extends ServiceRef {
    * answers the sum its workers last reported (up to one report interval old).
    */
   readonly sessionCount: number;
+  /**
+   * Bytes this process's open sessions have moved so far, per backend (`in`: read from their
+   * clients, `out`: written to them). The core adds a session's bytes to `backend.bytesIn/Out`
+   * only when it ends; `backend.bytesIn + open.in` never decreases, since the release adds the
+   * bytes and drops the session in one turn. A session routed to another service's pool counts
+   * under that pool. Includes removed backends still draining. Walks the session table: call it
+   * per scrape or report, never per chunk. A cluster primary holds no sessions (empty map): its
+   * backends carry the workers' as `openBytesIn/Out`.
+   */
+  openBytes(): Map<Backend, { in: number; out: number }>;
   readonly state: ServiceState;
   /** The bound address of each listener (useful with port 0). */
   addresses(): string[];

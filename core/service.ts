@@ -134,6 +134,21 @@ export class Service implements ServiceContract {
     return this.#pipeline.sessions;
   }
 
+  openBytes(): Map<Backend, { in: number; out: number }> {
+    const open = new Map<Backend, { in: number; out: number }>();
+    for (const session of this.#pipeline.sessions.values()) {
+      const b = session.backend;
+      if (b === null || session.connectedAt === 0 || session.pool !== this) continue;
+      const o = open.get(b);
+      if (o === undefined) open.set(b, { in: session.client.bytesRead, out: session.client.bytesWritten });
+      else {
+        o.in += session.client.bytesRead;
+        o.out += session.client.bytesWritten;
+      }
+    }
+    return open;
+  }
+
   /** Counters since start (accepted, rejected, retries, ...), plus connections dropped at `max_connections`. */
   get counters(): Readonly<ServiceCounters> {
     if (this.#remoteTotals !== undefined) return { ...this.#remoteTotals.counters };

@@ -69,7 +69,7 @@ export interface Backend {
   /**
    * Cluster primary: bytes the workers' open sessions on this backend have moved so far, as of
    * their last reports (up to ~500 ms old; docs/multi-process.md). 0 in a worker and with one
-   * process, where a plugin adds its `service.sessions`' `client.bytesRead/bytesWritten`
+   * process, where a plugin adds `service.openBytes()` (this process's open sessions)
    * instead. `bytesIn + openBytesIn` never decreases: a session's bytes leave `openBytesIn`
    * in the same report that adds them to `bytesIn`.
    */

@@ -30,15 +30,12 @@ export function collectStats(runtime: Runtime, handed = 0): WorkerStats {
       backends[b.address] = row;
       rows.set(b, row);
     }
-    for (const session of service.sessions.values()) {
-      // Counted where release counts it: connected, and under its pool (a routed session sits
-      // in both tables). A removed backend's sessions are skipped, as its closed bytes are.
-      const b = session.backend;
-      if (b === null || session.connectedAt === 0 || session.pool !== service) continue;
+    // A removed backend's sessions are skipped, as its closed bytes are.
+    for (const [b, open] of service.openBytes()) {
       const row = rows.get(b);
       if (row === undefined) continue;
-      row.openBytesIn += session.client.bytesRead;
-      row.openBytesOut += session.client.bytesWritten;
+      row.openBytesIn = open.in;
+      row.openBytesOut = open.out;
     }
     services[service.name] = { counters: service.counters, sessions: service.sessions.size, backends };
   }

@@ -123,17 +123,7 @@ export class History {
   #sampleService(service: Service, slot: number, dt: number, ct: ConnectTimeSource | undefined): void {
     // Bytes of open sessions per backend (only this process's: a cluster primary holds none,
     // it has the workers' reported as `backend.openBytesIn/Out`).
-    const live = new Map<Backend, [number, number]>();
-    for (const session of service.sessions.values()) {
-      const b = session.backend;
-      if (b === null || session.connectedAt === 0 || session.pool !== service) continue;
-      const l = live.get(b);
-      if (l === undefined) live.set(b, [session.client.bytesRead, session.client.bytesWritten]);
-      else {
-        l[0] += session.client.bytesRead;
-        l[1] += session.client.bytesWritten;
-      }
-    }
+    const live = service.openBytes();
     const backends = new Set(service.backends.list());
     const connectTime = ct?.connectTimes(service);
     for (const b of live.keys()) backends.add(b);
@@ -162,8 +152,8 @@ export class History {
         sessions: backend.active,
         started: backend.total,
         // `openBytes*`: the workers' open sessions in a cluster primary (0 elsewhere).
-        bytesIn: backend.bytesIn + backend.openBytesIn + (l?.[0] ?? 0),
-        bytesOut: backend.bytesOut + backend.openBytesOut + (l?.[1] ?? 0),
+        bytesIn: backend.bytesIn + backend.openBytesIn + (l?.in ?? 0),
+        bytesOut: backend.bytesOut + backend.openBytesOut + (l?.out ?? 0),
         ctSum: c?.sum ?? 0,
         ctCount: c?.count ?? 0,
       };

@@ -122,17 +122,14 @@ function serviceRow(service: Service, changedAt: WeakMap<Backend, number> | unde
   });
   for (const b of service.backends.list()) rows.set(b, row(b));
   // Open sessions: their bytes so far, and removed backends that are still draining.
-  for (const session of service.sessions.values()) {
-    const b = session.backend;
-    // A session routed to another service's pool shows under that pool, with its backend.
-    if (b === null || session.connectedAt === 0 || session.pool !== service) continue;
+  for (const [b, open] of service.openBytes()) {
     let r = rows.get(b);
     if (r === undefined) {
       r = row(b);
       rows.set(b, r);
     }
-    r.bytesIn += session.client.bytesRead;
-    r.bytesOut += session.client.bytesWritten;
+    r.bytesIn += open.in;
+    r.bytesOut += open.out;
   }
   let listen: string[];
   try {

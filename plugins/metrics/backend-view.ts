@@ -28,17 +28,14 @@ export function backendViews(service: Service): BackendView[] {
       bytesOut: backend.bytesOut + backend.openBytesOut,
     });
   }
-  for (const session of service.sessions.values()) {
-    const backend = session.backend;
-    // A session routed to another service's pool is that pool's to report (its backend too).
-    if (backend === null || session.connectedAt === 0 || session.pool !== service) continue;
+  for (const [backend, open] of service.openBytes()) {
     let view = views.get(backend);
     if (view === undefined) {
       view = { backend, bytesIn: backend.bytesIn, bytesOut: backend.bytesOut };
       views.set(backend, view);
     }
-    view.bytesIn += session.client.bytesRead;
-    view.bytesOut += session.client.bytesWritten;
+    view.bytesIn += open.in;
+    view.bytesOut += open.out;
   }
   return [...views.values()];
 }
