@@ -246,17 +246,12 @@ export class BackendPool implements PoolEvents {
   lost(entry: PooledSocket, reason: LossReason): void {
     if (!this.#idle.delete(entry)) return;
     discard(entry);
+    if (reason === 'overflow') this.#overflowed++;
+    else this.#closedByBackend++;
     // Count the failure first: giving a hand socket back below makes generic-pool call `create`
     // for its `min` synchronously, and that create must already see the delay this loss sets.
-    if (reason === 'overflow') {
-      this.#overflowed++;
-      this.#failed('backend sent more than max_buffered_bytes to an idle socket');
-    } else {
-      this.#closedByBackend++;
-      this.#closedEarly(entry, Date.now());
-    }
+    this.#countLoss(entry, reason === 'overflow', Date.now());
     const gen = this.#gen!;
-    if (gen.probe === entry) endProbe(gen); // failed its trial: the next probe waits the new delay
     const i = this.#hand.indexOf(entry);
     if (i >= 0) {
       this.#hand.splice(i, 1);
@@ -445,8 +440,16 @@ export class BackendPool implements PoolEvents {
    */
   #foundDead(entry: PooledSocket, now: number): void {
     if (now - entry.since >= this.settings.idle_ttl) return; // expired, not lost
-    if (entry.buffered > entry.maxBuffered)
-      this.#failed('backend sent more than max_buffered_bytes to an idle socket');
+    this.#countLoss(entry, entry.buffered > entry.maxBuffered, now);
+  }
+
+  /**
+   * A warm socket lost before its TTL, seen by its listeners (`lost`) or on borrow
+   * (`#foundDead`): overflow is a failure, a close one if it came too early (`#closedEarly`);
+   * a probe lost so has failed its trial, and the next probe waits the new delay.
+   */
+  #countLoss(entry: PooledSocket, overflow: boolean, now: number): void {
+    if (overflow) this.#failed('backend sent more than max_buffered_bytes to an idle socket');
     else this.#closedEarly(entry, now);
     const gen = this.#gen;
     if (gen !== null && gen.probe === entry) endProbe(gen);
